@@ -1,0 +1,78 @@
+"""Config building blocks shared by ``configs/*.py`` and conversion to library option types.
+
+Configs are ``ml_collections.ConfigDict`` trees; the library takes typed frozen dataclasses.
+This module is the single bridge (``scene_options(cfg.scene)``), so a misspelt key fails loudly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+import ml_collections
+
+from interprior_jax.assets import humanoid as humanoid_lib
+from interprior_jax.assets import scene as scene_lib
+
+# Per-embodiment physics defaults: policy at 30 Hz, 4 physics substeps (120 Hz) for all.
+CONTROL_HZ = 30.0
+
+
+def physics_config(**overrides) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict(dataclasses.asdict(scene_lib.PhysicsOptions()))
+  c.update(overrides)
+  return c
+
+
+def scene_config(humanoid: str = "smpl", objects: tuple[str, ...] = ("box",),
+                 object_xy: tuple[tuple[float, float], ...] = ((0.8, 0.0),),
+                 object_yaw: tuple[float, ...] = (0.0,)) -> ml_collections.ConfigDict:
+  """The ``scene`` section: humanoid, objects (names, xy positions, yaws), physics, build knobs."""
+  b = humanoid_lib.HumanoidBuildOptions()
+  return ml_collections.ConfigDict({
+      "humanoid": humanoid,
+      "objects": tuple(objects),
+      "object_xy": tuple(tuple(p) for p in object_xy),
+      "object_yaw": tuple(object_yaw),
+      "physics": physics_config(),
+      "gain_scale": b.gain_scale,
+      "friction": tuple(b.friction),
+      "floor_friction": tuple(scene_lib.SceneOptions().floor_friction),
+  })
+
+
+def scene_options(c: ml_collections.ConfigDict) -> scene_lib.SceneOptions:
+  """``scene`` config section -> :class:`SceneOptions` (ValueError naming a bad field)."""
+  n = len(c.objects)
+  if len(c.object_xy) != n or len(c.object_yaw) != n:
+    raise ValueError(f"config.scene: objects ({n}), object_xy ({len(c.object_xy)}) and "
+                     f"object_yaw ({len(c.object_yaw)}) must have the same length")
+  try:
+    physics = scene_lib.PhysicsOptions(**c.physics.to_dict())
+  except TypeError as e:
+    raise ValueError(f"config.scene.physics: {e}") from None
+  placements = tuple(
+      scene_lib.ObjectPlacement(name=name, pos=tuple(xy), yaw=float(yaw))
+      for name, xy, yaw in zip(c.objects, c.object_xy, c.object_yaw))
+  build = humanoid_lib.HumanoidBuildOptions(gain_scale=float(c.gain_scale),
+                                            friction=tuple(c.friction))
+  return scene_lib.SceneOptions(humanoid=c.humanoid, objects=placements, physics=physics,
+                                humanoid_build=build, floor_friction=tuple(c.floor_friction))
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> pathlib.Path:
+  """Writes ``workdir/config.json`` (the exact resolved config of a run)."""
+  p = pathlib.Path(workdir) / "config.json"
+  p.parent.mkdir(parents=True, exist_ok=True)
+  p.write_text(json.dumps(_jsonable(config.to_dict()), indent=2, sort_keys=True))
+  return p
+
+
+def _jsonable(x: Any) -> Any:
+  if isinstance(x, dict):
+    return {k: _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  return x

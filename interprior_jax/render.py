@@ -1,0 +1,66 @@
+"""Offscreen rendering of qpos sequences to MP4 (MuJoCo renderer + imageio/ffmpeg).
+
+Headless machines need an OpenGL backend: scripts call :func:`default_gl_backend` *before*
+importing mujoco (``MUJOCO_GL=egl`` unless set).  When no backend works, :func:`try_render_video`
+returns a status naming the reason instead of failing the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Sequence
+
+import numpy as np
+
+
+def default_gl_backend() -> str:
+  """Sets ``MUJOCO_GL=egl`` when unset and there is no display; returns the value."""
+  if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+  return os.environ.get("MUJOCO_GL", "")
+
+
+def render_frames(model, qpos: np.ndarray, width: int = 320, height: int = 240,
+                  track_body: int = 1, distance: float = 3.5, azimuth: float = 135.0,
+                  elevation: float = -20.0) -> np.ndarray:
+  """``qpos`` (T, nq) -> frames (T, height, width, 3) uint8, camera tracking ``track_body``."""
+  import mujoco
+
+  data = mujoco.MjData(model)
+  cam = mujoco.MjvCamera()
+  cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+  cam.trackbodyid, cam.distance, cam.azimuth, cam.elevation = (
+      track_body, distance, azimuth, elevation)
+  frames = []
+  with mujoco.Renderer(model, height=height, width=width) as r:
+    for q in np.asarray(qpos):
+      data.qpos[:] = q
+      mujoco.mj_forward(model, data)
+      r.update_scene(data, camera=cam)
+      frames.append(r.render())
+  return np.stack(frames)
+
+
+def write_video(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps: float) -> None:
+  import imageio.v2 as imageio
+
+  with imageio.get_writer(str(path), fps=fps, codec="libx264", quality=7,
+                          macro_block_size=1) as w:
+    for f in frames:
+      w.append_data(np.asarray(f))
+
+
+def try_render_video(model, qpos: np.ndarray, path: str | pathlib.Path, fps: float,
+                     **kw) -> dict:
+  """Renders and writes a video; returns ``{"status": "ok"|"skipped", "path"|"reason": ...}``."""
+  try:
+    frames = render_frames(model, qpos, **kw)
+  except Exception as e:  # no GL backend on this machine
+    return {"status": "skipped", "reason": f"renderer unavailable: {type(e).__name__}: {e}"}
+  try:
+    write_video(path, frames, fps)
+  except Exception as e:  # no ffmpeg
+    np.save(pathlib.Path(path).with_suffix(".npy"), frames)
+    return {"status": "skipped", "reason": f"video writer unavailable ({e}); frames saved as .npy"}
+  return {"status": "ok", "path": str(path), "frames": int(len(frames))}
