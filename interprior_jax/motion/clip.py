@@ -55,6 +55,10 @@ class Clip:
   obj_quat: np.ndarray
   body_contact: np.ndarray
   obj_contact: np.ndarray
+  # The clip's object is the library object ``object_name`` scaled uniformly by ``object_scale``
+  # (geometry and surface points) with its density multiplied by ``object_density_scale``.
+  object_scale: float = 1.0
+  object_density_scale: float = 1.0
 
   @property
   def num_frames(self) -> int:
@@ -83,6 +87,10 @@ def validate_clip(c: Clip, min_frames: int = 2) -> Clip:
     fail("root_pos", f"{T} frames, need at least {min_frames}")
   if not np.isfinite(c.fps) or c.fps <= 0:
     fail("fps", f"must be a positive number, got {c.fps}")
+  for k in ("object_scale", "object_density_scale"):
+    v = getattr(c, k)
+    if not np.isfinite(v) or v <= 0:
+      fail(k, f"must be a positive number, got {v}")
   expected = {"root_pos": (T, 3), "root_quat": (T, 4), "joint_pos": (T, A),
               "body_pos": (T, B, 3), "body_quat": (T, B, 4), "obj_pos": (T, 3),
               "obj_quat": (T, 4), "body_contact": (T, B), "obj_contact": (T,)}
