@@ -1,0 +1,1 @@
+"""Flax networks shared by all stages (MLPs, Gaussian policy / value heads)."""

@@ -1,0 +1,161 @@
+"""Orbax checkpoints of whole train states, and the exported inference bundle.
+
+Checkpoints (``Checkpointer``): an Orbax ``CheckpointManager`` under ``<workdir>/checkpoints``; each
+step directory holds the full state pytree (``state``: params, optimizer state, normalizer, env
+state incl. any env-side buffers, RNG, step counter, ...) and the run config (``config``, JSON).
+Orbax writes into a temporary directory and renames it when complete, so a killed run never leaves
+a corrupt checkpoint: unfinished ``*.orbax-checkpoint-tmp-*`` directories are ignored (and removed
+when the manager opens). ``max_to_keep`` keeps the newest N.
+
+Inference bundle (``export_bundle`` / ``load_bundle``): ``<dir>/policy.msgpack`` (actor params +
+observation normalizer) and ``<dir>/config.json`` (the run config plus ``action_size``),
+written to a temporary directory and renamed into place. Evaluation and later stages load it with
+no knowledge of the training state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import serialization
+
+from interprior_jax.training import normalization
+
+CHECKPOINT_DIR = "checkpoints"
+BUNDLE_DIR = "policy"
+BUNDLE_PARAMS = "policy.msgpack"
+BUNDLE_CONFIG = "config.json"
+
+
+def _config_dict(config) -> dict:
+  if isinstance(config, ml_collections.ConfigDict):
+    config = config.to_dict()
+  return json.loads(json.dumps(config, default=_json_default))
+
+
+def _json_default(x):
+  if isinstance(x, (tuple, list)):
+    return list(x)
+  if isinstance(x, (np.generic,)):
+    return x.item()
+  return str(x)
+
+
+def abstract_like(tree):
+  """``ShapeDtypeStruct`` pytree (with shardings) of ``tree``: the restore target."""
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), tree)
+
+
+class Checkpointer:
+  """Keep-N atomic Orbax checkpoints of a pytree + config (``directory`` is created)."""
+
+  def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3, async_save: bool = True):
+    self.directory = pathlib.Path(directory).absolute()
+    opts = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                        cleanup_tmp_directories=True,
+                                        enable_async_checkpointing=async_save)
+    self.manager = ocp.CheckpointManager(self.directory, options=opts,
+                                         item_names=("state", "config"))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self.manager.all_steps())
+
+  def save(self, step: int, state, config, force: bool = True) -> bool:
+    """Saves ``state`` (any pytree of arrays) and ``config`` at ``step`` (asynchronously when
+    enabled: device->host copy now, write in the background)."""
+    return self.manager.save(int(step), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(_config_dict(config))),
+        force=force)
+
+  def restore(self, target, step: int | None = None) -> tuple[Any, dict]:
+    """Restores ``(state, config_dict)`` at ``step`` (default latest). ``target``: a pytree like
+    the saved one (arrays or ``ShapeDtypeStruct`` with shardings), which fixes structure,
+    dtypes and placement. FileNotFoundError when there is no checkpoint."""
+    self.manager.wait_until_finished()
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    out = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_like(target)), config=ocp.args.JsonRestore()))
+    return out.state, out.config
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+# ------------------------------------------------------------------------------ inference bundle
+@dataclasses.dataclass(frozen=True)
+class InferenceBundle:
+  """Actor params, observation normalizer and the run config (a plain dict)."""
+  actor_params: Any
+  normalizer: normalization.RunningStats
+  config: dict
+
+
+def export_bundle(directory: str | os.PathLike, actor_params, normalizer, config,
+                  **meta) -> pathlib.Path:
+  """Writes the bundle atomically (temp dir + rename); ``meta`` entries join ``config.json``."""
+  directory = pathlib.Path(directory)
+  directory.parent.mkdir(parents=True, exist_ok=True)
+  payload = {"actor": jax.device_get(actor_params),
+             "normalizer": serialization.to_state_dict(jax.device_get(normalizer))}
+  cfg = {**_config_dict(config), **_config_dict(meta)}
+  tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+  try:
+    (tmp / BUNDLE_PARAMS).write_bytes(serialization.msgpack_serialize(payload))
+    (tmp / BUNDLE_CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    old = None
+    if directory.exists():
+      old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+      os.replace(directory, old)
+    os.replace(tmp, directory)
+    if old is not None:
+      shutil.rmtree(old, ignore_errors=True)
+  finally:
+    if tmp.exists():
+      shutil.rmtree(tmp, ignore_errors=True)
+  return directory
+
+
+def load_bundle(directory: str | os.PathLike) -> InferenceBundle:
+  """Loads :func:`export_bundle` output (FileNotFoundError / ValueError naming the file)."""
+  directory = pathlib.Path(directory)
+  pfile, cfile = directory / BUNDLE_PARAMS, directory / BUNDLE_CONFIG
+  for f in (pfile, cfile):
+    if not f.is_file():
+      raise FileNotFoundError(f"inference bundle: missing {f}")
+  try:
+    payload = serialization.msgpack_restore(pfile.read_bytes())
+  except Exception as e:  # msgpack raises several types on corrupt input
+    raise ValueError(f"{pfile}: cannot decode ({e})") from None
+  for field in ("actor", "normalizer"):
+    if field not in payload:
+      raise ValueError(f"{pfile}: missing field {field!r}")
+  n = payload["normalizer"]
+  for field in ("count", "mean", "m2"):
+    if field not in n:
+      raise ValueError(f"{pfile}: normalizer is missing field {field!r}")
+  to_jnp = lambda t: jax.tree.map(jnp.asarray, t)  # noqa: E731
+  norm = normalization.RunningStats(count=jnp.asarray(n["count"]), mean=to_jnp(n["mean"]),
+                                    m2=to_jnp(n["m2"]))
+  return InferenceBundle(actor_params=to_jnp(payload["actor"]), normalizer=norm,
+                         config=json.loads(cfile.read_text()))

@@ -1,0 +1,138 @@
+"""The host training loop shared by all stages: resume, iterate, log, checkpoint, NaN recovery.
+
+Works with any ``algo`` exposing ``init(key) -> state``, ``jit_train_step(state)`` returning a
+``(state, key) -> (state, metrics)`` callable, and ``env_steps_per_iteration``; the state has
+integer ``step`` and root ``key`` fields (see ``ppo.TrainState``).
+
+* Resume: when ``<workdir>/checkpoints`` holds a checkpoint the run continues from it exactly
+  (step keys are ``fold_in(key, step)``, the env copies are restored mid-episode).
+* Checkpoints every ``checkpoint_every`` iterations and at the end (keep-N, atomic).
+* NaN guard: when an iteration reports a non-finite loss / gradient / state, its result is
+  discarded, the last good checkpoint is restored, the event is logged (console + TensorBoard)
+  and counted; after ``max_nan_restores`` consecutive events the run raises. After a restore the
+  step key also folds in the restore count so the failing iteration is not replayed identically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import pathlib
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from interprior_jax.training import checkpoint as ckpt_lib
+from interprior_jax.training import logging as log_lib
+
+
+class NonFiniteError(RuntimeError):
+  """Raised when NaN recovery is impossible (no checkpoint) or keeps failing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  num_iterations: int
+  log_every: int = 1
+  checkpoint_every: int = 10
+  keep_checkpoints: int = 3
+  max_nan_restores: int = 3
+  async_checkpoints: bool = True
+
+
+@dataclasses.dataclass
+class LoopResult:
+  state: Any
+  history: list[dict]            # one dict of scalar metrics per completed iteration
+  nan_events: list[dict]         # {'step', 'restored_step', 'metrics'} per restore
+  resumed_from: int | None
+
+
+def is_finite_iteration(m: dict) -> bool:
+  """Host check of one iteration's metrics (scalars)."""
+  if int(m.get("nonfinite_updates", 0)) > 0 or not bool(m.get("state_finite", True)):
+    return False
+  return math.isfinite(float(m.get("loss", 0.0)))
+
+
+def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 0,
+        logger: log_lib.MetricsLogger | None = None,
+        pre_step_hook: Callable[[Any], Any] | None = None,
+        export_fn: Callable[[Any, pathlib.Path], None] | None = None) -> LoopResult:
+  """Trains until ``state.step == loop.num_iterations``; returns the final state and history.
+
+  ``pre_step_hook(state) -> state`` runs before each iteration (tests use it to inject NaNs);
+  ``export_fn(state, workdir)`` runs at the end (e.g. export the inference bundle).
+  """
+  workdir = pathlib.Path(workdir)
+  ckpt = ckpt_lib.Checkpointer(workdir / ckpt_lib.CHECKPOINT_DIR, loop.keep_checkpoints,
+                               loop.async_checkpoints)
+  own_logger = logger is None
+  logger = logger or log_lib.MetricsLogger(workdir / "tb")
+  state = algo.init(jax.random.PRNGKey(seed))
+  resumed_from = ckpt.latest_step()
+  if resumed_from is not None:
+    state, _ = ckpt.restore(state)
+    logger.event(f"resumed from checkpoint step {resumed_from} in {ckpt.directory}")
+  step_fn = algo.jit_train_step(state)
+  per_iter = int(algo.env_steps_per_iteration)
+  history, nan_events = [], []
+  restores = 0
+  consecutive = 0
+  t_last, steps_last = time.perf_counter(), int(state.step)
+  try:
+    while int(state.step) < loop.num_iterations:
+      if pre_step_hook is not None:
+        state = pre_step_hook(state)
+      step = int(state.step)
+      key = jax.random.fold_in(state.key, step)
+      if restores:
+        key = jax.random.fold_in(key, restores)
+      new_state, metrics = step_fn(state, key)
+      m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      if not is_finite_iteration(m):
+        restores += 1
+        consecutive += 1
+        good = ckpt.latest_step()
+        if good is None or consecutive > loop.max_nan_restores:
+          raise NonFiniteError(
+              f"non-finite training state at iteration {step} (metrics: loss={m.get('loss')}, "
+              f"nonfinite_updates={m.get('nonfinite_updates')}, state_finite="
+              f"{m.get('state_finite')}); "
+              + ("no checkpoint to restore" if good is None else
+                 f"{consecutive - 1} restores did not help"))
+        state, _ = ckpt.restore(new_state)
+        nan_events.append({"step": step, "restored_step": good, "metrics": m})
+        logger.event(f"NaN guard: non-finite values at iteration {step}; restored checkpoint "
+                     f"step {good} (restore #{restores})")
+        t_last, steps_last = time.perf_counter(), int(state.step)
+        continue
+      consecutive = 0
+      state = new_state
+      step = int(state.step)
+      history.append({"step": step, **m})
+      if step % loop.log_every == 0 or step == loop.num_iterations:
+        jax.block_until_ready(state.step)
+        now = time.perf_counter()
+        sps = (step - steps_last) * per_iter / max(now - t_last, 1e-9)
+        t_last, steps_last = now, step
+        m["env_steps_per_s"] = sps
+        logger.write(step, step * per_iter, sps, m)
+      if step % loop.checkpoint_every == 0 or step == loop.num_iterations:
+        ckpt.save(step, state, config)
+    ckpt.wait()
+    if export_fn is not None:
+      export_fn(state, workdir)
+  finally:
+    ckpt.close()
+    if own_logger:
+      logger.close()
+  return LoopResult(state=state, history=history, nan_events=nan_events,
+                    resumed_from=resumed_from)
+
+
+def history_array(history: list[dict], key: str) -> np.ndarray:
+  return np.asarray([h.get(key, np.nan) for h in history], np.float64)

@@ -1,0 +1,322 @@
+"""PPO (brax agents/ppo layout, PureJaxRL-style loop): config, train state, jitted ``train_step``.
+
+``train_step(state, key) -> (state, metrics)`` = one iteration: ``unroll_length`` batched env
+steps (``rollout.rollout``), GAE, ``num_epochs`` passes of shuffled minibatch Adam steps over the
+clipped surrogate + value + action-bound (+ optional entropy) losses, then the running observation
+statistics are updated with the rollout's observations.
+
+Normalization detail: observations are normalized (and clipped to ``+-obs_clip``) with the
+statistics *frozen at the start of the iteration* both while acting and in the losses, so the
+PPO ratio starts at exactly 1; the stats are merged with the new observations after the update.
+
+NaN guard (in-jit): a minibatch step whose loss or gradients are non-finite is skipped (params and
+optimizer state unchanged) and counted in ``metrics['nonfinite_updates']``; a non-finite rollout
+leaves the normalizer unchanged. ``metrics['state_finite']`` reports whether params / optimizer /
+normalizer are all finite; the host loop (``loop.py``) restores the last good checkpoint then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import struct
+from jax.sharding import Mesh
+
+from interprior_jax.networks import mlp
+from interprior_jax.training import gae as gae_lib
+from interprior_jax.training import nan_guard
+from interprior_jax.training import normalization
+from interprior_jax.training import ppo_losses
+from interprior_jax.training import rollout as rollout_lib
+from interprior_jax.training import sharding
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+  actor_hidden: tuple[int, ...] = (1024, 1024, 512)
+  critic_hidden: tuple[int, ...] = (1024, 1024, 512)
+  activation: str = "elu"
+  init_log_std: float = -2.9
+  learn_log_std: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+  """Defaults from method.md (InterMimic expert PPO)."""
+  num_envs: int = 4096
+  unroll_length: int = 32
+  minibatch_size: int = 16384
+  num_epochs: int = 6
+  learning_rate: float = 2e-5
+  max_grad_norm: float = 1.0
+  gamma: float = 0.99
+  gae_lambda: float = 0.95
+  clip_eps: float = 0.2
+  value_clip_eps: float = 0.0          # 0: unclipped value loss
+  value_coef: float = 1.0
+  entropy_coef: float = 0.0
+  bound_coef: float = 10.0
+  action_bound: float = 1.0
+  normalize_advantages: bool = True
+  normalize_obs: bool = True
+  obs_clip: float = 5.0
+  reward_scale: float = 1.0
+  network: NetworkConfig = NetworkConfig()
+
+  @property
+  def batch_size(self) -> int:
+    return self.num_envs * self.unroll_length
+
+  @property
+  def num_minibatches(self) -> int:
+    return self.batch_size // self.minibatch_size
+
+  def validate(self) -> "PPOConfig":
+    if self.batch_size % self.minibatch_size:
+      raise ValueError(f"config.ppo: num_envs * unroll_length = {self.batch_size} is not a "
+                       f"multiple of minibatch_size = {self.minibatch_size}")
+    return self
+
+  @classmethod
+  def from_config(cls, c: ml_collections.ConfigDict) -> "PPOConfig":
+    """``config.ppo`` section (with a ``network`` subsection) -> PPOConfig (ValueError names a
+    misspelt field)."""
+    d = c.to_dict()
+    net = d.pop("network", {})
+    fields = {f.name for f in dataclasses.fields(cls)}
+    bad = set(d) - fields
+    if bad:
+      raise ValueError(f"config.ppo: unknown fields {sorted(bad)}")
+    nfields = {f.name for f in dataclasses.fields(NetworkConfig)}
+    if set(net) - nfields:
+      raise ValueError(f"config.ppo.network: unknown fields {sorted(set(net) - nfields)}")
+    net = {k: tuple(v) if isinstance(v, list) else v for k, v in net.items()}
+    return cls(network=NetworkConfig(**net), **d).validate()
+
+
+def ppo_config_dict(**overrides) -> ml_collections.ConfigDict:
+  """The ``ppo`` config section with method.md defaults (override any field)."""
+  d = dataclasses.asdict(PPOConfig())
+  net = d.pop("network")
+  c = ml_collections.ConfigDict(d)
+  c.network = ml_collections.ConfigDict(net)
+  for k, v in overrides.items():
+    if k == "network":
+      c.network.update(v)
+    else:
+      c[k] = v
+  return c
+
+
+@struct.dataclass
+class TrainState:
+  """Everything a run needs to continue exactly (all checkpointed).
+
+  params: ``{'actor', 'critic'}`` flax params (replicated); opt_state: optax state; normalizer:
+  :class:`RunningStats`; env_state: batched brax State (``[num_envs]`` leaves, sharded); key: run
+  root key ``uint32[2]`` (step keys are ``fold_in(key, step)``); step: int32 iterations done;
+  extra: optional env-side pytree (e.g. a PSI buffer), carried untouched by PPO.
+  """
+  params: Any
+  opt_state: Any
+  normalizer: normalization.RunningStats
+  env_state: Any
+  key: jax.Array
+  step: jax.Array
+  extra: Any = None
+
+
+def make_networks(action_size: int, net: NetworkConfig) -> tuple[nn.Module, nn.Module]:
+  actor = mlp.GaussianPolicy(action_size, tuple(net.actor_hidden), net.activation,
+                             net.init_log_std, net.learn_log_std)
+  critic = mlp.ValueNet(tuple(net.critic_hidden), net.activation)
+  return actor, critic
+
+
+def make_optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
+  return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
+
+
+class PPO:
+  """PPO over a :class:`VecEnv`; ``mesh`` (optional) shards env copies and batches."""
+
+  def __init__(self, env: rollout_lib.VecEnv, cfg: PPOConfig, mesh: Mesh | None = None):
+    self.env = env
+    self.cfg = cfg.validate()
+    if env.num_envs != cfg.num_envs:
+      raise ValueError(f"PPO: env has {env.num_envs} copies, config.ppo.num_envs={cfg.num_envs}")
+    self.mesh = mesh if mesh is not None else sharding.make_mesh(1)
+    sharding.check_divisible(cfg.num_envs, self.mesh)
+    if cfg.minibatch_size % self.mesh.devices.size:
+      raise ValueError(f"minibatch_size={cfg.minibatch_size} not divisible by "
+                       f"{self.mesh.devices.size} devices")
+    self.actor, self.critic = make_networks(env.action_size, cfg.network)
+    self.optimizer = make_optimizer(cfg)
+
+  @property
+  def env_steps_per_iteration(self) -> int:
+    return self.cfg.batch_size
+
+  # ----------------------------------------------------------------------------------- init
+  def init(self, key: jax.Array, extra: Any = None) -> TrainState:
+    """Fresh state: env copies reset (sharded), networks and optimizer initialized (replicated)."""
+    k_env, k_actor, k_critic, k_run = jax.random.split(key, 4)
+    env_shape = jax.eval_shape(self.env.reset, k_env)
+    env_sh = sharding.batch_shardings(env_shape, self.mesh)
+    env_state = jax.jit(self.env.reset, out_shardings=env_sh)(k_env)
+    obs_example = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
+                               env_shape.obs)
+
+    def init_rest(ka, kc):
+      dummy = jax.tree.map(lambda s: jnp.zeros((1,) + s.shape, s.dtype), obs_example)
+      params = {"actor": self.actor.init(ka, dummy), "critic": self.critic.init(kc, dummy)}
+      return params, self.optimizer.init(params), normalization.init(obs_example)
+
+    params, opt_state, norm = jax.jit(init_rest, out_shardings=sharding.replicated(self.mesh))(
+        k_actor, k_critic)
+    return TrainState(params=params, opt_state=opt_state, normalizer=norm, env_state=env_state,
+                      key=sharding.replicate(k_run, self.mesh),
+                      step=sharding.replicate(jnp.zeros((), jnp.int32), self.mesh),
+                      extra=None if extra is None else sharding.replicate(extra, self.mesh))
+
+  def state_shardings(self, state: TrainState) -> TrainState:
+    """Shardings of a TrainState: env_state along envs, the rest replicated."""
+    rep = sharding.replicated(self.mesh)
+    return TrainState(
+        params=jax.tree.map(lambda _: rep, state.params),
+        opt_state=jax.tree.map(lambda _: rep, state.opt_state),
+        normalizer=jax.tree.map(lambda _: rep, state.normalizer),
+        env_state=sharding.batch_shardings(state.env_state, self.mesh),
+        key=rep, step=rep, extra=jax.tree.map(lambda _: rep, state.extra))
+
+  # ------------------------------------------------------------------------------ policy
+  def normalize(self, normalizer: normalization.RunningStats, obs):
+    if not self.cfg.normalize_obs:
+      return obs
+    return normalization.normalize(normalizer, obs, self.cfg.obs_clip)
+
+  def act(self, params, normalizer, obs, key: jax.Array | None = None) -> jax.Array:
+    """Env action ``[N, A]`` in ``[-bound, bound]``: the mean when ``key`` is None, else a sample."""
+    mean, log_std = self.actor.apply(params["actor"], self.normalize(normalizer, obs))
+    u = mean if key is None else mlp.gaussian_sample(key, mean, log_std)
+    return jnp.clip(u, -self.cfg.action_bound, self.cfg.action_bound)
+
+  # ---------------------------------------------------------------------------- losses
+  def loss(self, params, normalizer, mb: dict) -> tuple[jax.Array, dict]:
+    """Total PPO loss on a minibatch dict (leaves ``[B, ...]``: obs, raw_action, log_prob,
+    value, advantage, return)."""
+    c = self.cfg
+    obs = self.normalize(normalizer, mb["obs"])
+    mean, log_std = self.actor.apply(params["actor"], obs)
+    values = self.critic.apply(params["critic"], obs)
+    log_prob = mlp.gaussian_log_prob(mean, log_std, mb["raw_action"])
+    adv = mb["advantage"]
+    if c.normalize_advantages:
+      adv = ppo_losses.normalize_advantages(adv)
+    pg, aux = ppo_losses.clipped_surrogate_loss(log_prob, mb["log_prob"], adv, c.clip_eps)
+    vl = ppo_losses.value_loss(values, mb["value"], mb["return"],
+                               c.value_clip_eps if c.value_clip_eps > 0 else None)
+    bl = ppo_losses.action_bound_loss(mean, c.action_bound)
+    ent = mlp.gaussian_entropy(log_std)
+    total = pg + c.value_coef * vl + c.bound_coef * bl + c.entropy_coef * ppo_losses.entropy_bonus(ent)
+    return total, {"loss": total, "policy_loss": pg, "value_loss": vl, "bound_loss": bl,
+                   "entropy": jnp.mean(ent), **aux}
+
+  # ------------------------------------------------------------------------ train step
+  def train_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
+    """One PPO iteration (pure; jit it with :meth:`jit_train_step`)."""
+    c = self.cfg
+    mesh = self.mesh
+    k_roll, k_perm = jax.random.split(key)
+    params, norm = state.params, state.normalizer
+
+    def policy_fn(obs, k):
+      o = self.normalize(norm, obs)
+      mean, log_std = self.actor.apply(params["actor"], o)
+      u = mlp.gaussian_sample(k, mean, log_std)
+      return jnp.clip(u, -c.action_bound, c.action_bound), {
+          "raw_action": u, "log_prob": mlp.gaussian_log_prob(mean, log_std, u),
+          "value": self.critic.apply(params["critic"], o)}
+
+    def bootstrap_fn(final_obs):
+      return {"next_value": self.critic.apply(params["critic"], self.normalize(norm, final_obs))}
+
+    env_state, tr = rollout_lib.rollout(self.env, state.env_state, policy_fn, k_roll,
+                                        c.unroll_length, bootstrap_fn)
+    tr = sharding.constrain_batch(tr, mesh, axis=1)
+    adv, ret = gae_lib.compute_gae(tr.reward * c.reward_scale, tr.extras["value"],
+                                   tr.next_extras["next_value"], tr.termination, tr.done,
+                                   c.gamma, c.gae_lambda)
+    data = {"obs": tr.obs, "raw_action": tr.extras["raw_action"],
+            "log_prob": tr.extras["log_prob"], "value": tr.extras["value"],
+            "advantage": adv, "return": ret}
+    data = jax.tree.map(lambda x: x.reshape((c.batch_size,) + x.shape[2:]), data)
+
+    grad_fn = jax.value_and_grad(self.loss, has_aux=True)
+
+    def sgd_step(carry, mb):
+      p, o, bad = carry
+      (loss, m), g = grad_fn(p, norm, mb)
+      ok = jnp.isfinite(loss) & nan_guard.tree_all_finite(g)
+      updates, o_new = self.optimizer.update(g, o, p)
+      p_new = optax.apply_updates(p, updates)
+      p, o = nan_guard.select(ok, (p_new, o_new), (p, o))
+      return (p, o, bad + (~ok).astype(jnp.int32)), m
+
+    def epoch(carry, k):
+      perm = jax.random.permutation(k, c.batch_size)
+      mbs = jax.tree.map(
+          lambda x: x[perm].reshape((c.num_minibatches, c.minibatch_size) + x.shape[1:]), data)
+      mbs = sharding.constrain_batch(mbs, mesh, axis=1)
+      return jax.lax.scan(sgd_step, carry, mbs)
+
+    (params, opt_state, bad), m = jax.lax.scan(
+        epoch, (params, state.opt_state, jnp.zeros((), jnp.int32)),
+        jax.random.split(k_perm, c.num_epochs))
+
+    obs_ok = nan_guard.tree_all_finite(tr.obs)
+    new_norm = normalization.update(norm, tr.obs) if c.normalize_obs else norm
+    new_norm = nan_guard.select(obs_ok, new_norm, norm)
+    new_state = state.replace(params=params, opt_state=opt_state, normalizer=new_norm,
+                              env_state=env_state, step=state.step + 1)
+    metrics = {k: jnp.mean(v) for k, v in m.items()}
+    metrics.update(rollout_lib.episode_summary(tr))
+    metrics.update({
+        "nonfinite_updates": bad,
+        "state_finite": nan_guard.tree_all_finite((params, opt_state, new_norm)),
+        "advantage_mean": jnp.mean(adv), "return_mean": jnp.mean(ret),
+        "value_mean": jnp.mean(tr.extras["value"]),
+    })
+    return new_state, metrics
+
+  def jit_train_step(self, state: TrainState):
+    """``jax.jit(train_step)`` with the state's shardings pinned (input donated)."""
+    sh = self.state_shardings(state)
+    rep = sharding.replicated(self.mesh)
+    return jax.jit(self.train_step, in_shardings=(sh, rep), out_shardings=(sh, rep),
+                   donate_argnums=0)
+
+  def export(self, state: TrainState, directory, config) -> None:
+    """Writes the inference bundle (actor params + normalizer + config) to ``directory``."""
+    from interprior_jax.training import checkpoint as ckpt_lib
+    ckpt_lib.export_bundle(directory, state.params["actor"], state.normalizer, config,
+                           action_size=self.env.action_size, trained_iterations=int(state.step))
+
+
+def bundle_policy(bundle, deterministic: bool = True):
+  """``act(obs[N, ...], key=None) -> action[N, A]`` from an inference bundle (``checkpoint.py``)."""
+  cfg = PPOConfig.from_config(ml_collections.ConfigDict(bundle.config["ppo"]))
+  actor, _ = make_networks(int(bundle.config["action_size"]), cfg.network)
+
+  def act(obs, key=None):
+    o = normalization.normalize(bundle.normalizer, obs, cfg.obs_clip) if cfg.normalize_obs else obs
+    mean, log_std = actor.apply(bundle.actor_params, o)
+    u = mean if (deterministic or key is None) else mlp.gaussian_sample(key, mean, log_std)
+    return jnp.clip(u, -cfg.action_bound, cfg.action_bound)
+  return act

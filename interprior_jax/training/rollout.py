@@ -1,0 +1,192 @@
+"""Batched environment with random auto-reset, and a ``lax.scan`` rollout (generic, all stages).
+
+:class:`VecEnv` wraps any (unbatched) brax ``Env``: it vmaps reset/step over ``num_envs`` copies,
+adds an optional time limit, keeps episode return/length, and resets finished copies with a *fresh
+random reset* (so reference-state / PSI initialization is re-sampled every episode; brax's own
+``AutoResetWrapper`` would replay the first reset state forever).
+
+Truncation vs termination (the contract GAE relies on):
+  * the inner env sets ``done = 1`` for every episode end and ``info['truncation'] = 1`` when the end
+    is a time limit / clip end (brax convention); the optional ``episode_length`` limit adds more;
+  * per transition ``termination = done * (1 - truncation)``; ``truncation = done * truncation``.
+Bootstrap on truncation: the auto-reset replaces ``obs`` by the new episode's first observation, so
+before replacing it the wrapper stores the **final pre-reset observation** of every copy in
+``info['final_obs']`` (equal to ``obs`` for copies that did not finish). :func:`rollout` evaluates
+``bootstrap_fn(final_obs)`` (e.g. the critic) inside the scan, i.e. ``V(s_{t+1})`` of the true next
+state for every transition, and GAE uses it with ``(1 - termination)``.
+
+All ``info`` entries added here are ``[N]``-shaped (``final_obs``: ``[N, *obs]``) so the batched
+state is a fixed pytree for ``lax.scan`` and for checkpoints. RNG keys are raw ``uint32[2]`` keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from brax.envs.base import Env, State
+from flax import struct
+
+# info keys owned by VecEnv.
+STEPS = "steps"
+TRUNCATION = "truncation"
+TERMINATION = "termination"
+FINAL_OBS = "final_obs"
+RESET_KEY = "reset_key"
+EP_RETURN = "ep_return"          # running return of the current episode
+EP_LENGTH = "ep_length"          # running length of the current episode
+DONE_RETURN = "done_return"      # return of the episode that ended at this step (valid where done)
+DONE_LENGTH = "done_length"      # length of the episode that ended at this step (valid where done)
+
+
+def tree_where(cond: jax.Array, x, y):
+  """Per-copy select: ``cond`` ``[N]``; leaves of x, y ``[N, ...]`` -> x where cond else y."""
+  def sel(a, b):
+    c = cond.reshape(cond.shape + (1,) * (a.ndim - cond.ndim))
+    return jnp.where(c, a, b)
+  return jax.tree.map(sel, x, y)
+
+
+class VecEnv:
+  """``num_envs`` copies of a brax env with time limit, episode stats and random auto-reset.
+
+  ``reset(key) -> State`` and ``step(state, action[N, A]) -> State`` on batched states (``[N]``
+  leading axis). Actions are passed through unchanged (clip them in the policy).
+  """
+
+  def __init__(self, env: Env, num_envs: int, episode_length: int = 0):
+    if num_envs <= 0:
+      raise ValueError(f"VecEnv: num_envs must be positive, got {num_envs}")
+    self.env = env
+    self.num_envs = int(num_envs)
+    self.episode_length = int(episode_length)  # 0: no extra time limit
+
+  @property
+  def observation_size(self):
+    return self.env.observation_size
+
+  @property
+  def action_size(self) -> int:
+    return self.env.action_size
+
+  def _inner_reset(self, keys: jax.Array) -> State:
+    s = jax.vmap(self.env.reset)(keys)
+    s.info.setdefault(TRUNCATION, jnp.zeros_like(s.done))
+    return s
+
+  def reset(self, key: jax.Array) -> State:
+    k_reset, k_next = jax.random.split(key)
+    s = self._inner_reset(jax.random.split(k_reset, self.num_envs))
+    n = self.num_envs
+    zf = jnp.zeros((n,), jnp.float32)
+    s.info.update({
+        STEPS: jnp.zeros((n,), jnp.int32), TRUNCATION: zf, TERMINATION: zf,
+        FINAL_OBS: s.obs, RESET_KEY: jax.random.split(k_next, n),
+        EP_RETURN: zf, EP_LENGTH: zf, DONE_RETURN: zf, DONE_LENGTH: zf,
+    })
+    return s.replace(done=zf, reward=zf)
+
+  def step(self, state: State, action: jax.Array) -> State:
+    ours = {k: state.info[k] for k in (STEPS, RESET_KEY, EP_RETURN, EP_LENGTH)}
+    inner_info = {k: v for k, v in state.info.items() if k not in _OWN_KEYS}
+    inner_info[TRUNCATION] = jnp.zeros_like(state.done)
+    inner = state.replace(info=inner_info, done=jnp.zeros_like(state.done))
+    s = jax.vmap(self.env.step)(inner, action)
+
+    steps = ours[STEPS] + 1
+    done = s.done.astype(jnp.float32)
+    trunc = s.info.get(TRUNCATION, jnp.zeros_like(done)).astype(jnp.float32) * done
+    if self.episode_length > 0:
+      limit = (steps >= self.episode_length).astype(jnp.float32)
+      trunc = jnp.maximum(trunc, limit * (1.0 - done))  # a time-limit end of a live episode
+      done = jnp.maximum(done, limit)
+    term = done * (1.0 - trunc)
+    ret = ours[EP_RETURN] + s.reward
+    length = ours[EP_LENGTH] + 1.0
+
+    keys = jax.vmap(lambda k: jax.random.split(k, 2))(ours[RESET_KEY])
+    fresh = self._inner_reset(keys[:, 0])
+    fresh = fresh.replace(info={k: fresh.info[k] for k in s.info})  # same pytree as the step
+    nxt = tree_where(done > 0, fresh, s.replace(done=jnp.zeros_like(done)))
+    live = 1.0 - done
+    info = dict(nxt.info)
+    info.update({
+        STEPS: jnp.where(done > 0, 0, steps).astype(jnp.int32), TRUNCATION: trunc,
+        TERMINATION: term, FINAL_OBS: s.obs, RESET_KEY: keys[:, 1],
+        EP_RETURN: ret * live, EP_LENGTH: length * live, DONE_RETURN: ret * done,
+        DONE_LENGTH: length * done,
+    })
+    return nxt.replace(info=info, reward=s.reward, done=done, metrics=s.metrics)
+
+
+_OWN_KEYS = (STEPS, TRUNCATION, TERMINATION, FINAL_OBS, RESET_KEY, EP_RETURN, EP_LENGTH,
+             DONE_RETURN, DONE_LENGTH)
+
+
+@struct.dataclass
+class Transition:
+  """One rollout, time-major. ``T`` steps x ``N`` copies.
+
+  obs ``[T, N, *obs]`` (observation the action was taken in); action ``[T, N, A]`` (as sent to the
+  env); reward, done, termination, truncation ``[T, N]``; extras: policy outputs (e.g. log_prob,
+  value, raw_action), each ``[T, N, ...]``; next_extras: ``bootstrap_fn(final_obs)`` (e.g.
+  next_value ``[T, N]``); metrics: env metrics ``[T, N]``; done_return / done_length ``[T, N]``
+  (episode return / length where ``done``, else 0).
+  """
+  obs: Any
+  action: jax.Array
+  reward: jax.Array
+  done: jax.Array
+  termination: jax.Array
+  truncation: jax.Array
+  extras: dict
+  next_extras: dict
+  metrics: dict
+  done_return: jax.Array
+  done_length: jax.Array
+
+
+PolicyFn = Callable[[Any, jax.Array], tuple[jax.Array, dict]]
+BootstrapFn = Callable[[Any], dict]
+
+
+def rollout(env: VecEnv, state: State, policy_fn: PolicyFn, key: jax.Array, num_steps: int,
+            bootstrap_fn: BootstrapFn | None = None) -> tuple[State, Transition]:
+  """Runs ``num_steps`` batched steps with ``lax.scan``.
+
+  ``policy_fn(obs[N, ...], key) -> (action[N, A], extras)``; ``bootstrap_fn(final_obs) -> dict``
+  evaluated on the true (pre-reset) next observation of every transition.
+  Returns the final batched state and a time-major :class:`Transition`.
+  """
+  def body(s: State, k: jax.Array):
+    action, extras = policy_fn(s.obs, k)
+    ns = env.step(s, action)
+    nxt = {} if bootstrap_fn is None else bootstrap_fn(ns.info[FINAL_OBS])
+    tr = Transition(obs=s.obs, action=action, reward=ns.reward, done=ns.done,
+                    termination=ns.info[TERMINATION], truncation=ns.info[TRUNCATION],
+                    extras=extras, next_extras=nxt, metrics=ns.metrics,
+                    done_return=ns.info[DONE_RETURN], done_length=ns.info[DONE_LENGTH])
+    return ns, tr
+
+  return jax.lax.scan(body, state, jax.random.split(key, num_steps))
+
+
+def episode_summary(tr: Transition) -> dict[str, jax.Array]:
+  """Scalar statistics of a rollout: mean return / length / success (truncated share) of the
+  episodes that ended in it (NaN when none did), ``episodes`` count, per-step reward and env
+  metrics means (``env/<name>``)."""
+  n = jnp.sum(tr.done)
+  safe = jnp.maximum(n, 1.0)
+  nan_if_none = jnp.where(n > 0, 1.0, jnp.nan)
+  out = {
+      "episodes": n,
+      "episode_return": jnp.sum(tr.done_return) / safe * nan_if_none,
+      "episode_length": jnp.sum(tr.done_length) / safe * nan_if_none,
+      "success_rate": jnp.sum(tr.truncation) / safe * nan_if_none,
+      "termination_rate": jnp.mean(tr.termination),
+      "reward": jnp.mean(tr.reward),
+  }
+  for k, v in tr.metrics.items():
+    out[f"env/{k}"] = jnp.mean(v)
+  return out
