@@ -1,0 +1,30 @@
+"""Shared test setup: persistent JAX compilation cache, shared-data fixtures, offline Menagerie."""
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import pytest  # noqa: E402
+
+from interprior_jax import paths  # noqa: E402
+from interprior_jax import runtime  # noqa: E402
+
+runtime.enable_compilation_cache()
+paths.ensure_menagerie_root()
+
+
+@pytest.fixture(scope="session")
+def omomo_root():
+  """``<shared>/interact_omomo`` (set INTERPRIOR_SHARED to move it); skips when absent."""
+  root = paths.omomo_root(required=False)
+  if root is None:
+    pytest.skip("shared OMOMO data not found (set INTERPRIOR_SHARED)")
+  return root
+
+
+@pytest.fixture(scope="session")
+def menagerie_available():
+  if not paths.ensure_menagerie_root():
+    pytest.skip("MENAGERIE_ROOT not set and no shared menagerie folder")
+  return True
