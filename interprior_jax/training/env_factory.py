@@ -1,0 +1,84 @@
+"""Registry of environments the trainers can build from a config (``config.env_kind``).
+
+``toy``: :mod:`interprior_jax.training.toy_env` (config.env holds ToyConfig fields).
+``hoi``: the HOI tracking env (``interprior_jax.envs.make_env(config.env, clips)``) on clips from
+``config.data.source`` (see :data:`DATA_SOURCES`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import ml_collections
+from brax.envs.base import Env
+
+from interprior_jax.training import toy_env
+
+
+def _build_toy(config: ml_collections.ConfigDict, clips=None) -> Env:
+  fields = {f.name for f in dataclasses.fields(toy_env.ToyConfig)}
+  d = config.env.to_dict()
+  bad = set(d) - fields
+  if bad:
+    raise ValueError(f"config.env (toy): unknown fields {sorted(bad)}")
+  return toy_env.PointMassTracking(toy_env.ToyConfig(**d))
+
+
+def _build_hoi(config: ml_collections.ConfigDict, clips=None) -> Env:
+  from interprior_jax import envs  # the HOI env package (lazy: heavy imports)
+
+  if clips is None:
+    clips = load_clips(config)
+  return envs.make_env(config.env, clips)
+
+
+ENV_BUILDERS: dict[str, Callable[..., Env]] = {"toy": _build_toy, "hoi": _build_hoi}
+
+
+def _synthetic(config, arg: str):
+  from interprior_jax.motion import synth
+
+  d = config.data
+  return synth.generate_dataset(int(d.num_clips), humanoid=config.env.scene.humanoid,
+                                seed=int(config.seed), families=tuple(d.families))
+
+
+def _native(config, arg: str):
+  from interprior_jax.motion.io import native
+
+  return native.load_clips(arg)
+
+
+def _omomo(config, arg: str):
+  from interprior_jax import paths
+  from interprior_jax.motion import convert
+
+  root = arg or str(paths.omomo_root())
+  return convert.load_interact_dir(root, humanoid=config.env.scene.humanoid)
+
+
+# ``config.data.source`` = "<kind>" or "<kind>:<arg>".
+DATA_SOURCES: dict[str, Callable] = {"synthetic": _synthetic, "native": _native, "omomo": _omomo}
+
+
+def load_clips(config: ml_collections.ConfigDict, source: str | None = None) -> list:
+  """Clips for ``config.data.source`` (or ``source``): ``synthetic``, ``native:DIR``,
+  ``omomo[:DIR]``. ValueError names an unknown source; ``max_clips`` > 0 keeps the first N."""
+  source = source or config.data.source
+  kind, _, arg = source.partition(":")
+  if kind not in DATA_SOURCES:
+    raise ValueError(f"config.data.source={source!r}: unknown kind {kind!r}; valid: "
+                     f"{sorted(DATA_SOURCES)}")
+  clips = list(DATA_SOURCES[kind](config, arg))
+  n = int(config.data.get("max_clips", 0))
+  if not clips:
+    raise ValueError(f"config.data.source={source!r}: no clips")
+  return clips[:n] if n > 0 else clips
+
+
+def make_env(config: ml_collections.ConfigDict, clips=None) -> Env:
+  kind = config.env_kind
+  if kind not in ENV_BUILDERS:
+    raise ValueError(f"config.env_kind={kind!r}: valid kinds {sorted(ENV_BUILDERS)}")
+  return ENV_BUILDERS[kind](config, clips)
