@@ -45,6 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "num_clips": 8,  # synthetic only
       "families": ("carry", "push"),  # synthetic only
       "max_clips": 0,  # 0: all
+      "object": "largetable",  # the HOI env takes one object: keep its clips ("" = no filter)
   })
   if variant == "toy":
     c.env_kind = "toy"
@@ -60,6 +61,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if variant == "smoke":
     c.data.source = "synthetic"
     c.data.num_clips = 2
+    c.data.object = ""
     c.ppo = ppo.ppo_config_dict(
         num_envs=16, unroll_length=8, minibatch_size=64, num_epochs=2, learning_rate=3e-4,
         network={"actor_hidden": (64, 64), "critic_hidden": (64, 64)})

@@ -33,7 +33,16 @@ def _build_hoi(config: ml_collections.ConfigDict, clips=None) -> Env:
   return envs.make_env(config.env, clips)
 
 
-ENV_BUILDERS: dict[str, Callable[..., Env]] = {"toy": _build_toy, "hoi": _build_hoi}
+@dataclasses.dataclass(frozen=True)
+class EnvEntry:
+  build: Callable[..., Env]
+  self_resetting: bool  # the env resets finished episodes inside step (see rollout.VecEnv)
+
+
+ENV_BUILDERS: dict[str, EnvEntry] = {
+    "toy": EnvEntry(_build_toy, self_resetting=False),
+    "hoi": EnvEntry(_build_hoi, self_resetting=True),
+}
 
 
 def _synthetic(config, arg: str):
@@ -51,11 +60,20 @@ def _native(config, arg: str):
 
 
 def _omomo(config, arg: str):
+  import pathlib
+
   from interprior_jax import paths
   from interprior_jax.motion import convert
+  from interprior_jax.motion.io import interact_pt
 
-  root = arg or str(paths.omomo_root())
-  return convert.load_interact_dir(root, humanoid=config.env.scene.humanoid)
+  root = pathlib.Path(arg) if arg else pathlib.Path(paths.omomo_root()) / "clips"
+  files = sorted(root.glob("*.pt"))
+  if not files:
+    raise ValueError(f"config.data.source: no InterAct .pt clips in {root}")
+  scene = convert.humanoid_scene(config.env.scene.humanoid)
+  return [convert.interact_to_clip(interact_pt.load_interact_clip(f),
+                                   humanoid=config.env.scene.humanoid, scene=scene)
+          for f in files]
 
 
 # ``config.data.source`` = "<kind>" or "<kind>:<arg>".
@@ -64,21 +82,29 @@ DATA_SOURCES: dict[str, Callable] = {"synthetic": _synthetic, "native": _native,
 
 def load_clips(config: ml_collections.ConfigDict, source: str | None = None) -> list:
   """Clips for ``config.data.source`` (or ``source``): ``synthetic``, ``native:DIR``,
-  ``omomo[:DIR]``. ValueError names an unknown source; ``max_clips`` > 0 keeps the first N."""
+  ``omomo[:DIR]``. ValueError names an unknown source; ``config.data.object`` (non-empty) keeps
+  that object's clips (the HOI env takes one object); ``max_clips`` > 0 keeps the first N."""
   source = source or config.data.source
   kind, _, arg = source.partition(":")
   if kind not in DATA_SOURCES:
     raise ValueError(f"config.data.source={source!r}: unknown kind {kind!r}; valid: "
                      f"{sorted(DATA_SOURCES)}")
   clips = list(DATA_SOURCES[kind](config, arg))
-  n = int(config.data.get("max_clips", 0))
+  obj = str(config.data.get("object", ""))
+  if obj:
+    clips = [c for c in clips if c.object_name == obj]
   if not clips:
-    raise ValueError(f"config.data.source={source!r}: no clips")
+    raise ValueError(f"config.data.source={source!r} (object={obj!r}): no clips")
+  n = int(config.data.get("max_clips", 0))
   return clips[:n] if n > 0 else clips
 
 
-def make_env(config: ml_collections.ConfigDict, clips=None) -> Env:
+def entry(config: ml_collections.ConfigDict) -> EnvEntry:
   kind = config.env_kind
   if kind not in ENV_BUILDERS:
     raise ValueError(f"config.env_kind={kind!r}: valid kinds {sorted(ENV_BUILDERS)}")
-  return ENV_BUILDERS[kind](config, clips)
+  return ENV_BUILDERS[kind]
+
+
+def make_env(config: ml_collections.ConfigDict, clips=None) -> Env:
+  return entry(config).build(config, clips)

@@ -25,8 +25,9 @@ def build(config: ml_collections.ConfigDict, env=None, clips=None) -> ppo.PPO:
   """PPO over ``config`` (env built from the registry unless given), data parallel over
   ``config.num_devices`` devices (0: all)."""
   cfg = ppo.PPOConfig.from_config(config.ppo)
-  base = env if env is not None else env_factory.make_env(config, clips)
-  venv = rollout.VecEnv(base, cfg.num_envs, int(config.episode_length))
+  entry = env_factory.entry(config)
+  base = env if env is not None else entry.build(config, clips)
+  venv = rollout.VecEnv(base, cfg.num_envs, int(config.episode_length), entry.self_resetting)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
   return ppo.PPO(venv, cfg, mesh)
 

@@ -9,14 +9,21 @@ Truncation vs termination (the contract GAE relies on):
   * the inner env sets ``done = 1`` for every episode end and ``info['truncation'] = 1`` when the end
     is a time limit / clip end (brax convention); the optional ``episode_length`` limit adds more;
   * per transition ``termination = done * (1 - truncation)``; ``truncation = done * truncation``.
-Bootstrap on truncation: the auto-reset replaces ``obs`` by the new episode's first observation, so
-before replacing it the wrapper stores the **final pre-reset observation** of every copy in
-``info['final_obs']`` (equal to ``obs`` for copies that did not finish). :func:`rollout` evaluates
-``bootstrap_fn(final_obs)`` (e.g. the critic) inside the scan, i.e. ``V(s_{t+1})`` of the true next
-state for every transition, and GAE uses it with ``(1 - termination)``.
+Bootstrap on truncation needs ``V`` of the **final pre-reset observation**:
+  * envs reset by this wrapper (``self_resetting=False``, e.g. the toy env): before replacing the
+    finished copies by fresh resets it stores their last observation in ``info['vec_final_obs']``
+    (equal to ``obs`` for copies that did not finish): exact;
+  * envs that reset themselves inside ``step`` (``self_resetting=True``, e.g. ``HOIEnv``): the
+    env's ``info['final_obs']`` is used when it provides one (exact); otherwise the observation
+    the last action was taken in (``s_{T-1}``) stands in for ``s_T`` on finished copies, i.e.
+    ``V(s_T) ~ V(s_{T-1})`` -- the approximation rl_games / InterMimic use for timeouts.
+:func:`rollout` evaluates ``bootstrap_fn(final_obs)`` (e.g. the critic) inside the scan, giving
+``V(s_{t+1})`` for every transition; GAE uses it with ``(1 - termination)``.
 
-All ``info`` entries added here are ``[N]``-shaped (``final_obs``: ``[N, *obs]``) so the batched
-state is a fixed pytree for ``lax.scan`` and for checkpoints. RNG keys are raw ``uint32[2]`` keys.
+All ``info`` entries added here are prefixed ``vec_`` (the inner env's own ``steps`` /
+``truncation`` are left alone) and ``[N]``-shaped (``vec_final_obs``: ``[N, *obs]``), so the
+batched state is a fixed pytree for ``lax.scan`` and for checkpoints. RNG keys are raw
+``uint32[2]`` keys.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ import jax.numpy as jnp
 from brax.envs.base import Env, State
 from flax import struct
 
+# The inner env's (brax) truncation flag and optional exact final observation.
+ENV_TRUNCATION = "truncation"
+ENV_FINAL_OBS = "final_obs"
 # info keys owned by VecEnv.
-STEPS = "steps"
-TRUNCATION = "truncation"
-TERMINATION = "termination"
-FINAL_OBS = "final_obs"
-RESET_KEY = "reset_key"
-EP_RETURN = "ep_return"          # running return of the current episode
-EP_LENGTH = "ep_length"          # running length of the current episode
-DONE_RETURN = "done_return"      # return of the episode that ended at this step (valid where done)
-DONE_LENGTH = "done_length"      # length of the episode that ended at this step (valid where done)
+STEPS = "vec_steps"
+TRUNCATION = "vec_truncation"
+TERMINATION = "vec_termination"
+FINAL_OBS = "vec_final_obs"
+RESET_KEY = "vec_reset_key"
+EP_RETURN = "vec_ep_return"      # running return of the current episode
+EP_LENGTH = "vec_ep_length"      # running length of the current episode
+DONE_RETURN = "vec_done_return"  # return of the episode that ended at this step (valid where done)
+DONE_LENGTH = "vec_done_length"  # length of the episode that ended at this step (valid where done)
 
 
 def tree_where(cond: jax.Array, x, y):
@@ -49,18 +59,25 @@ def tree_where(cond: jax.Array, x, y):
 
 
 class VecEnv:
-  """``num_envs`` copies of a brax env with time limit, episode stats and random auto-reset.
+  """``num_envs`` copies of a brax env with time limit, episode stats and auto-reset.
 
   ``reset(key) -> State`` and ``step(state, action[N, A]) -> State`` on batched states (``[N]``
   leading axis). Actions are passed through unchanged (clip them in the policy).
+  ``self_resetting``: the inner env resets finished episodes itself (then this wrapper only
+  batches and keeps statistics; ``episode_length`` must be 0: the env owns episode ends).
   """
 
-  def __init__(self, env: Env, num_envs: int, episode_length: int = 0):
+  def __init__(self, env: Env, num_envs: int, episode_length: int = 0,
+               self_resetting: bool = False):
     if num_envs <= 0:
       raise ValueError(f"VecEnv: num_envs must be positive, got {num_envs}")
+    if self_resetting and episode_length:
+      raise ValueError("VecEnv: episode_length must be 0 for a self-resetting env (set the "
+                       "env's own episode limit)")
     self.env = env
     self.num_envs = int(num_envs)
     self.episode_length = int(episode_length)  # 0: no extra time limit
+    self.self_resetting = bool(self_resetting)
 
   @property
   def observation_size(self):
@@ -72,7 +89,7 @@ class VecEnv:
 
   def _inner_reset(self, keys: jax.Array) -> State:
     s = jax.vmap(self.env.reset)(keys)
-    s.info.setdefault(TRUNCATION, jnp.zeros_like(s.done))
+    s.info.setdefault(ENV_TRUNCATION, jnp.zeros_like(s.done))
     return s
 
   def reset(self, key: jax.Array) -> State:
@@ -90,13 +107,12 @@ class VecEnv:
   def step(self, state: State, action: jax.Array) -> State:
     ours = {k: state.info[k] for k in (STEPS, RESET_KEY, EP_RETURN, EP_LENGTH)}
     inner_info = {k: v for k, v in state.info.items() if k not in _OWN_KEYS}
-    inner_info[TRUNCATION] = jnp.zeros_like(state.done)
     inner = state.replace(info=inner_info, done=jnp.zeros_like(state.done))
     s = jax.vmap(self.env.step)(inner, action)
 
     steps = ours[STEPS] + 1
     done = s.done.astype(jnp.float32)
-    trunc = s.info.get(TRUNCATION, jnp.zeros_like(done)).astype(jnp.float32) * done
+    trunc = s.info.get(ENV_TRUNCATION, jnp.zeros_like(done)).astype(jnp.float32) * done
     if self.episode_length > 0:
       limit = (steps >= self.episode_length).astype(jnp.float32)
       trunc = jnp.maximum(trunc, limit * (1.0 - done))  # a time-limit end of a live episode
@@ -106,14 +122,22 @@ class VecEnv:
     length = ours[EP_LENGTH] + 1.0
 
     keys = jax.vmap(lambda k: jax.random.split(k, 2))(ours[RESET_KEY])
-    fresh = self._inner_reset(keys[:, 0])
-    fresh = fresh.replace(info={k: fresh.info[k] for k in s.info})  # same pytree as the step
-    nxt = tree_where(done > 0, fresh, s.replace(done=jnp.zeros_like(done)))
+    if self.self_resetting:
+      nxt = s
+      if ENV_FINAL_OBS in s.info:
+        final_obs = s.info[ENV_FINAL_OBS]
+      else:  # V(s_T) ~ V(s_{T-1}) on finished copies (see module docstring)
+        final_obs = tree_where(done > 0, state.obs, s.obs)
+    else:
+      final_obs = s.obs
+      fresh = self._inner_reset(keys[:, 0])
+      fresh = fresh.replace(info={k: fresh.info[k] for k in s.info})  # same pytree as the step
+      nxt = tree_where(done > 0, fresh, s)
     live = 1.0 - done
     info = dict(nxt.info)
     info.update({
         STEPS: jnp.where(done > 0, 0, steps).astype(jnp.int32), TRUNCATION: trunc,
-        TERMINATION: term, FINAL_OBS: s.obs, RESET_KEY: keys[:, 1],
+        TERMINATION: term, FINAL_OBS: final_obs, RESET_KEY: keys[:, 1],
         EP_RETURN: ret * live, EP_LENGTH: length * live, DONE_RETURN: ret * done,
         DONE_LENGTH: length * done,
     })
