@@ -32,8 +32,9 @@ obj_contact       (N, T)        nearest  1.0 where the clip's flag is 1, else 0.
 Per clip: ``lengths (N,)`` int32 real frame counts, ``fps (N,)``, ``object_index (N,)`` int32 into
 the object table ``obj_points (O, P, 3)`` (object frame, already scaled by the clip's
 ``object_scale``; one entry per distinct (object name, scale)).  ``body_obj_vec`` of a frame is
-computed at lookup from the *interpolated* object pose: brute force over the P points, B * P
-squared distances per sample (smplx, P = 1024: 53k, a (B, P) temporary of 213 KB per env).
+computed at lookup from the *interpolated* object pose: bodies are moved into the object frame and
+matched by brute force against the P points, B * P squared distances per sample (smplx, P = 1024:
+53k via one matmul, a (B, P) float32 temporary of 213 KB per sample).
 """
 
 from __future__ import annotations
@@ -321,8 +322,8 @@ class MotionLibrary:
       t = alpha.reshape(alpha.shape + (1,) * (x0.ndim - alpha.ndim))
       out[tr.name] = fn(x0, x1, t)
     points = self.obj_points[self.object_index[clip_idx]]  # (..., P, 3)
-    world = features.object_points_world(out["obj_pos"], out["obj_quat"], points)
-    out["body_obj_vec"] = features.nearest_surface_vec(out["body_pos"], world)
+    out["body_obj_vec"] = features.nearest_surface_vec_posed(
+        out["body_pos"], out["obj_pos"], out["obj_quat"], points)
     return RefFrame(**out)
 
 
