@@ -1,0 +1,124 @@
+"""The HOI environment config (``config.env`` of expert / distill / finetune configs).
+
+Variants: ``smpl`` (default), ``smplx``, ``g1``, ``smoke`` (smpl, CPU-sized: short episodes).
+Other configs embed it with ``config.env = env_config(variant)``.  Every number of the env lives
+here; the code reads it through :mod:`interprior_jax.envs.hoi_env` (misspelt keys fail there).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from interprior_jax import config as config_lib
+
+VARIANTS = ("smoke", "smpl", "smplx", "g1")
+
+
+def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
+  """The full env ConfigDict for ``variant`` (ValueError on an unknown variant)."""
+  if variant not in VARIANTS:
+    raise ValueError(f"configs/env.py: unknown variant {variant!r}; valid: {VARIANTS}")
+  humanoid = "smpl" if variant == "smoke" else variant
+  c = ml_collections.ConfigDict()
+  c.variant = variant
+  # Scene: ``objects=()`` means "the object named by the clips" (make_env fills it in).
+  c.scene = config_lib.scene_config(humanoid=humanoid, objects=(), object_xy=(), object_yaw=())
+  if humanoid == "g1":
+    c.scene.physics.timestep = 1.0 / 120.0
+  c.impl = ""  # MJX backend: "" (default), "jax" or "warp"
+  c.substeps = 4  # physics steps per policy step: 4 x 1/120 s = 30 Hz policy
+  c.max_episode_steps = 300  # truncation (bootstrapped), besides the clip end
+  c.contact_dist = 1e-3  # a contact counts as touching when its distance is below this (m)
+
+  c.obs = ml_collections.ConfigDict({
+      "future_offsets": (1, 16),  # reference frames t + k (policy steps) fed as residual goals
+      "num_surface_points": 256,  # object surface samples for the interaction field (strided)
+      "clip": 1e3,  # safety clip of raw observations (normalisation happens in the trainer)
+  })
+
+  # r = r_track * r_energy * r_hand + r_term (method.md).  Each factor is exp(-w * error);
+  # a weight of 0 switches a term off (its metric is then 1).
+  c.reward = ml_collections.ConfigDict({
+      "track": ml_collections.ConfigDict({
+          "body_pos": 5.0,  # weighted mean squared body position error (m^2)
+          "body_rot": 0.5,  # weighted mean squared body angle error (rad^2)
+          "body_lin_vel": 0.01,
+          "body_ang_vel": 0.005,
+          "obj_pos": 10.0,
+          "obj_rot": 1.0,
+          "obj_lin_vel": 0.1,
+          "obj_ang_vel": 0.02,
+          "ig": 10.0,  # interaction graph: key-body -> object-anchor vectors vs reference
+          "contact": 2.0,  # ternary contact guidance (fraction of violated labels)
+      }),
+      "energy": ml_collections.ConfigDict({
+          "joint_acc": 2e-6,  # mean squared hinge acceleration over a policy step ((rad/s^2)^2)
+          "obj_acc": 1e-4,  # squared object linear acceleration ((m/s^2)^2)
+      }),
+      "hand": ml_collections.ConfigDict({
+          "enabled": True,
+          "dist_scale": 10.0,  # exp(-dist_scale * max(d - margin, 0)), d = hand -> surface (m)
+          "margin": 0.03,  # hand-point to palm-surface offset tolerated (m)
+          "facing_weight": 0.3,  # share of the score given by palm facing the surface
+          "contact_weight": 0.4,  # share given by an actual simulated hand-object contact
+      }),
+      "near_decay": 5.0,  # body weights exp(-near_decay * d_obj) (positions) and 1 - that (rot.)
+      "ig_num_anchors": 16,  # object surface points used as interaction-graph anchors
+      "ig_eps": 0.05,  # inverse-distance weights 1 / (|v_ref| + ig_eps)
+      "term_penalty": -1.0,  # r_term on early termination
+  })
+
+  c.termination = ml_collections.ConfigDict({
+      "enabled": ("fall", "body_dev", "obj_dev", "ig_ratio", "hand_contact_loss"),
+      "min_root_height": 0.3,  # m (g1: scaled below)
+      "max_body_err": 0.5,  # mean key-body position error (m)
+      "max_obj_err": 0.5,  # mean object surface-point error (m)
+      "max_ig_ratio": 1.0,  # weighted |ig_sim - ig_ref| / weighted |ig_ref|, while in contact
+      "max_hand_loss_steps": 10,  # policy steps a required hand contact may be missing
+      "grace_steps": 2,  # no termination during the first steps after a reset
+  })
+
+  c.init = ml_collections.ConfigDict({
+      "start_prob": 0.2,  # clip start (the rest: random frame or PSI)
+      "psi_prob": 0.2,  # from the per-env buffer of good simulated states (when filled)
+      "root_pos_noise": 0.02,  # m, perturbed initial states (uniform +-)
+      "joint_pos_noise": 0.05,  # rad
+      "vel_noise": 0.1,  # m/s, rad/s
+      "psi_capacity": 4,  # slots per env
+      "psi_min_track": 0.5,  # r_track needed for a state to enter the buffer
+      "psi_insert_prob": 0.05,  # chance per good step to store the state
+  })
+
+  c.perturb = ml_collections.ConfigDict({
+      "mode": "random",  # "off" | "random" (training) | "fixed" (robustness evaluation)
+      "rate_hz": 0.2,  # expected impulses per second (random mode), for pelvis and object each
+      "pelvis_impulse": (20.0, 60.0),  # N s, uniform range
+      "object_impulse": (2.0, 8.0),  # N s
+      "vertical_share": 0.2,  # max |z| component of the random unit direction
+      "fixed_period_steps": 60,  # fixed mode: one impulse every period, heading rotates
+      "fixed_pelvis_impulse": 40.0,
+      "fixed_object_impulse": 5.0,
+  })
+
+  # Per-episode object randomisation (sampled at every reset; scale 1 = off).  Size scaling
+  # needs primitive geoms (MJX mesh collision data cannot be rescaled per env).
+  c.randomize = ml_collections.ConfigDict({
+      "enabled": True,
+      "mass_scale": (0.8, 1.2),
+      "inertia_scale": (0.8, 1.2),
+      "com_offset": 0.02,  # m, uniform +- per axis
+      "friction_scale": (0.7, 1.3),
+      "size_scale": (1.0, 1.0),
+  })
+
+  if humanoid == "g1":
+    c.termination.min_root_height = 0.25
+  if variant == "smoke":
+    c.max_episode_steps = 64
+    c.obs.num_surface_points = 64
+    c.reward.ig_num_anchors = 8
+  return c
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  return env_config(arg or "smpl")

@@ -1,0 +1,383 @@
+"""The MJX human-object-interaction tracking environment (brax ``Env`` interface).
+
+``reset(rng) -> State`` and ``step(state, action) -> State`` are pure functions of one env
+(vmap them, or let brax's ``VmapWrapper`` / ``ppo.train`` do it).  Everything per env lives in
+the :class:`brax.envs.base.State`:
+
+* ``pipeline_state``: ``mjx.Data``;
+* ``info``: ``rng``, ``clip`` (int32), ``time`` (s, reference time of the current frame),
+  ``steps`` (int32), ``truncation`` (1.0 when the episode ended by clip end / max length, so PPO
+  bootstraps), ``hand_loss`` ((2,) int32 counters), ``obj_params`` (:class:`ObjectParams`),
+  ``psi`` (:class:`PSIBuffer`), ``impulse`` ((2, 3) forces applied in the last step),
+  ``episode_done`` and ``episode_metrics`` (brax ``EpisodeWrapper`` conventions, kept here
+  because the env resets itself);
+* ``metrics``: every reward term ``r_<name>``, ``reward_total``, ``e_h``, ``e_o``,
+  ``terminated``, ``truncated``, ``term_<reason>``, ``nan_reset``, ``impulse``.
+
+Auto-reset is built in: when an env is done, ``step`` returns the *post-reset* state and
+observation (brax ``AutoResetWrapper`` semantics, but with a fresh reference-state sample instead
+of a fixed first state).  ``done`` / ``reward`` / metrics describe the finished transition.  So wrap
+it with :func:`interprior_jax.envs.wrappers.wrap_for_training` (vmap only), not brax's default
+(whose ``EpisodeWrapper`` would overwrite ``truncation``).
+
+Step = physics (``substeps`` MJX steps with the PD targets and any impulse) -> NaN guard ->
+reference lookup -> errors -> terminations / truncation -> reward -> PSI insert -> reset of done
+envs (``where``-select of qpos / qvel) -> one kinematics pass (``mjx.kinematics``, ``com_pos``,
+``com_vel``; no collision, no solver) -> observation.  Rewards and terminations read the body
+state as MuJoCo leaves it after ``mj_step`` (kinematics of the last substep's start, i.e. one
+physics step = 8 ms stale, consistent with that pass's contacts); the observation reads the
+refreshed kinematics.  Contacts of reset envs are zeroed in the observation.  Keeping a single
+kinematics pass (and no ``mjx.forward`` at reset) is what keeps compile time and reset cost low.
+
+Object: one object body in the scene (every clip must name the same library object, see
+:func:`make_env`); per-clip ``object_scale`` / ``object_density_scale`` and the per-episode
+randomisation are applied per env through :mod:`perturbations`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from brax.envs.base import Env, State
+from mujoco import mjx
+
+from interprior_jax import geometry
+from interprior_jax.assets.scene import Scene
+from interprior_jax.envs import goals
+from interprior_jax.envs import init_states
+from interprior_jax.envs import observations
+from interprior_jax.envs import perturbations
+from interprior_jax.envs import rewards
+from interprior_jax.envs import terminations
+from interprior_jax.envs.sim_frame import SimIndex, sim_frame_from_mjx, sim_index
+from interprior_jax.motion import features as mfeatures
+from interprior_jax.sim import mjx_sim
+
+# Palm normal of (left, right) hand bodies in their body frames.  SMPL(-X): the rest pose is a
+# T-pose with palms facing down.  G1: wrist links with arms down, palms facing the body.
+PALM_AXES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "smplx": ((0.0, 0.0, -1.0), (0.0, 0.0, -1.0)),
+    "smpl": ((0.0, 0.0, -1.0), (0.0, 0.0, -1.0)),
+    "g1": ((0.0, -1.0, 0.0), (0.0, 1.0, 0.0)),
+}
+
+
+def _hand_groups(model, spec) -> np.ndarray:
+  """(2, H) body-layout indices of each hand's bodies (hand_body_idx split by ancestry)."""
+  groups = []
+  for h in spec.hand_idx:
+    hid = int(spec.body_ids[h])
+    members = []
+    for i in spec.hand_body_idx:
+      b = int(spec.body_ids[i])
+      while b > 0 and b != hid:
+        b = int(model.body_parentid[b])
+      if b == hid:
+        members.append(int(i))
+    if int(h) not in members:
+      members.insert(0, int(h))
+    members.remove(int(h))
+    groups.append([int(h)] + members)  # hand body first (its frame carries the palm axis)
+  width = max(len(g) for g in groups)
+  return np.array([g + [g[0]] * (width - len(g)) for g in groups], np.int32)
+
+
+def _metric_names() -> tuple[str, ...]:
+  return (rewards.reward_metric_names()
+          + ("reward_total", "e_h", "e_o", "terminated", "truncated", "nan_reset", "impulse")
+          + tuple(f"term_{n}" for n in terminations.CONDITIONS))
+
+
+class HOIEnv(Env):
+  """See the module docstring.  Build with :func:`make_env`."""
+
+  def __init__(self, cfg: ml_collections.ConfigDict, scene: Scene, library: Any,
+               clip_scale: np.ndarray, clip_density: np.ndarray):
+    self.cfg = cfg
+    self.scene = scene
+    self.spec = spec = scene.spec
+    self.library = library
+    terminations.check_names(cfg.termination.enabled)
+    rewards._check_names(dict(cfg.reward.track), rewards.TRACK_TERMS, "track")
+    rewards._check_names(dict(cfg.reward.energy), rewards.ENERGY_TERMS, "energy")
+    if spec.humanoid not in PALM_AXES:
+      raise ValueError(f"no palm axes for humanoid {spec.humanoid!r}; known {sorted(PALM_AXES)}")
+    if int(cfg.substeps) < 1:
+      raise ValueError(f"config.substeps must be >= 1, got {cfg.substeps}")
+    self.idx: SimIndex = sim_index(scene.model, spec)
+    self.sys = mjx_sim.put_model(scene.model, impl=cfg.impl or None)
+    self._d0 = mjx_sim.initial_data(scene.model, spec, impl=cfg.impl or None)
+    self.dt = float(cfg.substeps) * spec.timestep
+    self.obj_base = perturbations.object_base(scene.model, spec.objects[0].body_id,
+                                              spec.objects[0].geom_ids)
+    self.clip_scale = jnp.asarray(clip_scale, jnp.float32)
+    self.clip_density = jnp.asarray(clip_density, jnp.float32)
+    self.hand_groups = _hand_groups(scene.model, spec)
+    self.palm_axis = np.asarray(PALM_AXES[spec.humanoid], np.float32)
+    P = int(library.obj_points.shape[-2])
+    self.obs_point_idx = np.linspace(0, P - 1, min(int(cfg.obs.num_surface_points), P)).astype(
+        np.int32)
+    self.anchor_idx = np.linspace(0, P - 1, min(int(cfg.reward.ig_num_anchors), P)).astype(
+        np.int32)
+    self.obs_spec = observations.ObsSpec(
+        num_bodies=spec.num_bodies, num_contacts=len(spec.contact_body_idx),
+        future_offsets=tuple(int(k) for k in cfg.obs.future_offsets))
+    self.metric_names = _metric_names()
+
+  # -- brax Env interface ------------------------------------------------------------------------
+
+  @classmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    return load_env_config("smpl")
+
+  @property
+  def observation_size(self) -> int:
+    return self.obs_spec.size
+
+  @property
+  def action_size(self) -> int:
+    return self.spec.action_size
+
+  @property
+  def backend(self) -> str:
+    return "mjx"
+
+  def reset(self, rng: jax.Array) -> State:
+    """A fresh episode: clip start / random frame (PSI is empty at the first reset)."""
+    key, k = jax.random.split(rng)
+    psi = init_states.psi_empty(int(self.cfg.init.psi_capacity), self.spec.nq, self.spec.nv)
+    return self._fresh_state(key, self._sample_reset(k, psi), psi)
+
+  def reset_to(self, rng: jax.Array, clip_idx: jax.Array, time_s: jax.Array,
+               perturb: bool = False) -> State:
+    """Episode starting exactly on clip ``clip_idx`` at ``time_s`` (evaluation)."""
+    key, k1, k2 = jax.random.split(rng, 3)
+    clip = jnp.asarray(clip_idx, jnp.int32)
+    time = jnp.asarray(time_s, jnp.float32)
+    ref = self.library.frame(clip, time)
+    qpos, qvel = init_states.reference_state(ref, self._d0.qpos, self.idx, self.spec.nv)
+    if perturb:
+      qpos, qvel = init_states.perturb_state(k1, qpos, qvel, self.idx, self.cfg.init)
+    params = perturbations.sample_object_params(k2, self.clip_scale[clip], self.clip_density[clip],
+                                                self.cfg.randomize)
+    psi = init_states.psi_empty(int(self.cfg.init.psi_capacity), self.spec.nq, self.spec.nv)
+    return self._fresh_state(key, (qpos, qvel, clip, time, params), psi)
+
+  def step(self, state: State, action: jax.Array) -> State:
+    cfg, info = self.cfg, state.info
+    d0 = state.pipeline_state
+    key, k_imp, k_reset, k_psi = jax.random.split(info["rng"], 4)
+    params = info["obj_params"]
+    mx = perturbations.apply_object_params(self.sys, self.obj_base, params)
+
+    # Physics.
+    f_pel, f_obj = perturbations.impulse_forces(k_imp, info["steps"], self.dt, cfg.perturb)
+    xfrc = jnp.zeros_like(d0.xfrc_applied)
+    xfrc = xfrc.at[self.spec.root_body_id, :3].set(f_pel).at[self.idx.obj_body_id, :3].set(f_obj)
+    d = mjx_sim.set_action(d0, self.spec, action).replace(xfrc_applied=xfrc)
+    d = mjx_sim.step_n(mx, d, int(cfg.substeps)).replace(xfrc_applied=jnp.zeros_like(xfrc))
+    finite = mjx_sim.data_is_finite(d) & jnp.all(jnp.isfinite(d.xpos))
+    d = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), d, d0)
+
+    # Reference, errors, terminations, reward.
+    clip, steps = info["clip"], info["steps"] + 1
+    time = info["time"] + self.dt
+    ref = self.library.frame(clip, time)
+    sim = sim_frame_from_mjx(d, self.idx, cfg.contact_dist)
+    points = self._surface_points(clip, params)
+    errs = self._errors(sim, ref, points, d0, params)
+    hand_loss = terminations.update_hand_loss(info["hand_loss"], errs)
+    tin = terminations.TermInputs(root_height=sim.root_pos[2], errors=errs,
+                                  ref_obj_contact=ref.obj_contact, hand_loss_steps=hand_loss)
+    term, term_flags = terminations.terminations(tin, cfg.termination)
+    in_grace = steps <= int(cfg.termination.grace_steps)
+    term = term & finite & ~in_grace
+    term_flags = {k: v * term for k, v in term_flags.items()}
+    ended = (time + self.dt > self.library.duration(clip)) | (steps >= int(cfg.max_episode_steps))
+    trunc = ended & ~term & finite
+    nan = ~finite
+    done = term | trunc | nan
+    reward, terms = rewards.compute_reward(errs, term, cfg.reward)
+    reward = jnp.where(finite, reward, 0.0)
+
+    psi = init_states.psi_insert(
+        info["psi"], k_psi, d.qpos, d.qvel, clip, time, terms["r_track"],
+        finite & ~term & (terms["r_track"] > cfg.init.psi_min_track), cfg.init.psi_insert_prob)
+
+    metrics = dict(terms)
+    metrics.update(term_flags)
+    metrics.update(reward_total=reward, e_h=errs.e_h, e_o=errs.e_o,
+                   terminated=term.astype(jnp.float32), truncated=trunc.astype(jnp.float32),
+                   nan_reset=nan.astype(jnp.float32),
+                   impulse=(jnp.any(f_pel != 0) | jnp.any(f_obj != 0)).astype(jnp.float32))
+    metrics = {k: jnp.where(finite, v, 0.0) if k not in ("nan_reset",) else v
+               for k, v in metrics.items()}
+
+    # Auto-reset of finished envs.
+    rq, rv, rclip, rtime, rparams = self._sample_reset(k_reset, psi)
+    sel = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(done, x, y), a, b)  # noqa
+    next_params = sel(rparams, params)
+    d_next = d.replace(qpos=jnp.where(done, rq, d.qpos), qvel=jnp.where(done, rv, d.qvel),
+                       qacc_warmstart=jnp.where(done, 0.0, d.qacc_warmstart))
+    d_next = _refresh_kinematics(
+        perturbations.apply_object_params(self.sys, self.obj_base, next_params), d_next)
+    new_info = dict(info)
+    new_info.update(
+        rng=key, clip=jnp.where(done, rclip, clip), time=jnp.where(done, rtime, time),
+        steps=jnp.where(done, 0, steps).astype(jnp.int32),
+        hand_loss=jnp.where(done, 0, hand_loss).astype(jnp.int32),
+        obj_params=next_params, psi=psi, truncation=trunc.astype(jnp.float32),
+        impulse=jnp.stack([f_pel, f_obj]))
+    prev_done = info["episode_done"]
+    em = {k: v * (1.0 - prev_done) for k, v in info["episode_metrics"].items()}
+    em["sum_reward"] = em["sum_reward"] + reward
+    em["length"] = em["length"] + 1.0
+    for k in self.metric_names:
+      em[k] = em[k] + metrics[k]
+    new_info.update(episode_metrics=em, episode_done=done.astype(jnp.float32))
+    obs = self._observe(d_next, new_info["clip"], new_info["time"], new_info["obj_params"],
+                        contacts_valid=~done)
+    return state.replace(pipeline_state=d_next, obs=obs, reward=reward,
+                         done=done.astype(jnp.float32), metrics=metrics, info=new_info)
+
+  # -- internals ---------------------------------------------------------------------------------
+
+  def _surface_points(self, clip, params) -> jax.Array:
+    """(P, 3) object-frame surface points of this env's (scaled) object."""
+    lib = self.library
+    base = lib.obj_points[lib.object_index[clip]]  # already scaled by the clip's object_scale
+    return base * (params.size_scale / self.clip_scale[clip])
+
+  def _errors(self, sim, ref, points, d0, params) -> rewards.StepErrors:
+    sim_pts = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
+    ref_pts = mfeatures.object_points_world(ref.obj_pos, ref.obj_quat, points)
+    a = jnp.asarray(self.anchor_idx)
+    o = self.idx.obj_qvel_adr
+    return rewards.step_errors(
+        sim, ref, sim_points=sim_pts, ref_points=ref_pts, sim_anchors=sim_pts[a],
+        ref_anchors=ref_pts[a],
+        joint_vel_prev=d0.qvel[jnp.asarray(self.idx.qvel_adr)],
+        obj_lin_vel_prev=d0.qvel[o:o + 3], dt=self.dt,
+        key_body_idx=jnp.asarray(self.spec.key_body_idx),
+        contact_body_idx=jnp.asarray(self.spec.contact_body_idx),
+        hand_groups=jnp.asarray(self.hand_groups), palm_axis=jnp.asarray(self.palm_axis),
+        near_decay=self.cfg.reward.near_decay, ig_eps=self.cfg.reward.ig_eps)
+
+  def _reset_data(self, qpos, qvel, params):
+    mx = perturbations.apply_object_params(self.sys, self.obj_base, params)
+    d = self._d0.replace(qpos=qpos, qvel=qvel, qacc_warmstart=jnp.zeros_like(self._d0.qacc),
+                         xfrc_applied=jnp.zeros_like(self._d0.xfrc_applied))
+    return _refresh_kinematics(mx, d)
+
+  def _sample_reset(self, key, psi):
+    """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip start / random frame / PSI)."""
+    c, lib = self.cfg.init, self.library
+    k = jax.random.split(key, 6)
+    clip = lib.sample_clips(k[0])
+    u = jax.random.uniform(k[1])
+    latest = jnp.maximum(lib.duration(clip) - 2.0 * self.dt, 0.0)
+    time = jnp.where(u < c.start_prob, 0.0, jax.random.uniform(k[2]) * latest)
+    ref = lib.frame(clip, time)
+    qpos, qvel = init_states.reference_state(ref, self._d0.qpos, self.idx, self.spec.nv)
+    qpos, qvel = init_states.perturb_state(k[3], qpos, qvel, self.idx, c)
+    pq, pv, pc, pt, avail = init_states.psi_sample(psi, k[4])
+    use_psi = avail & (u >= c.start_prob) & (u < c.start_prob + c.psi_prob)
+    qpos, qvel = jnp.where(use_psi, pq, qpos), jnp.where(use_psi, pv, qvel)
+    clip, time = jnp.where(use_psi, pc, clip), jnp.where(use_psi, pt, time)
+    params = perturbations.sample_object_params(k[5], self.clip_scale[clip],
+                                                self.clip_density[clip], self.cfg.randomize)
+    return qpos, qvel, clip, time, params
+
+  def _fresh_state(self, key, reset, psi) -> State:
+    qpos, qvel, clip, time, params = reset
+    d = self._reset_data(qpos, qvel, params)
+    zero = jnp.zeros(())
+    metrics = {k: zero for k in self.metric_names}
+    info = {
+        "rng": key, "clip": clip, "time": time, "steps": jnp.zeros((), jnp.int32),
+        "truncation": zero, "hand_loss": jnp.zeros((2,), jnp.int32), "obj_params": params,
+        "psi": psi, "impulse": jnp.zeros((2, 3)), "episode_done": zero,
+        "episode_metrics": {k: zero for k in ("sum_reward", "length") + self.metric_names},
+    }
+    obs = self._observe(d, clip, time, params, contacts_valid=jnp.zeros((), bool))
+    return State(pipeline_state=d, obs=obs, reward=zero, done=zero, metrics=metrics, info=info)
+
+  def _observe(self, d, clip, time, params, contacts_valid) -> jax.Array:
+    """(obs_size,) observation of data ``d`` against the reference of ``clip`` at ``time``."""
+    cfg, spec = self.cfg, self.spec
+    sim = sim_frame_from_mjx(d, self.idx, cfg.contact_dist)
+    valid = contacts_valid.astype(jnp.float32)
+    cidx = jnp.asarray(spec.contact_body_idx)
+    points = self._surface_points(clip, params)[jnp.asarray(self.obs_point_idx)]
+    world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
+    vec = mfeatures.nearest_surface_vec(sim.body_pos, world)
+    x = goals.hoi_features(sim, sim.root_pos, sim.root_quat, vec,
+                           sim.body_obj_contact[cidx] * valid)
+    offsets = jnp.asarray(self.obs_spec.future_offsets, jnp.float32)
+    refs = self.library.frame(jnp.broadcast_to(clip, offsets.shape), time + offsets * self.dt)
+    ys = goals.hoi_features(refs, sim.root_pos[None], sim.root_quat[None], refs.body_obj_vec,
+                            refs.body_contact[:, cidx])
+    ylist = [jax.tree_util.tree_map(lambda a, i=i: a[i], ys) for i in range(offsets.shape[0])]
+    obs = observations.build_observation(self.obs_spec, x, sim.body_floor_contact[cidx] * valid,
+                                         ylist, cfg.obs.clip)
+    return jnp.nan_to_num(obs)
+
+
+def load_env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
+  """``configs/env.py:env_config(variant)`` (the repository's config file, loaded by path)."""
+  import importlib.util
+  import pathlib
+  path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "env.py"
+  mod_spec = importlib.util.spec_from_file_location("interprior_configs_env", path)
+  module = importlib.util.module_from_spec(mod_spec)
+  mod_spec.loader.exec_module(module)
+  return module.env_config(variant)
+
+
+def _refresh_kinematics(mx, d):
+  """Positions, orientations and velocities of every body for the current qpos / qvel."""
+  d = mjx.kinematics(mx, d)
+  d = mjx.com_pos(mx, d)
+  return mjx.com_vel(mx, d)
+
+
+def make_env(cfg: ml_collections.ConfigDict, clips: Sequence[Any]) -> HOIEnv:
+  """The env for ``clips`` (all of ``cfg.scene.humanoid`` and one library object).
+
+  ``cfg.scene.objects`` empty -> the clips' object; otherwise it must name that object.  A
+  dataset mixing objects is rejected (ValueError naming the clip and field): train one env per
+  object (the alternative, every object parked in one scene, multiplies collision cost).
+  """
+  from interprior_jax import config as config_lib
+  from interprior_jax.assets import scene as scene_lib
+  from interprior_jax.motion.library import MotionLibrary
+
+  if not clips:
+    raise ValueError("make_env: no clips")
+  name = clips[0].object_name
+  for c in clips:
+    if c.object_name != name:
+      raise ValueError(f"{c.source or c.name}: field 'object_name': {c.object_name!r} differs from "
+                       f"{name!r} of clip {clips[0].name!r}; one object per env")
+  cfg = ml_collections.ConfigDict(cfg.to_dict())
+  if len(cfg.scene.objects) == 0:
+    cfg.scene.objects = (name,)
+    cfg.scene.object_xy = ((1.0, 0.0),)
+    cfg.scene.object_yaw = (0.0,)
+  elif tuple(cfg.scene.objects) != (name,):
+    raise ValueError(f"config.scene.objects={tuple(cfg.scene.objects)} but the clips use {name!r}")
+  scene = scene_lib.build_scene(config_lib.scene_options(cfg.scene))
+  library = MotionLibrary.from_clips(
+      clips, surface_points={name: scene.spec.objects[0].surface_points}, spec=scene.spec)
+  clip_scale = np.array([c.object_scale for c in clips], np.float32)
+  clip_density = np.array([c.object_density_scale for c in clips], np.float32)
+  base = perturbations.object_base(scene.model, scene.spec.objects[0].body_id,
+                                   scene.spec.objects[0].geom_ids)
+  scales = np.concatenate([clip_scale, np.asarray(cfg.randomize.size_scale, np.float32)
+                           if cfg.randomize.enabled else np.ones(1, np.float32)])
+  perturbations.check_size_scalable(base, scales, f"clips/config.randomize.size_scale ({name})")
+  return HOIEnv(cfg, scene, library, clip_scale, clip_density)

@@ -1,0 +1,87 @@
+"""Initial states: reference state initialisation (RSI), perturbations and a per-env PSI buffer.
+
+* :func:`reference_state` turns a :class:`RefFrame` into ``(qpos, qvel)`` (free-joint angular
+  velocities are body-frame in MuJoCo, so the world-frame reference rates are rotated in).
+* :func:`perturb_state` adds the "randomly perturbed initial states" of InterMimic+.
+* :class:`PSIBuffer` is a small per-env ring of good simulated states (qpos, qvel, clip, time,
+  score).  Keeping it *per env* (in ``state.info``) makes it a pure pytree that vmaps with the env
+  and needs no cross-env communication; across thousands of envs the union still covers the
+  dataset.  States enter when their tracking reward exceeds ``psi_min_track`` (replacing the
+  lowest-scored slot) and are sampled with probability proportional to their score.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from interprior_jax import geometry
+from interprior_jax.envs.sim_frame import SimIndex
+
+
+def reference_state(ref, base_qpos: jax.Array, idx: SimIndex, nv: int
+                    ) -> tuple[jax.Array, jax.Array]:
+  """``(qpos (nq,), qvel (nv,))`` matching one reference frame (other entries from base_qpos)."""
+  r, o = idx.root_qpos_adr, idx.obj_qpos_adr
+  qpos = jnp.asarray(base_qpos, jnp.float32)
+  qpos = qpos.at[r:r + 3].set(ref.root_pos).at[r + 3:r + 7].set(ref.root_quat)
+  qpos = qpos.at[jnp.asarray(idx.qpos_adr)].set(ref.joint_pos)
+  qpos = qpos.at[o:o + 3].set(ref.obj_pos).at[o + 3:o + 7].set(ref.obj_quat)
+  rv, ov = idx.root_qvel_adr, idx.obj_qvel_adr
+  qvel = jnp.zeros((nv,), jnp.float32)
+  qvel = qvel.at[rv:rv + 3].set(ref.body_lin_vel[0])
+  qvel = qvel.at[rv + 3:rv + 6].set(geometry.quat_rotate_inv(ref.root_quat, ref.body_ang_vel[0]))
+  qvel = qvel.at[jnp.asarray(idx.qvel_adr)].set(ref.joint_vel)
+  qvel = qvel.at[ov:ov + 3].set(ref.obj_lin_vel)
+  qvel = qvel.at[ov + 3:ov + 6].set(geometry.quat_rotate_inv(ref.obj_quat, ref.obj_ang_vel))
+  return qpos, qvel
+
+
+def perturb_state(key: jax.Array, qpos: jax.Array, qvel: jax.Array, idx: SimIndex,
+                  cfg) -> tuple[jax.Array, jax.Array]:
+  """Uniform noise on the root position, hinge angles and all velocities (``config.init``)."""
+  k1, k2, k3 = jax.random.split(key, 3)
+  r = idx.root_qpos_adr
+  u = lambda k, s, a: jax.random.uniform(k, s, minval=-a, maxval=a)  # noqa: E731
+  qpos = qpos.at[r:r + 3].add(u(k1, (3,), cfg.root_pos_noise))
+  qa = jnp.asarray(idx.qpos_adr)
+  qpos = qpos.at[qa].add(u(k2, qa.shape, cfg.joint_pos_noise))
+  return qpos, qvel + u(k3, qvel.shape, cfg.vel_noise)
+
+
+@struct.dataclass
+class PSIBuffer:
+  qpos: jax.Array  # (K, nq)
+  qvel: jax.Array  # (K, nv)
+  clip: jax.Array  # (K,) int32
+  time: jax.Array  # (K,) float32
+  score: jax.Array  # (K,) float32, 0 = empty
+
+
+def psi_empty(capacity: int, nq: int, nv: int) -> PSIBuffer:
+  return PSIBuffer(qpos=jnp.zeros((capacity, nq)), qvel=jnp.zeros((capacity, nv)),
+                   clip=jnp.zeros((capacity,), jnp.int32), time=jnp.zeros((capacity,)),
+                   score=jnp.zeros((capacity,)))
+
+
+def psi_insert(buf: PSIBuffer, key: jax.Array, qpos, qvel, clip, time, score,
+               ok: jax.Array, prob: float) -> PSIBuffer:
+  """Stores the state in the lowest-scored slot with probability ``prob`` when ``ok``."""
+  take = ok & jax.random.bernoulli(key, prob) & (score > jnp.min(buf.score))
+  slot = jnp.argmin(buf.score)
+
+  def put(arr, v):
+    return jnp.where(take, arr.at[slot].set(v), arr)
+
+  return PSIBuffer(qpos=put(buf.qpos, qpos), qvel=put(buf.qvel, qvel), clip=put(buf.clip, clip),
+                   time=put(buf.time, time), score=put(buf.score, score))
+
+
+def psi_sample(buf: PSIBuffer, key: jax.Array):
+  """``(qpos, qvel, clip, time, available)``: one stored state, drawn proportional to score."""
+  available = jnp.any(buf.score > 0)
+  logits = jnp.where(buf.score > 0, jnp.log(jnp.maximum(buf.score, 1e-12)), -jnp.inf)
+  logits = jnp.where(available, logits, 0.0)
+  j = jax.random.categorical(key, logits)
+  return buf.qpos[j], buf.qvel[j], buf.clip[j], buf.time[j], available

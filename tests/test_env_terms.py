@@ -1,0 +1,255 @@
+"""Pure-function tests of the env pieces (no MJX step compile): frames, goals, rewards,
+terminations, PSI buffer, perturbations, config validation."""
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from env_helpers import standing_clip  # noqa: E402
+from interprior_jax import config as config_lib  # noqa: E402
+from interprior_jax.assets import scene as scene_lib  # noqa: E402
+from interprior_jax.envs import goals, init_states, perturbations, rewards, terminations  # noqa
+from interprior_jax.envs import load_env_config, make_env  # noqa: E402
+from interprior_jax.envs import sim_frame as sf  # noqa: E402
+from interprior_jax.envs.hoi_env import _hand_groups  # noqa: E402
+from interprior_jax.motion import features as mfeatures  # noqa: E402
+from interprior_jax.motion.library import MotionLibrary  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup():
+  clip = standing_clip("smpl", hand_label=1)
+  # A moving variant: translate everything along x at 0.5 m/s and spin the object.
+  T = clip.num_frames
+  shift = np.zeros((T, 3))
+  shift[:, 0] = 0.5 * np.arange(T) / clip.fps
+  yaw = 0.4 * np.arange(T) / clip.fps
+  oq = np.stack([np.cos(yaw / 2), 0 * yaw, 0 * yaw, np.sin(yaw / 2)], -1)
+  moving = clip.replace(name="moving", root_pos=clip.root_pos + shift,
+                        body_pos=clip.body_pos + shift[:, None], obj_pos=clip.obj_pos + shift,
+                        obj_quat=oq)
+  opts = config_lib.scene_options(config_lib.scene_config(
+      humanoid="smpl", objects=("box",), object_xy=((1.0, 0.0),), object_yaw=(0.0,)))
+  scene = scene_lib.build_scene(opts)
+  lib = MotionLibrary.from_clips([clip, moving], spec=scene.spec)
+  return scene, lib, sf.sim_index(scene.model, scene.spec)
+
+
+def _mujoco_frame(scene, idx, qpos, qvel):
+  m = scene.model
+  d = mujoco.MjData(m)
+  d.qpos[:] = np.asarray(qpos)
+  d.qvel[:] = np.asarray(qvel)
+  mujoco.mj_forward(m, d)
+  return sf.sim_frame_from_mujoco(d, idx, 1e-3)
+
+
+def test_reference_state_fk_matches_reference(setup):
+  """RSI: qpos/qvel built from a reference frame reproduce its body poses and velocities."""
+  scene, lib, idx = setup
+  ref = lib.frame(jnp.int32(1), jnp.float32(1.0))
+  qpos, qvel = init_states.reference_state(ref, scene.spec.init_qpos, idx, scene.spec.nv)
+  sim = _mujoco_frame(scene, idx, qpos, qvel)
+  np.testing.assert_allclose(sim.body_pos, ref.body_pos, atol=2e-4)
+  np.testing.assert_allclose(np.abs(np.sum(np.asarray(sim.body_quat) * np.asarray(ref.body_quat),
+                                           -1)), 1.0, atol=1e-4)
+  np.testing.assert_allclose(sim.obj_pos, ref.obj_pos, atol=1e-5)
+  np.testing.assert_allclose(sim.obj_lin_vel, ref.obj_lin_vel, atol=1e-4)
+  np.testing.assert_allclose(sim.obj_ang_vel, ref.obj_ang_vel, atol=1e-4)
+  np.testing.assert_allclose(sim.body_lin_vel, ref.body_lin_vel, atol=1e-3)  # rigid translation
+
+
+def _errors(scene, lib, idx, sim, ref, pts_scale=1.0):
+  points = lib.obj_points[0] * pts_scale
+  sp = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
+  rp = mfeatures.object_points_world(ref.obj_pos, ref.obj_quat, points)
+  s = scene.spec
+  return rewards.step_errors(
+      sim, ref, sim_points=sp, ref_points=rp, sim_anchors=sp[::64], ref_anchors=rp[::64],
+      joint_vel_prev=ref.joint_vel, obj_lin_vel_prev=ref.obj_lin_vel, dt=1 / 30,
+      key_body_idx=jnp.asarray(s.key_body_idx), contact_body_idx=jnp.asarray(s.contact_body_idx),
+      hand_groups=jnp.asarray(_hand_groups(scene.model, s)),
+      palm_axis=jnp.asarray([[0, 0, -1.0]] * 2), near_decay=5.0, ig_eps=0.05)
+
+
+def _sim_from_ref(ref, contact):
+  return sf.SimFrame(**{k: getattr(ref, k) for k in (
+      "root_pos", "root_quat", "joint_pos", "joint_vel", "body_pos", "body_quat", "body_lin_vel",
+      "body_ang_vel", "obj_pos", "obj_quat", "obj_lin_vel", "obj_ang_vel")},
+      body_obj_contact=contact, body_floor_contact=jnp.zeros_like(contact))
+
+
+def test_tracking_terms_are_one_at_the_reference(setup):
+  scene, lib, idx = setup
+  cfg = load_env_config("smoke").reward
+  ref = lib.frame(jnp.int32(1), jnp.float32(0.7))
+  contact = (ref.body_contact > 0).astype(jnp.float32)
+  e = _errors(scene, lib, idx, _sim_from_ref(ref, contact), ref)
+  r, terms = rewards.compute_reward(e, jnp.bool_(False), cfg)
+  for name in rewards.TRACK_TERMS + rewards.ENERGY_TERMS + ("track", "energy"):
+    assert float(terms[f"r_{name}"]) == pytest.approx(1.0, abs=1e-5), name
+  assert float(e.e_h) < 1e-4 and float(e.e_o) < 1e-6
+  # Perturb the body positions: the position term and E_h react, the object terms do not.
+  shifted = _sim_from_ref(ref, contact).replace(body_pos=ref.body_pos + jnp.array([0.1, 0, 0]))
+  e2 = _errors(scene, lib, idx, shifted, ref)
+  _, t2 = rewards.compute_reward(e2, jnp.bool_(True), cfg)
+  assert float(e2.e_h) == pytest.approx(0.1, abs=1e-4)
+  assert float(t2["r_body_pos"]) == pytest.approx(np.exp(-cfg.track.body_pos * 0.01), rel=1e-3)
+  assert float(t2["r_obj_pos"]) == pytest.approx(1.0)
+  assert float(t2["r_term"]) == cfg.term_penalty
+
+
+def test_hand_reward(setup):
+  scene, lib, idx = setup
+  cfg = load_env_config("smoke").reward.hand
+  ref = lib.frame(jnp.int32(0), jnp.float32(0.0))  # hands labelled "touching"; object 0.6 m away
+  far = _errors(scene, lib, idx, _sim_from_ref(ref, jnp.zeros(ref.body_contact.shape)), ref)
+  assert np.all(np.asarray(far.hand_required) == 1)
+  r_far = float(rewards.hand_reward(far, cfg.dist_scale, cfg.margin, cfg.facing_weight,
+                                    cfg.contact_weight))
+  assert r_far < 0.05
+  free = far.replace(hand_required=jnp.zeros(2))
+  assert float(rewards.hand_reward(free, cfg.dist_scale, cfg.margin, cfg.facing_weight,
+                                   cfg.contact_weight)) == pytest.approx(1.0)
+  grasp = far.replace(hand_dist=jnp.zeros(2), hand_facing=jnp.ones(2), hand_contact=jnp.ones(2))
+  assert float(rewards.hand_reward(grasp, cfg.dist_scale, cfg.margin, cfg.facing_weight,
+                                   cfg.contact_weight)) == pytest.approx(1.0)
+
+
+def test_each_termination_triggers(setup):
+  scene, lib, idx = setup
+  cfg = load_env_config("smoke").termination
+  ref = lib.frame(jnp.int32(0), jnp.float32(0.0))
+  e = _errors(scene, lib, idx, _sim_from_ref(ref, jnp.zeros(ref.body_contact.shape)), ref)
+  ok = terminations.TermInputs(root_height=jnp.float32(0.9), errors=e,
+                               ref_obj_contact=jnp.float32(1.0),
+                               hand_loss_steps=jnp.zeros(2, jnp.int32))
+  term, flags = terminations.terminations(ok, cfg)
+  assert not bool(term) and all(float(v) == 0 for v in flags.values())
+  cases = {
+      "fall": ok.replace(root_height=jnp.float32(0.1)),
+      "body_dev": ok.replace(errors=e.replace(e_h=jnp.float32(0.8))),
+      "obj_dev": ok.replace(errors=e.replace(e_o=jnp.float32(0.8))),
+      "ig_ratio": ok.replace(errors=e.replace(ig_ratio=jnp.float32(5.0))),
+      "hand_contact_loss": ok.replace(hand_loss_steps=jnp.array([11, 0], jnp.int32)),
+  }
+  assert set(cases) == set(terminations.CONDITIONS)
+  for name, t in cases.items():
+    term, flags = terminations.terminations(t, cfg)
+    assert bool(term), name
+    assert [k for k, v in flags.items() if float(v)] == [f"term_{name}"]
+  # The interaction-graph test only applies while the reference is in contact.
+  no_contact = cases["ig_ratio"].replace(ref_obj_contact=jnp.float32(0.0))
+  assert not bool(terminations.terminations(no_contact, cfg)[0])
+  # Hand-loss counter: counts while required & missing, resets otherwise.
+  c = jnp.zeros(2, jnp.int32)
+  for _ in range(3):
+    c = terminations.update_hand_loss(c, e)
+  assert c.tolist() == [3, 3]
+  c = terminations.update_hand_loss(c, e.replace(hand_contact=jnp.array([1.0, 0.0])))
+  assert c.tolist() == [0, 4]
+  with pytest.raises(ValueError, match="unknown conditions"):
+    terminations.check_names(("fall", "nope"))
+
+
+def test_goal_residual_and_masks(setup):
+  scene, lib, idx = setup
+  ref = lib.frame(jnp.int32(1), jnp.float32(0.5))
+  B, C = scene.spec.num_bodies, len(scene.spec.contact_body_idx)
+  cidx = jnp.asarray(scene.spec.contact_body_idx)
+  x = goals.hoi_features(ref, ref.root_pos, ref.root_quat, ref.body_obj_vec,
+                         ref.body_contact[cidx])
+  res = goals.goal_residual(x, x)
+  flat = goals.flatten(res, goals.RESIDUAL_LAYOUT)
+  assert flat.shape == (goals.layout_size(goals.RESIDUAL_LAYOUT, B, C),)
+  np.testing.assert_allclose(flat, 0.0, atol=1e-5)
+  # Heading frame: rotating the whole world about z leaves the features unchanged.
+  q = jnp.array([np.cos(0.6), 0, 0, np.sin(0.6)], jnp.float32)
+  rot = lambda v: mfeatures.geometry.quat_rotate(q, v)  # noqa: E731
+  turned = ref.replace(body_pos=rot(ref.body_pos), obj_pos=rot(ref.obj_pos),
+                       body_quat=mfeatures.geometry.quat_mul(q, ref.body_quat),
+                       obj_quat=mfeatures.geometry.quat_mul(q, ref.obj_quat),
+                       body_lin_vel=rot(ref.body_lin_vel), body_ang_vel=rot(ref.body_ang_vel),
+                       obj_lin_vel=rot(ref.obj_lin_vel), obj_ang_vel=rot(ref.obj_ang_vel))
+  x2 = goals.hoi_features(turned, turned.body_pos[0], turned.body_quat[0],
+                          rot(ref.body_obj_vec), ref.body_contact[cidx])
+  np.testing.assert_allclose(goals.flatten(x2, goals.FEATURE_LAYOUT),
+                             goals.flatten(x, goals.FEATURE_LAYOUT), atol=2e-5)
+  # Masks: the object family keeps only the object pose residual.
+  y = x.replace(obj_pos=x.obj_pos + 1.0, body_pos=x.body_pos + 1.0)
+  m = goals.MASK_FAMILIES["object"](B, C, np.asarray(scene.spec.key_body_idx))
+  r = goals.goal_residual(x, y, m)
+  np.testing.assert_allclose(r.obj_pos, 1.0, atol=1e-6)
+  np.testing.assert_allclose(r.body_pos, 0.0)
+
+
+def test_psi_buffer():
+  buf = init_states.psi_empty(3, 4, 3)
+  q, v, c, t, avail = init_states.psi_sample(buf, jax.random.PRNGKey(0))
+  assert not bool(avail)
+  for i, score in enumerate([0.6, 0.9, 0.7, 0.8]):
+    buf = init_states.psi_insert(buf, jax.random.PRNGKey(i), jnp.full(4, float(i)), jnp.zeros(3),
+                                 jnp.int32(i), jnp.float32(i), jnp.float32(score),
+                                 jnp.bool_(True), 1.0)
+  np.testing.assert_allclose(np.sort(np.asarray(buf.score)), [0.7, 0.8, 0.9], rtol=1e-6)  # 0.6 out
+  keys = jax.random.split(jax.random.PRNGKey(1), 64)
+  clips = jax.vmap(lambda k: init_states.psi_sample(buf, k)[2])(keys)
+  assert set(np.asarray(clips).tolist()) <= {1, 2, 3}
+  refused = init_states.psi_insert(buf, jax.random.PRNGKey(9), jnp.zeros(4), jnp.zeros(3),
+                                   jnp.int32(7), jnp.float32(0), jnp.float32(0.99),
+                                   jnp.bool_(False), 1.0)
+  assert 7 not in np.asarray(refused.clip).tolist()
+
+
+def test_perturbations(setup):
+  scene, _, _ = setup
+  cfg = load_env_config("smoke")
+  # Fixed schedule: deterministic, exactly one impulse per period.
+  fixed = cfg.perturb.copy_and_resolve_references()
+  fixed.mode = "fixed"
+  f = jax.vmap(lambda s: perturbations.impulse_forces(jax.random.PRNGKey(0), s, 1 / 30, fixed))(
+      jnp.arange(2 * fixed.fixed_period_steps))
+  hits = np.flatnonzero(np.linalg.norm(np.asarray(f[0]), axis=-1) > 0)
+  assert hits.tolist() == [fixed.fixed_period_steps - 1, 2 * fixed.fixed_period_steps - 1]
+  impulse = np.linalg.norm(np.asarray(f[0][hits[0]])) / 30
+  assert impulse == pytest.approx(fixed.fixed_pelvis_impulse, rel=1e-5)
+  # Random impulses: rate matches in expectation.
+  keys = jax.random.split(jax.random.PRNGKey(3), 20000)
+  fr = jax.vmap(lambda k: perturbations.impulse_forces(k, 0, 1 / 30, cfg.perturb))(keys)
+  rate = float(np.mean(np.linalg.norm(np.asarray(fr[0]), axis=-1) > 0))
+  assert rate == pytest.approx(cfg.perturb.rate_hz / 30, rel=0.3)
+  # Object randomisation: mass follows density * s^3, Playground-style batched model.
+  from interprior_jax.sim import mjx_sim
+  mx = mjx_sim.put_model(scene.model)
+  ob = scene.spec.objects[0]
+  base = perturbations.object_base(scene.model, ob.body_id, ob.geom_ids)
+  p = perturbations.nominal_params().replace(size_scale=jnp.float32(1.5),
+                                             mass_scale=jnp.float32(2.0))
+  m2 = perturbations.apply_object_params(mx, base, p)
+  assert float(m2.body_mass[ob.body_id]) == pytest.approx(base.mass * 2.0 * 1.5 ** 3, rel=1e-5)
+  np.testing.assert_allclose(m2.geom_size[ob.geom_ids], base.geom_size * 1.5, rtol=1e-6)
+  batched, in_axes = perturbations.domain_randomize(mx, jax.random.split(jax.random.PRNGKey(0), 5),
+                                                    base, cfg.randomize)
+  assert batched.body_mass.shape == (5, scene.model.nbody) and in_axes.body_mass == 0
+  assert in_axes.body_pos is None and in_axes.geom_friction == 0
+  masses = np.asarray(batched.body_mass[:, ob.body_id])
+  assert masses.std() > 0 and np.all(masses > 0.7 * base.mass)
+
+
+def test_make_env_validation():
+  cfg = load_env_config("smoke")
+  a = standing_clip("smpl", num_frames=4)
+  b = a.replace(name="other", object_name="sphere")
+  with pytest.raises(ValueError, match="object_name"):
+    make_env(cfg, [a, b])
+  bad = cfg.copy_and_resolve_references()
+  bad.termination.enabled = ("fall", "typo")
+  with pytest.raises(ValueError, match="typo"):
+    make_env(bad, [a])
