@@ -145,3 +145,37 @@ def test_vecenv_truncation_termination_and_final_obs(case):
   if case == "truncate":  # return of the finished episode = sum of its rewards
     np.testing.assert_allclose(tr.done_return[2], jnp.sum(tr.reward[:3], 0), rtol=1e-5)
     np.testing.assert_allclose(tr.done_return[:2], 0.0)
+
+
+class _SelfResettingToy(toy_env.PointMassTracking):
+  """Resets finished episodes inside ``step`` (HOIEnv-style), keyed by ``info['rng']``."""
+
+  def reset(self, rng):
+    s = super().reset(rng)
+    return s.replace(info={**s.info, "rng": rng})
+
+  def step(self, state, action):
+    s = super().step(state, action)
+    k, k_reset = jax.random.split(state.info["rng"])
+    fresh = super().reset(k_reset)
+    fresh = fresh.replace(info={**fresh.info, "rng": k})
+    nxt = jax.tree.map(lambda a, b: jnp.where(s.done > 0, a, b), fresh, s)
+    return nxt.replace(reward=s.reward, done=s.done, metrics=s.metrics,
+                       info={**nxt.info, "truncation": s.info["truncation"], "rng": k})
+
+
+def test_vecenv_self_resetting_env_uses_pre_step_obs_for_bootstrap():
+  cfg = toy_env.ToyConfig(init_speed=0.0, init_pos=0.0, clip_steps=3)
+  env = rollout.VecEnv(_SelfResettingToy(cfg), 2, self_resetting=True)
+  with pytest.raises(ValueError, match="episode_length"):
+    rollout.VecEnv(_SelfResettingToy(cfg), 2, episode_length=5, self_resetting=True)
+  s0 = env.reset(jax.random.PRNGKey(0))
+  _, tr = jax.jit(lambda s, k: rollout.rollout(env, s, _zero_policy, k, 4, _final_frac))(
+      s0, jax.random.PRNGKey(1))
+  np.testing.assert_array_equal(tr.done[:, 0], [0, 0, 1, 0])
+  np.testing.assert_array_equal(tr.truncation[:, 0], [0, 0, 1, 0])
+  # no env-provided final obs: V(s_T) ~ V(s_{T-1}) -> the observation the action was taken in
+  np.testing.assert_allclose(tr.next_extras["frac"][2], 2 / 3, rtol=1e-6)
+  np.testing.assert_allclose(tr.next_extras["frac"][1], 2 / 3, rtol=1e-6)  # live: true next
+  np.testing.assert_allclose(tr.obs[3, :, -1], 0.0)  # the env reset itself
+  np.testing.assert_allclose(tr.done_length[2], 3.0)

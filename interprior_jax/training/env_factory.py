@@ -70,6 +70,13 @@ def _omomo(config, arg: str):
   files = sorted(root.glob("*.pt"))
   if not files:
     raise ValueError(f"config.data.source: no InterAct .pt clips in {root}")
+  obj = str(config.data.get("object", ""))
+  if obj:  # filter by file name before the (slow) conversion
+    files = [f for f in files
+             if obj in (interact_pt.parse_clip_name(f)[1],
+                        convert.library_object_name(interact_pt.parse_clip_name(f)[1]))]
+  n = int(config.data.get("max_clips", 0))
+  files = files[:n] if n > 0 else files
   scene = convert.humanoid_scene(config.env.scene.humanoid)
   return [convert.interact_to_clip(interact_pt.load_interact_clip(f),
                                    humanoid=config.env.scene.humanoid, scene=scene)
@@ -83,7 +90,8 @@ DATA_SOURCES: dict[str, Callable] = {"synthetic": _synthetic, "native": _native,
 def load_clips(config: ml_collections.ConfigDict, source: str | None = None) -> list:
   """Clips for ``config.data.source`` (or ``source``): ``synthetic``, ``native:DIR``,
   ``omomo[:DIR]``. ValueError names an unknown source; ``config.data.object`` (non-empty) keeps
-  that object's clips (the HOI env takes one object); ``max_clips`` > 0 keeps the first N."""
+  that object's clips (the HOI env takes one object; for omomo the file's object name or its
+  library name); ``max_clips`` > 0 keeps the first N."""
   source = source or config.data.source
   kind, _, arg = source.partition(":")
   if kind not in DATA_SOURCES:
@@ -91,7 +99,7 @@ def load_clips(config: ml_collections.ConfigDict, source: str | None = None) -> 
                      f"{sorted(DATA_SOURCES)}")
   clips = list(DATA_SOURCES[kind](config, arg))
   obj = str(config.data.get("object", ""))
-  if obj:
+  if obj and kind != "omomo":
     clips = [c for c in clips if c.object_name == obj]
   if not clips:
     raise ValueError(f"config.data.source={source!r} (object={obj!r}): no clips")

@@ -1,0 +1,37 @@
+"""Two PPO iterations of the real ``configs/expert.py:smoke`` config on the HOI env.
+
+Compiling the MJX HOI env's train step takes minutes on 2 CPU cores, so this test only runs with
+``INTERPRIOR_SLOW_TESTS=1`` (it also needs the shared OMOMO clips)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+
+import pytest
+
+from interprior_jax.training import checkpoint as ckpt_lib
+from interprior_jax.training import expert
+from interprior_jax.training import logging as log_lib
+
+from test_training import expert_config
+
+pytestmark = pytest.mark.skipif(os.environ.get("INTERPRIOR_SLOW_TESTS") != "1",
+                                reason="slow (HOI env compile); set INTERPRIOR_SLOW_TESTS=1")
+
+
+def test_smoke_config_two_iterations(omomo_root, tmp_path):
+  config = expert_config("smoke")
+  config.ppo.network.actor_hidden = (16,)
+  config.ppo.network.critic_hidden = (16,)
+  assert config.loop.num_iterations == 2
+  stream = io.StringIO()
+  res = expert.train(config, tmp_path, logger=log_lib.MetricsLogger(tmp_path / "tb", stream))
+  assert int(res.state.step) == 2 and not res.nan_events
+  for h in res.history:
+    assert math.isfinite(h["loss"]) and h["state_finite"] == 1.0
+    assert 0.0 <= h["env/e_h"] < 1.0
+  assert "r_track" in stream.getvalue()
+  bundle = ckpt_lib.load_bundle(tmp_path / ckpt_lib.BUNDLE_DIR)
+  assert bundle.config["action_size"] == expert.build(config).env.action_size
