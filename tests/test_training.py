@@ -125,3 +125,16 @@ def test_nan_guard_restores_last_good_checkpoint(toy, tmp_path):
 
   with pytest.raises(loop_lib.NonFiniteError, match="no checkpoint"):
     expert.train(c, tmp_path / "fresh", algo, logger=_quiet(), pre_step_hook=poison_always)
+
+
+def test_checkpoint_zero_size_leaves_and_structure_mismatch(tmp_path):
+  ck = ckpt_lib.Checkpointer(tmp_path, async_save=False)
+  tree = {"a": jnp.arange(3.0), "empty": jnp.zeros((4, 0)), "b": {"c": jnp.ones((2,), jnp.int32)}}
+  ck.save(1, tree, {"x": 1})
+  restored, cfg = ck.restore(tree)
+  assert cfg == {"x": 1} and restored["empty"].shape == (4, 0)
+  np.testing.assert_array_equal(restored["a"], tree["a"])
+  np.testing.assert_array_equal(restored["b"]["c"], tree["b"]["c"])
+  with pytest.raises(ValueError, match="structure differs"):
+    ck.restore({"a": jnp.arange(3.0), "other": jnp.zeros(2)})
+  ck.close()

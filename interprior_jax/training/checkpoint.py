@@ -3,6 +3,10 @@
 Checkpoints (``Checkpointer``): an Orbax ``CheckpointManager`` under ``<workdir>/checkpoints``; each
 step directory holds the full state pytree (``state``: params, optimizer state, normalizer, env
 state incl. any env-side buffers, RNG, step counter, ...) and the run config (``config``, JSON).
+The pytree is stored flat (``leaf_00000``...) with its key paths in a ``layout`` JSON item, so
+any pytree node types (brax ``State``, ``mjx.Data``, flax structs) round-trip and a structure
+mismatch on restore names the differing path; zero-size leaves (e.g. ``mjx.Data.act`` of a model
+without actuator states), which Orbax cannot store, are recreated from the restore target.
 Orbax writes into a temporary directory and renames it when complete, so a killed run never leaves
 a corrupt checkpoint: unfinished ``*.orbax-checkpoint-tmp-*`` directories are ignored (and removed
 when the manager opens). ``max_to_keep`` keeps the newest N.
@@ -58,6 +62,25 @@ def abstract_like(tree):
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), tree)
 
 
+def _leaf_key(i: int) -> str:
+  return f"leaf_{i:05d}"
+
+
+def _flatten(tree) -> tuple[dict, dict]:
+  """``({leaf_i: leaf}`` for non-empty leaves, ``{'paths': [...], 'shapes': [...]}``)."""
+  with_path, _ = jax.tree_util.tree_flatten_with_path(tree)
+  flat = {_leaf_key(i): x for i, (_, x) in enumerate(with_path) if int(np.prod(x.shape)) > 0}
+  layout = {"paths": [jax.tree_util.keystr(p) for p, _ in with_path],
+            "shapes": [list(map(int, x.shape)) for _, x in with_path]}
+  return flat, layout
+
+
+def _zeros_like(t):
+  z = jnp.zeros(t.shape, t.dtype)
+  sh = getattr(t, "sharding", None)
+  return jax.device_put(z, sh) if sh is not None else z
+
+
 class Checkpointer:
   """Keep-N atomic Orbax checkpoints of a pytree + config (``directory`` is created)."""
 
@@ -67,7 +90,7 @@ class Checkpointer:
                                         cleanup_tmp_directories=True,
                                         enable_async_checkpointing=async_save)
     self.manager = ocp.CheckpointManager(self.directory, options=opts,
-                                         item_names=("state", "config"))
+                                         item_names=("state", "config", "layout"))
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -78,21 +101,35 @@ class Checkpointer:
   def save(self, step: int, state, config, force: bool = True) -> bool:
     """Saves ``state`` (any pytree of arrays) and ``config`` at ``step`` (asynchronously when
     enabled: device->host copy now, write in the background)."""
+    flat, layout = _flatten(state)
     return self.manager.save(int(step), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(_config_dict(config))),
-        force=force)
+        state=ocp.args.StandardSave(flat), config=ocp.args.JsonSave(_config_dict(config)),
+        layout=ocp.args.JsonSave(layout)), force=force)
 
   def restore(self, target, step: int | None = None) -> tuple[Any, dict]:
     """Restores ``(state, config_dict)`` at ``step`` (default latest). ``target``: a pytree like
     the saved one (arrays or ``ShapeDtypeStruct`` with shardings), which fixes structure,
-    dtypes and placement. FileNotFoundError when there is no checkpoint."""
+    dtypes and placement. FileNotFoundError when there is no checkpoint; ValueError naming the
+    first differing key path when the structure does not match."""
     self.manager.wait_until_finished()
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    abstract = abstract_like(target)
+    flat_t, layout_t = _flatten(abstract)
+    saved_layout = self.manager.restore(step, args=ocp.args.Composite(
+        layout=ocp.args.JsonRestore())).layout
+    if saved_layout != layout_t:
+      diff = next((f"{a} != {b}" for a, b in zip(saved_layout["paths"], layout_t["paths"])
+                   if a != b), f"{len(saved_layout['paths'])} vs {len(layout_t['paths'])} leaves")
+      raise ValueError(f"{self.directory}/{step}: checkpoint structure differs from the restore "
+                       f"target (saved vs target: {diff})")
     out = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_like(target)), config=ocp.args.JsonRestore()))
-    return out.state, out.config
+        state=ocp.args.StandardRestore(flat_t), config=ocp.args.JsonRestore()))
+    leaves, treedef = jax.tree_util.tree_flatten(abstract)
+    rebuilt = [out.state[_leaf_key(i)] if _leaf_key(i) in out.state else _zeros_like(t)
+               for i, t in enumerate(leaves)]
+    return jax.tree_util.tree_unflatten(treedef, rebuilt), out.config
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
