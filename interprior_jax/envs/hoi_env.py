@@ -188,8 +188,8 @@ class HOIEnv(Env):
     time = info["time"] + self.dt
     ref = self.library.frame(clip, time)
     sim = sim_frame_from_mjx(d, self.idx, cfg.contact_dist)
-    points = self._surface_points(clip, params)
-    errs = self._errors(sim, ref, points, d0, params)
+    points = self.surface_points(clip, params)
+    errs = self.errors(sim, ref, points, d0.qvel)
     hand_loss = terminations.update_hand_loss(info["hand_loss"], errs)
     tin = terminations.TermInputs(root_height=sim.root_pos[2], errors=errs,
                                   ref_obj_contact=ref.obj_contact, hand_loss_steps=hand_loss)
@@ -246,13 +246,14 @@ class HOIEnv(Env):
 
   # -- internals ---------------------------------------------------------------------------------
 
-  def _surface_points(self, clip, params) -> jax.Array:
+  def surface_points(self, clip, params) -> jax.Array:
     """(P, 3) object-frame surface points of this env's (scaled) object."""
     lib = self.library
     base = lib.obj_points[lib.object_index[clip]]  # already scaled by the clip's object_scale
     return base * (params.size_scale / self.clip_scale[clip])
 
-  def _errors(self, sim, ref, points, d0, params) -> rewards.StepErrors:
+  def errors(self, sim, ref, points, qvel_prev) -> rewards.StepErrors:
+    """Step errors of a :class:`SimFrame` vs a reference; ``qvel_prev`` (nv,) before the step."""
     sim_pts = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
     ref_pts = mfeatures.object_points_world(ref.obj_pos, ref.obj_quat, points)
     a = jnp.asarray(self.anchor_idx)
@@ -260,8 +261,8 @@ class HOIEnv(Env):
     return rewards.step_errors(
         sim, ref, sim_points=sim_pts, ref_points=ref_pts, sim_anchors=sim_pts[a],
         ref_anchors=ref_pts[a],
-        joint_vel_prev=d0.qvel[jnp.asarray(self.idx.qvel_adr)],
-        obj_lin_vel_prev=d0.qvel[o:o + 3], dt=self.dt,
+        joint_vel_prev=qvel_prev[jnp.asarray(self.idx.qvel_adr)],
+        obj_lin_vel_prev=qvel_prev[o:o + 3], dt=self.dt,
         key_body_idx=jnp.asarray(self.spec.key_body_idx),
         contact_body_idx=jnp.asarray(self.spec.contact_body_idx),
         hand_groups=jnp.asarray(self.hand_groups), palm_axis=jnp.asarray(self.palm_axis),
@@ -308,11 +309,15 @@ class HOIEnv(Env):
 
   def _observe(self, d, clip, time, params, contacts_valid) -> jax.Array:
     """(obs_size,) observation of data ``d`` against the reference of ``clip`` at ``time``."""
+    sim = sim_frame_from_mjx(d, self.idx, self.cfg.contact_dist)
+    return self.observe_frame(sim, clip, time, params, contacts_valid)
+
+  def observe_frame(self, sim, clip, time, params, contacts_valid) -> jax.Array:
+    """(obs_size,) observation of a :class:`SimFrame` (any backend)."""
     cfg, spec = self.cfg, self.spec
-    sim = sim_frame_from_mjx(d, self.idx, cfg.contact_dist)
     valid = contacts_valid.astype(jnp.float32)
     cidx = jnp.asarray(spec.contact_body_idx)
-    points = self._surface_points(clip, params)[jnp.asarray(self.obs_point_idx)]
+    points = self.surface_points(clip, params)[jnp.asarray(self.obs_point_idx)]
     world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
     vec = mfeatures.nearest_surface_vec(sim.body_pos, world)
     x = goals.hoi_features(sim, sim.root_pos, sim.root_quat, vec,
