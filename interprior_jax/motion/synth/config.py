@@ -1,0 +1,222 @@
+"""Every tunable of the procedural HOI clip generator, in one frozen dataclass :class:`SynthConfig`.
+
+Units: metres, seconds, radians unless a name ends in ``_deg``.  Ranges are ``(low, high)`` and are
+sampled uniformly with the clip's ``numpy.random.Generator``.  Directions in the *heading frame* of
+the root: x forward, y left, z up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+Range = tuple[float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class GaitConfig:
+  """Procedural gait: footsteps from the root trajectory (see :mod:`.gait`).
+
+  Attributes:
+    step_period: seconds between two successive foot lift-offs (one step).
+    swing_fraction: swing duration / step period (the rest of a step is double support).
+    foot_clearance: apex height of a swinging foot above its straight-line path, m.
+    min_step: a step whose footprint moves less than this (and turns less than
+      ``min_step_turn_deg``) is skipped -- the foot stays planted.
+    min_step_turn_deg: see ``min_step``.
+    heel_off_deg: maximal heel-lift pitch at the end of stance (the foot pivots about its toe).
+    heel_off_start: heel lift begins when the root is this far ahead of the stance ankle (m).
+    heel_off_range: distance over which the heel-lift pitch ramps to ``heel_off_deg`` (m).
+    knee_slack: the pelvis is kept low enough that the hip-ankle distance is at most
+      ``knee_slack * leg length`` (keeps the knees from locking; makes the pelvis bob).
+    stand_knee_bend: nominal pelvis drop while walking (m) below the straight-leg height.
+    pelvis_smooth_frames: Gaussian sigma (frames) smoothing the pelvis height.
+    arm_swing_gain: forward hand offset per metre of fore-aft foot separation (free hands).
+    speed: walking speed without object (m/s); carry_speed/push_speed: with it.
+    accel_time: duration of the speed ramps at the ends of a walk (s).
+    turn_rate_deg: yaw rate of a turn in place (deg/s).
+    backstep_speed: speed of backward steps (m/s).
+  """
+  step_period: Range = (0.48, 0.56)
+  swing_fraction: float = 0.76
+  foot_clearance: Range = (0.06, 0.10)
+  min_step: float = 0.02
+  min_step_turn_deg: float = 4.0
+  heel_off_deg: float = 20.0
+  heel_off_start: float = 0.04
+  heel_off_range: float = 0.18
+  knee_slack: float = 0.985
+  stand_knee_bend: float = 0.015
+  pelvis_smooth_frames: float = 1.5
+  arm_swing_gain: float = 0.35
+  speed: Range = (0.8, 1.05)
+  carry_speed: Range = (0.6, 0.85)
+  push_speed: Range = (0.4, 0.6)
+  accel_time: float = 0.6
+  turn_rate_deg: float = 150.0
+  backstep_speed: float = 0.45
+
+
+@dataclasses.dataclass(frozen=True)
+class IKConfig:
+  """Damped-least-squares IK (see :mod:`.ik`): task weights, damping, iterations, limits.
+
+  Weights multiply the task residual (metres or radians) in the least-squares objective; the
+  posture term pulls every non-root hinge toward the per-frame reference posture.
+
+  ``limits_deg`` tightens the model's joint ranges (all ``+-180`` deg for SMPL bodies) to
+  anatomical ones for the IK, as ``(body, axis, low, high)`` for the *left* side and the midline;
+  right-side ranges are mirrored (x and z axes negate, y is kept).  Joints not listed keep
+  ``default_limit_deg`` intersected with the model range.
+  """
+  iterations: int = 2
+  first_frame_iterations: int = 15
+  damping: float = 1e-3
+  max_step: float = 0.35  # rad (and m for the root) per iteration and dof
+  tol: float = 1e-5  # stop iterating when the weighted residual improves less than this
+  w_root_xy: float = 3.0
+  w_root_z: float = 1.0
+  w_root_rot: float = 1.5
+  w_foot_pos: float = 40.0
+  w_foot_rot: float = 6.0
+  w_toe_pos: float = 20.0
+  w_toe_rot: float = 3.0
+  w_hand_pos: float = 30.0
+  w_hand_rot: float = 2.0
+  w_hand_free: float = 2.0
+  w_chest_rot: float = 0.8
+  w_head_rot: float = 0.5
+  w_posture: float = 0.08
+  w_posture_arm: float = 0.15
+  w_posture_toe: float = 1.0
+  default_limit_deg: float = 150.0
+  limits_deg: tuple[tuple[str, str, float, float], ...] = (
+      ("Hip", "x", -30.0, 50.0), ("Hip", "y", -125.0, 30.0), ("Hip", "z", -40.0, 40.0),
+      ("Knee", "x", -8.0, 8.0), ("Knee", "y", 0.0, 145.0), ("Knee", "z", -8.0, 8.0),
+      ("Ankle", "x", -30.0, 30.0), ("Ankle", "y", -45.0, 50.0), ("Ankle", "z", -30.0, 30.0),
+      ("Toe", "x", -10.0, 10.0), ("Toe", "y", -60.0, 30.0), ("Toe", "z", -10.0, 10.0),
+      ("Torso", "x", -20.0, 20.0), ("Torso", "y", -15.0, 50.0), ("Torso", "z", -25.0, 25.0),
+      ("Spine", "x", -20.0, 20.0), ("Spine", "y", -15.0, 45.0), ("Spine", "z", -25.0, 25.0),
+      ("Chest", "x", -15.0, 15.0), ("Chest", "y", -15.0, 35.0), ("Chest", "z", -20.0, 20.0),
+      ("Neck", "x", -30.0, 30.0), ("Neck", "y", -30.0, 40.0), ("Neck", "z", -45.0, 45.0),
+      ("Head", "x", -20.0, 20.0), ("Head", "y", -30.0, 30.0), ("Head", "z", -30.0, 30.0),
+      ("Thorax", "x", -20.0, 20.0), ("Thorax", "y", -20.0, 20.0), ("Thorax", "z", -20.0, 20.0),
+      ("Shoulder", "x", -110.0, 60.0), ("Shoulder", "y", -90.0, 90.0),
+      ("Shoulder", "z", -130.0, 60.0),
+      ("Elbow", "x", -15.0, 15.0), ("Elbow", "y", -90.0, 90.0), ("Elbow", "z", -145.0, 0.0),
+      ("Wrist", "x", -70.0, 70.0), ("Wrist", "y", -60.0, 60.0), ("Wrist", "z", -70.0, 70.0),
+  )
+  # Arms hanging at rest: the posture reference of the shoulders (left side; right mirrored).
+  rest_shoulder_deg: tuple[float, float, float] = (-75.0, 0.0, -5.0)
+  rest_elbow_deg: tuple[float, float, float] = (0.0, 0.0, -15.0)
+  rest_knee_deg: float = 8.0  # posture reference of the knee flexion (y) hinge
+
+
+@dataclasses.dataclass(frozen=True)
+class HandConfig:
+  """Where hands go.
+
+  Attributes:
+    palm_margin: the palm point is kept this far outside the object surface (m).
+    pregrasp_offset: hands approach/leave along the surface normal from this distance (m).
+    free_hand_pos: wrist target of a free hand in the heading frame relative to the pelvis
+      (left hand; the right one mirrors y).
+    grasp_finger_tilt_deg: fingers of a side grasp point forward, tilted down by this much.
+    push_span: half the lateral spacing of the hands on a pushed face (m).
+    push_height: preferred palm height for pushing (m above the floor).
+    inset: side grasps hold the object this far behind its near edge (m, capped at its centre).
+    span_range: usable distance between the two palms of a side grasp (m).
+    finger_curl: smplx fingers: 0 keeps the PD-offset (zero-action) finger pose while grasping,
+      1 straightens them against the surface (all finger hinges to 0).
+  """
+  palm_margin: float = 0.006
+  pregrasp_offset: float = 0.09
+  free_hand_pos: tuple[float, float, float] = (-0.02, 0.20, -0.04)
+  grasp_finger_tilt_deg: float = 35.0
+  push_span: float = 0.17
+  push_height: Range = (0.75, 0.95)
+  inset: float = 0.14
+  span_range: Range = (0.18, 0.8)
+  finger_curl: float = 1.0
+  grasp_height_frac: Range = (0.45, 0.7)  # side grasps: 0 bottom .. 1 top of the held piece
+  push_min_span: float = 0.08  # smallest usable palm half spacing on a pushed face (m)
+  push_min_top: float = 0.3  # a pushed piece must rise at least this high (m)
+  hand_axis_len: float = 0.08  # lever of the hand-orientation keypoints (m)
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneRandomConfig:
+  """Randomisation of the object and of the start; timing of the manipulation phases."""
+  scale: Range = (0.8, 1.2)
+  density_scale: Range = (0.7, 1.4)
+  obj_xy: float = 0.5  # object rest xy uniform in [-obj_xy, obj_xy]^2
+  start_dist: Range = (0.6, 1.5)  # start root distance from the approach spot
+  start_angle_deg: float = 30.0  # start position within +- this of the approach direction
+  start_heading_deg: float = 30.0  # start heading offset from "facing the approach spot"
+  turn_in_place_deg: float = 50.0  # larger heading offsets are first reduced by turning in place
+  stand_time: Range = (0.2, 0.4)
+  reach_time: Range = (0.5, 0.7)
+  close_time: Range = (0.25, 0.35)
+  lift_time: Range = (0.6, 0.8)
+  release_time: Range = (0.3, 0.45)
+  carry_dist: Range = (0.6, 1.5)
+  carry_turn_deg: Range = (45.0, 150.0)
+  push_dist: Range = (0.5, 1.2)
+  push_turn_deg: Range = (15.0, 40.0)
+  drag_dist: Range = (0.5, 1.0)
+  backstep_dist: Range = (0.2, 0.4)
+  turn_prob: float = 0.5  # probability of the turning variant (carry / push)
+  carry_hand_height: Range = (0.95, 1.1)  # palm height while carrying (m above floor)
+  carry_clearance: Range = (0.20, 0.24)  # root to near object face while carrying (m)
+  min_carry_bottom: float = 0.05  # carried objects stay at least this far above the floor
+  reach_dist: Range = (0.36, 0.44)  # root to near face when grasping/pushing (m)
+  crouch_gain: float = 0.55  # pelvis drop per metre the grasp is below ``crouch_ref_height``
+  crouch_ref_height: float = 0.95
+  max_crouch: float = 0.38
+  lean_gain_deg: float = 55.0  # chest pitch per metre below ``crouch_ref_height``
+  max_lean_deg: float = 40.0
+  push_lean_deg: float = 12.0
+  min_duration: float = 4.0
+  max_duration: float = 12.0
+  max_resample: int = 20  # attempts to draw parameters that fit the duration bounds
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelConfig:
+  """Contact labels and quality-report thresholds (metres)."""
+  far: float = 0.10  # a body geom farther than this from the object is labelled -1
+  contact_tol: float = 0.05  # label-1 hands must be this close to the object surface
+  foot_ground_height: float = 0.025  # a foot body below its rest height + this is "on the ground"
+  floor_tol: float = 1e-4  # object "below floor" when its lowest point is below -floor_tol
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthConfig:
+  """All tunables of the generator (defaults are the measured-good setup).
+
+  Attributes:
+    fps: output frame rate.
+    families: the default families of :func:`generate_dataset`.
+    objects: family -> library object names it draws from.
+    max_hand_residual: clips whose max hand IK residual exceeds this (m) are redrawn by
+      :func:`generate_dataset` (``generate_clip`` returns them as they are).
+  """
+  fps: float = 30.0
+  families: tuple[str, ...] = ("carry", "push", "drag")
+  objects: tuple[tuple[str, tuple[str, ...]], ...] = (
+      ("carry", ("box", "small_box", "large_box", "cylinder", "chair")),
+      ("push", ("box", "large_box", "cylinder", "table", "chair")),
+      ("drag", ("box", "large_box", "cylinder", "table", "chair")),
+  )
+  max_hand_residual: float = 0.05
+  ik_batch: int = 8  # clips per batched IK call (a fixed size: one compilation per humanoid)
+  gait: GaitConfig = GaitConfig()
+  ik: IKConfig = IKConfig()
+  hand: HandConfig = HandConfig()
+  rand: SceneRandomConfig = SceneRandomConfig()
+  label: LabelConfig = LabelConfig()
+
+  def objects_for(self, family: str) -> tuple[str, ...]:
+    for fam, names in self.objects:
+      if fam == family:
+        return names
+    raise KeyError(f"unknown family {family!r}; known: {[f for f, _ in self.objects]}")
