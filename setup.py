@@ -26,6 +26,7 @@ setup(
         "scipy>=1.11",
         "imageio>=2.31",
         "imageio-ffmpeg>=0.5",
+        "tensorboardX>=2.6",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
