@@ -28,8 +28,13 @@ def physics_config(**overrides) -> ml_collections.ConfigDict:
 
 def scene_config(humanoid: str = "smpl", objects: tuple[str, ...] = ("box",),
                  object_xy: tuple[tuple[float, float], ...] = ((0.8, 0.0),),
-                 object_yaw: tuple[float, ...] = (0.0,)) -> ml_collections.ConfigDict:
-  """The ``scene`` section: humanoid, objects (names, xy positions, yaws), physics, build knobs."""
+                 object_yaw: tuple[float, ...] = (0.0,),
+                 skeleton: str = humanoid_lib.DEFAULT_SKELETON) -> ml_collections.ConfigDict:
+  """The ``scene`` section: humanoid, objects (names, xy positions, yaws), physics, build knobs.
+
+  ``skeleton``: 'default' (the table's offsets), a packaged subject skeleton
+  (``humanoid.list_skeletons()``, e.g. 'omomo_sub2') or a path to a skeleton ``.json``.
+  """
   b = humanoid_lib.HumanoidBuildOptions()
   return ml_collections.ConfigDict({
       "humanoid": humanoid,
@@ -40,6 +45,7 @@ def scene_config(humanoid: str = "smpl", objects: tuple[str, ...] = ("box",),
       "gain_scale": b.gain_scale,
       "friction": tuple(b.friction),
       "floor_friction": tuple(scene_lib.SceneOptions().floor_friction),
+      "skeleton": str(skeleton),
   })
 
 
@@ -56,8 +62,14 @@ def scene_options(c: ml_collections.ConfigDict) -> scene_lib.SceneOptions:
   placements = tuple(
       scene_lib.ObjectPlacement(name=name, pos=tuple(xy), yaw=float(yaw))
       for name, xy, yaw in zip(c.objects, c.object_xy, c.object_yaw))
+  # Configs saved before the skeleton key existed mean the default skeleton.
+  skeleton = c.get("skeleton", humanoid_lib.DEFAULT_SKELETON)
+  try:
+    offsets = humanoid_lib.skeleton_offsets(skeleton)
+  except ValueError as e:
+    raise ValueError(f"config.scene.skeleton: {e}") from None
   build = humanoid_lib.HumanoidBuildOptions(gain_scale=float(c.gain_scale),
-                                            friction=tuple(c.friction))
+                                            friction=tuple(c.friction), body_offsets=offsets)
   return scene_lib.SceneOptions(humanoid=c.humanoid, objects=placements, physics=physics,
                                 humanoid_build=build, floor_friction=tuple(c.floor_friction))
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from interprior_jax import geometry
+from interprior_jax.assets import humanoid as humanoid_lib
 from interprior_jax.assets.humanoid import is_finger
 from interprior_jax.motion import convert
 from interprior_jax.motion.io.interact_pt import InteractClip, load_interact_clip
@@ -101,3 +102,57 @@ def test_synthetic_round_trip():
   rep = convert.convert_interact(ic, "smplx", scene=scene).report
   assert rep.clipped_entries == T and rep.clipped_joints == ("L_Index3_x",)
   assert abs(rep.clipped_max_rad - 0.2) < 2e-3
+
+
+# ----------------------------------------------------------------------------------------------
+# Subject skeleton fit (assets/skeletons/omomo_sub2.json)
+# ----------------------------------------------------------------------------------------------
+
+# The task's target for the fitted humanoid; measured on all 27 clips (docs/data.md): ~1e-7 m.
+FITTED_FK_MEAN_BOUND_M = 0.02
+# The fit is exact up to float32 storage and the table's 0.1 um rounding.
+FITTED_FK_MAX_BOUND_M = 1e-4
+FITTED_SKELETON = "omomo_sub2"
+
+
+def test_fitted_skeleton_fk_error_on_real_clips(real):
+  scene = convert.humanoid_scene("smplx", FITTED_SKELETON)
+  slots = convert.file_finger_slots()
+  assert len(slots) == 27 and not any(n.startswith("R_Thumb") for n in slots)
+  for ic in real:
+    r = convert.convert_interact(ic, "smplx", skeleton=FITTED_SKELETON).report
+    assert r.fk.mean < FITTED_FK_MEAN_BOUND_M, (ic.source, r.fk)
+    assert r.fk.max < FITTED_FK_MAX_BOUND_M, (ic.source, r.fk)
+    # The fitted fingers too: our finger FK vs the (shifted) file slots that hold them.
+    c = convert.interact_to_clip(ic, "smplx", scene=scene)
+    ours = c.body_pos[:, [c.body_names.index(n) for n in slots]]
+    theirs = ic.body_pos[:, [ic.body_names.index(s) for s in slots.values()]]
+    assert np.abs(ours - theirs).max() < FITTED_FK_MAX_BOUND_M, ic.source
+
+
+def test_fit_skeleton_matches_stored_table(real, tmp_path):
+  fit = convert.skeleton_fit_report(real)
+  stored, doc = humanoid_lib.load_skeleton_json(
+      humanoid_lib.SKELETON_DIR / f"{FITTED_SKELETON}.json")
+  stored = dict(stored)
+  assert set(fit.offsets) == set(stored) == set(BODY_NAMES_SMPLX[1:])  # 51 bones
+  for n, v in fit.offsets.items():  # 2 clips reproduce the 27-clip table (a rigid skeleton)
+    np.testing.assert_allclose(v, stored[n], atol=1e-5, err_msg=n)
+  assert max(fit.spread.values()) < 1e-5 and max(fit.temporal_std.values()) < 1e-3
+  assert fit.mirrored == {f"R_Thumb{k}": f"L_Thumb{k}" for k in (1, 2, 3)}
+  np.testing.assert_array_equal(fit.offsets["R_Thumb2"],
+                                fit.offsets["L_Thumb2"] * [1.0, -1.0, 1.0])
+  assert doc["subject"] == fit.subject == "sub2" and len(doc["clips"]) == 27
+  # The fit moves bones by cm (the mismatch it removes), fingers by mm.
+  table = {r[0]: np.asarray(r[2]) for r in humanoid_lib.SMPLX_SKELETON}
+  moved = {n: np.linalg.norm(v - table[n]) for n, v in fit.offsets.items()}
+  assert moved["Neck"] > 0.04 and max(moved[n] for n in convert.file_finger_slots()) < 0.01
+  # Save / load round trip.
+  path = convert.save_skeleton_fit(fit, tmp_path / "sk.json", command="test")
+  again = dict(humanoid_lib.load_skeleton_json(path)[0])
+  for n, v in fit.offsets.items():
+    np.testing.assert_allclose(again[n], v, atol=1e-7)
+  # One skeleton per subject.
+  other = dataclasses.replace(real[1], subject="sub3")
+  with pytest.raises(ValueError, match=r"per subject, got subjects \['sub2', 'sub3'\]"):
+    convert.fit_skeleton([real[0], other])

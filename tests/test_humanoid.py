@@ -6,6 +6,7 @@ import pytest
 
 from interprior_jax.assets import humanoid as humanoid_lib
 from interprior_jax.assets import scene as scene_lib
+from interprior_jax.sim import mjx_sim
 
 # The InterAct body order, typed from ../shared/interact_omomo/README.md (an independent oracle).
 _FINGERS = [f"{f}{i}" for f in ("Index", "Middle", "Pinky", "Ring", "Thumb") for i in (1, 2, 3)]
@@ -127,3 +128,144 @@ def test_unknown_names_fail_clearly():
   with pytest.raises(ValueError, match="physics.solver"):
     scene_lib.build_scene(scene_lib.SceneOptions(
         humanoid="smpl", objects=(), physics=scene_lib.PhysicsOptions(solver="magic")))
+
+
+# ----------------------------------------------------------------------------------------------
+# Body offset overrides (subject skeletons)
+# ----------------------------------------------------------------------------------------------
+
+# Arbitrary but plausible new offsets: a longer, re-aimed thigh bone, a shorter spine segment,
+# and a finger (absent from 'smpl': it only moves the wrist box there).
+HOLD_SECONDS = 2.0
+TABLE = {r[0]: r for r in humanoid_lib.SMPLX_SKELETON}
+OVERRIDES = {"L_Knee": (0.01, 0.06, -0.43), "Spine": (0.0, 0.01, 0.15),
+             "L_Index1": (0.03, 0.12, -0.01)}
+
+
+@pytest.fixture(scope="module")
+def default_and_overridden():
+  base = _scene("smpl")
+  build = humanoid_lib.HumanoidBuildOptions(body_offsets=OVERRIDES)
+  new = scene_lib.build_scene(scene_lib.SceneOptions(humanoid="smpl", objects=(),
+                                                     humanoid_build=build))
+  return base, new
+
+
+def _capsule_ends(m, name, bone):
+  """Body-frame end points of a compiled capsule, ordered along ``bone``."""
+  g = m.geom(name)
+  axis = np.zeros(3)
+  mujoco.mju_rotVecQuat(axis, np.array([0.0, 0.0, 1.0]), g.quat)
+  ends = sorted((g.pos - g.size[1] * axis, g.pos + g.size[1] * axis), key=lambda e: e @ bone)
+  return tuple(ends)
+
+
+def test_offset_override_changes_fk_exactly(default_and_overridden):
+  base, new = default_and_overridden
+  mb, mn, sp = base.model, new.model, new.spec
+  table = {r[0]: np.asarray(r[2]) for r in humanoid_lib.get_humanoid_def("smpl").rows}
+  for n in sp.body_names:
+    want = OVERRIDES.get(n, table[n])
+    np.testing.assert_array_equal(mn.body(n).pos, want, err_msg=n)
+  # FK at a random pose: every bone R_parent^T (x_child - x_parent) is the new offset, and body
+  # rotations are those of the default skeleton (offsets do not change rotations).
+  rng = np.random.default_rng(0)
+  qpos = sp.init_qpos.copy()
+  qpos[sp.qpos_adr] = rng.uniform(-1.0, 1.0, sp.action_size)
+  db, dn = mujoco.MjData(mb), mujoco.MjData(mn)
+  db.qpos[:], dn.qpos[:] = qpos, qpos
+  mujoco.mj_kinematics(mb, db)
+  mujoco.mj_kinematics(mn, dn)
+  np.testing.assert_allclose(dn.xquat, db.xquat, atol=1e-12)
+  for name, parent, *_ in humanoid_lib.get_humanoid_def("smpl").rows[1:]:
+    c, p = mn.body(name).id, mn.body(parent).id
+    local = dn.xmat[p].reshape(3, 3).T @ (dn.xpos[c] - dn.xpos[p])
+    np.testing.assert_allclose(local, OVERRIDES.get(name, table[name]), atol=1e-12,
+                               err_msg=name)
+
+
+def test_override_adapts_bone_geoms_and_masses(default_and_overridden):
+  base, new = default_and_overridden
+  mb, mn = base.model, new.model
+  # The thigh capsule spans 0.2..0.8 of the new bone (table rule, residual < 0.1 mm).
+  c_new = np.asarray(OVERRIDES["L_Knee"])
+  a, b = _capsule_ends(mn, "L_Hip", c_new)
+  np.testing.assert_allclose(a, 0.2 * c_new, atol=1e-4)
+  np.testing.assert_allclose(b, 0.8 * c_new, atol=1e-4)
+  assert mn.geom("L_Hip").size[0] == mb.geom("L_Hip").size[0]  # radius kept
+  # Mass from the unchanged density: capsule volume pi r^2 L + 4/3 pi r^3.
+  r, half = mn.geom("L_Hip").size[:2]
+  density = TABLE["L_Hip"][3]["density"]
+  vol = np.pi * r ** 2 * 2 * half + 4.0 / 3.0 * np.pi * r ** 3
+  np.testing.assert_allclose(mn.body("L_Hip").mass, density * vol, rtol=1e-6)
+  assert mn.body("L_Hip").mass > mb.body("L_Hip").mass  # longer bone, heavier
+  # Torso capsule (parent of Spine) follows the shorter spine bone: 0.45..0.55.
+  a, b = _capsule_ends(mn, "Torso", np.asarray(OVERRIDES["Spine"]))
+  np.testing.assert_allclose(a, 0.45 * np.asarray(OVERRIDES["Spine"]), atol=1e-4)
+  np.testing.assert_allclose(b, 0.55 * np.asarray(OVERRIDES["Spine"]), atol=1e-4)
+  # smpl has no finger bodies, but its wrist box (centre at half the mean finger offset)
+  # follows the finger override, as in smplx.
+  num_fingers = sum(r[1] == "L_Wrist" for r in humanoid_lib.SMPLX_SKELETON)
+  shift = 0.5 * (np.asarray(OVERRIDES["L_Index1"]) - TABLE["L_Index1"][2]) / num_fingers
+  np.testing.assert_allclose(mn.geom("L_Wrist").pos - mb.geom("L_Wrist").pos, shift,
+                             atol=1e-5)  # the table's fraction is 0.501 (rounding), not 0.5
+  # Untouched bones keep their geoms exactly.
+  for g in ("R_Hip", "R_Knee", "Chest", "Head", "L_Ankle", "R_Wrist"):
+    np.testing.assert_array_equal(mn.geom(g).size, mb.geom(g).size, err_msg=g)
+    np.testing.assert_array_equal(mn.geom(g).pos, mb.geom(g).pos, err_msg=g)
+
+
+def test_offset_override_errors(menagerie_available):
+  def build(h, offsets):
+    scene_lib.build_scene(scene_lib.SceneOptions(
+        humanoid=h, objects=(), humanoid_build=humanoid_lib.HumanoidBuildOptions(
+            body_offsets=offsets)))
+  with pytest.raises(ValueError, match=r"unknown bodies \['L_Knees', 'Tail'\]"):
+    build("smpl", {"L_Knees": (0, 0, -0.4), "Tail": (0, 0, 0), "L_Knee": (0, 0, -0.4)})
+  with pytest.raises(ValueError, match="'Pelvis'.*root"):
+    build("smplx", {"Pelvis": (0, 0, 0.1)})
+  with pytest.raises(ValueError, match=r"body_offsets\['L_Knee'\].*3 finite"):
+    humanoid_lib.HumanoidBuildOptions(body_offsets={"L_Knee": (0, 0)})
+  with pytest.raises(ValueError, match="given twice"):
+    humanoid_lib.HumanoidBuildOptions(body_offsets=(("Head", (0, 0, 1)), ("Head", (0, 0, 1))))
+  with pytest.raises(ValueError, match="not to the Menagerie 'g1'"):
+    build("g1", {"Head": (0, 0, 0.1)})
+  # Canonical (sorted tuple) form: equal options hash equal whatever the input order / type.
+  a = humanoid_lib.HumanoidBuildOptions(body_offsets={"Spine": [0, 0, 0.1], "Head": (0, 0, 1)})
+  b = humanoid_lib.HumanoidBuildOptions(body_offsets=(("Head", (0.0, 0.0, 1.0)),
+                                                      ("Spine", (0.0, 0.0, 0.1))))
+  assert a == b and hash(a) == hash(b)
+
+
+def test_fitted_skeleton_from_config_stands(tmp_path):
+  """config -> SceneOptions -> humanoid with the packaged 'omomo_sub2' skeleton; it holds its
+  standing pose for 2 s (MuJoCo C, PD at zero action).  MJX: docs/data.md."""
+  from interprior_jax import config as config_lib
+  c = config_lib.scene_config(humanoid="smpl", objects=(), object_xy=(), object_yaw=(),
+                              skeleton="omomo_sub2")
+  opts = config_lib.scene_options(c)
+  table = dict(humanoid_lib.skeleton_offsets("omomo_sub2"))
+  assert len(table) == 51 and dict(opts.humanoid_build.body_offsets) == table
+  s = scene_lib.build_scene(opts)
+  m, sp = s.model, s.spec
+  for n in sp.body_names[1:]:
+    np.testing.assert_array_equal(m.body(n).pos, table[n])
+  assert 70.0 < m.body_subtreemass[sp.root_body_id] < 80.0
+  d = mjx_sim.initial_mj_data(m, sp)
+  z = []
+  for _ in range(int(round(HOLD_SECONDS / sp.timestep))):
+    mujoco.mj_step(m, d)
+    z.append(d.qpos[sp.root_qpos_adr + 2])
+  assert np.all(np.isfinite(d.qpos)) and min(z) > 0.8
+  # A path works like a name; an unknown name fails naming the config field.
+  path = tmp_path / "sk.json"
+  humanoid_lib.save_skeleton_json(path, {"L_Knee": (0.0, 0.05, -0.4)}, {"note": "test"})
+  c.skeleton = str(path)
+  assert config_lib.scene_options(c).humanoid_build.body_offsets == (
+      ("L_Knee", (0.0, 0.05, -0.4)),)
+  c.skeleton = "omomo_sub9"
+  with pytest.raises(ValueError, match="config.scene.skeleton: unknown skeleton 'omomo_sub9'"):
+    config_lib.scene_options(c)
+  path.write_text('{"format": "interprior_jax.skeleton/1", "offsets": {"L_Knee": [0, 1]}}')
+  with pytest.raises(ValueError, match=r"sk.json: field 'offsets'"):
+    humanoid_lib.load_skeleton_json(path)

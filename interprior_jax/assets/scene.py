@@ -186,6 +186,9 @@ def _apply_physics(spec: mujoco.MjSpec, p: PhysicsOptions) -> None:
 def _humanoid_base(opts: SceneOptions) -> tuple[mujoco.MjSpec, humanoid_lib.HumanoidDef]:
   if opts.humanoid == "g1":
     b = opts.humanoid_build
+    if b.body_offsets:
+      raise ValueError("humanoid_build.body_offsets (a subject skeleton) applies to the SMPL "
+                       "humanoids only, not to the Menagerie 'g1'")
     return g1_lib.load_g1_spec(HUMAN_BIT, ENV_BIT, b.condim, b.friction), g1_lib.G1_DEF
   hdef = humanoid_lib.get_humanoid_def(opts.humanoid)
   spec = mujoco.MjSpec()

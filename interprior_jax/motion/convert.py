@@ -21,13 +21,30 @@ Measured (docs/data.md): body rotations of our FK equal the file's to 1e-4 degre
 skeleton (rigid, per subject) has bone offsets 1-6 cm away from ``smplx_omomo.xml``'s, so positions
 differ by ~3 cm on average; :func:`file_skeleton_fk_error` (our rotations + the file's offsets) is
 the control that isolates this.
+
+Subject skeleton (:func:`fit_skeleton`): the file's skeleton is rigid and identical over a
+subject's clips, so its offsets are estimated per clip (:func:`file_bone_offsets` for the 21 body
+bones, :func:`file_finger_offsets` for 27 finger bones read from the shifted finger slots) and
+combined by a per-coordinate median over clips; the right thumb, which no slot holds, is the
+mirror (y -> -y) of the fitted left thumb.  The table is stored in
+``assets/skeletons/<name>.json`` and selected with ``scene_config(skeleton=...)``; converting with
+that humanoid (``convert_interact(..., skeleton=...)``) removes the skeleton mismatch.
+Regenerate / measure::
+
+  python -m interprior_jax.motion.convert fit-skeleton /path/to/interact_omomo/clips \
+      --out interprior_jax/assets/skeletons/omomo_sub2.json
+  python -m interprior_jax.motion.convert fk /path/to/interact_omomo/clips --skeleton omomo_sub2
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import datetime
 import functools
 import pathlib
+import subprocess
+import sys
 
 import mujoco
 import numpy as np
@@ -37,7 +54,12 @@ from interprior_jax.assets import humanoid as humanoid_lib
 from interprior_jax.assets import objects as objects_lib
 from interprior_jax.motion.clip import Clip, validate_clip
 from interprior_jax.motion.io.interact_pt import ClipFormatError, InteractClip
-from interprior_jax.motion.layout import BODY_NAMES_SMPLX, BODY_PARENTS_SMPLX
+from interprior_jax.motion.layout import (
+    JOINT_BODY_NAMES_SMPLX as JOINT_BODY_NAMES,
+    BODY_NAMES_SMPLX,
+    BODY_PARENTS_SMPLX,
+    FINGER_BODY_NAMES_SMPLX,
+)
 
 #: Humanoids an InterAct (SMPL-X) clip converts to.
 CONVERTIBLE_HUMANOIDS = ("smplx", "smpl")
@@ -45,6 +67,13 @@ CONVERTIBLE_HUMANOIDS = ("smplx", "smpl")
 OMOMO_OBJECT_PREFIX = "omomo_"
 #: Metres -> centimetres (for reports).
 CM = 100.0
+#: SMPL-X joints between the body and the hand joints (jaw, left eye, right eye).  The file's 30
+#: finger slots hold SMPL-X joints in SMPL-X order, so finger k's position is in slot k + 3.
+FILE_FINGER_SLOT_SHIFT = 3
+#: Mirror of the humanoid's sagittal (x-z) plane, applied to an offset in a parent frame.
+SAGITTAL_MIRROR = np.array([1.0, -1.0, 1.0])
+#: Side prefixes of the bilateral body names.
+LEFT, RIGHT = "L_", "R_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +125,17 @@ class Conversion:
 
 
 @functools.lru_cache(maxsize=4)
-def humanoid_scene(humanoid: str):
-  """A humanoid-only scene (no objects) used for FK; cached per humanoid name."""
+def humanoid_scene(humanoid: str, skeleton: str = humanoid_lib.DEFAULT_SKELETON):
+  """A humanoid-only scene (no objects) used for FK; cached per (humanoid, skeleton).
+
+  ``skeleton``: see :func:`~interprior_jax.assets.humanoid.skeleton_offsets`.
+  """
   from interprior_jax.assets.scene import SceneOptions, build_scene
   if humanoid not in CONVERTIBLE_HUMANOIDS:
     raise KeyError(f"InterAct clips convert to {CONVERTIBLE_HUMANOIDS}, not {humanoid!r}")
-  return build_scene(SceneOptions(humanoid=humanoid, objects=()))
+  build = humanoid_lib.HumanoidBuildOptions(
+      body_offsets=humanoid_lib.skeleton_offsets(skeleton))
+  return build_scene(SceneOptions(humanoid=humanoid, objects=(), humanoid_build=build))
 
 
 def library_object_name(file_object: str) -> str:
@@ -201,6 +235,149 @@ def file_bone_offsets(ic: InteractClip) -> dict[str, np.ndarray]:
   return out
 
 
+def file_finger_slots() -> dict[str, str]:
+  """Finger body -> name of the file slot that holds its position (:data:`FILE_FINGER_SLOT_SHIFT`).
+
+  27 of the 30 fingers; the right thumb (the last three SMPL-X joints) has no slot.
+  """
+  f = FINGER_BODY_NAMES_SMPLX
+  return {f[k]: f[k + FILE_FINGER_SLOT_SHIFT] for k in range(len(f) - FILE_FINGER_SLOT_SHIFT)}
+
+
+def _parent_frame_offsets(ic: InteractClip, child_slot: str, parent: str,
+                          parent_slot: str) -> np.ndarray:
+  """(T, 3) ``R(q_parent)^T (p[child_slot] - p[parent_slot])``, float64."""
+  i, j = ic.body_names.index(child_slot), ic.body_names.index(parent_slot)
+  q = ic.body_quat[:, ic.body_names.index(parent)].astype(np.float64)
+  d = (ic.body_pos[:, i] - ic.body_pos[:, j]).astype(np.float64)
+  return np.asarray(geometry.quat_rotate_inv(q, d), np.float64)
+
+
+def file_finger_offsets(ic: InteractClip) -> dict[str, np.ndarray]:
+  """Bone offsets of the file's fingers (those with a slot, :func:`file_finger_slots`), averaged
+  over frames.  Name -> (3,) metres in the parent's frame.
+
+  Positions come from the shifted slots; rotations by name (finger rotations are stored
+  correctly; OMOMO fingers do not move, so they equal the wrist's).  Measured on the 27 OMOMO
+  clips: constant in time (std < 1e-6 m) and 0.2-0.9 cm from the table's finger offsets, whereas
+  the unshifted slots vary by up to 15 cm over a clip (head-attached points).
+  """
+  slots = file_finger_slots()
+  out = {}
+  for n in FINGER_BODY_NAMES_SMPLX:
+    p = BODY_PARENTS_SMPLX[n]
+    if n not in slots or (p in FINGER_BODY_NAMES_SMPLX and p not in slots):
+      continue
+    out[n] = _parent_frame_offsets(ic, slots[n], p, slots.get(p, p)).mean(axis=0)
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SkeletonFit:
+  """A subject skeleton fitted to its clips (:func:`skeleton_fit_report`).
+
+  Attributes:
+    subject: the clips' subject.
+    offsets: body -> (3,) metres (parent frame), the 51 non-root SMPL-X bodies.
+    spread: body -> largest distance (m) of a per-clip estimate from the fitted offset
+      (0.0 for mirrored bodies, which have no estimate of their own).
+    temporal_std: body -> largest per-axis std (m) over frames within one clip (rigidity check).
+    mirrored: body -> the body it was mirrored from (no data for it in the file).
+    sources: the clip files.
+  """
+  subject: str
+  offsets: dict[str, np.ndarray]
+  spread: dict[str, float]
+  temporal_std: dict[str, float]
+  mirrored: dict[str, str]
+  sources: tuple[str, ...]
+
+
+def _mirror_name(name: str) -> str:
+  for a, b in ((LEFT, RIGHT), (RIGHT, LEFT)):
+    if name.startswith(a):
+      return b + name[len(a):]
+  raise ValueError(f"body {name!r} has no left/right mirror")
+
+
+def skeleton_fit_report(clips: list[InteractClip]) -> SkeletonFit:
+  """Fits one subject's skeleton: per-clip offsets (:func:`file_bone_offsets`,
+  :func:`file_finger_offsets`), combined by a per-coordinate median over clips (robust to a bad
+  clip); bodies without data are mirrored from their other side.
+
+  Raises:
+    ValueError: no clips, clips of several subjects, or a body with no estimate and no mirror.
+  """
+  if not clips:
+    raise ValueError("fit_skeleton: no clips")
+  subjects = sorted({ic.subject for ic in clips})
+  if len(subjects) != 1:
+    raise ValueError(f"fit_skeleton: a skeleton is per subject, got subjects {subjects} in "
+                     f"{[ic.source for ic in clips]}")
+  per_clip, temporal = [], {}
+  for ic in clips:
+    if tuple(ic.body_names) != BODY_NAMES_SMPLX:
+      raise ClipFormatError(ic.source, "body_names", "not the 52-body SMPL-X layout")
+    est = {**file_bone_offsets(ic), **file_finger_offsets(ic)}
+    per_clip.append(est)
+    slots = file_finger_slots()
+    for n in est:  # rigidity: std over frames of the per-frame offsets
+      p = BODY_PARENTS_SMPLX[n]
+      d = _parent_frame_offsets(ic, slots.get(n, n), p, slots.get(p, p))
+      temporal[n] = max(temporal.get(n, 0.0), float(d.std(axis=0).max()))
+  offsets, spread = {}, {}
+  for n in per_clip[0]:
+    e = np.stack([c[n] for c in per_clip])  # (C, 3)
+    offsets[n] = np.median(e, axis=0)
+    spread[n] = float(np.linalg.norm(e - offsets[n], axis=-1).max())
+  mirrored = {}
+  for n in JOINT_BODY_NAMES:
+    if n in offsets:
+      continue
+    src = _mirror_name(n)
+    if src not in offsets:
+      raise ValueError(f"fit_skeleton: no estimate for {n!r} nor for its mirror {src!r}")
+    offsets[n], spread[n], mirrored[n] = SAGITTAL_MIRROR * offsets[src], 0.0, src
+  order = {n: k for k, n in enumerate(BODY_NAMES_SMPLX)}
+  offsets = dict(sorted(offsets.items(), key=lambda kv: order[kv[0]]))
+  return SkeletonFit(subject=subjects[0], offsets=offsets, spread=spread,
+                     temporal_std=temporal, mirrored=mirrored,
+                     sources=tuple(str(ic.source) for ic in clips))
+
+
+def fit_skeleton(clips: list[InteractClip]) -> dict[str, np.ndarray]:
+  """The subject's fitted bone offsets (:func:`skeleton_fit_report`): body -> (3,) metres."""
+  return skeleton_fit_report(clips).offsets
+
+
+def save_skeleton_fit(fit: SkeletonFit, path: str | pathlib.Path, command: str = "") -> pathlib.Path:
+  """Writes the fit as a skeleton table (``humanoid.load_skeleton_json`` reads it) with its
+  provenance: subject, clip names (not their data), spreads, mirrored bodies, command, commit."""
+  meta = {
+      "subject": fit.subject,
+      "note": ("Bone offsets (metres, parent frame) of the subject's SMPL-X skeleton, derived by "
+               "interprior_jax.motion.convert.fit_skeleton from the InterAct clips listed; "
+               "median over clips of the per-clip mean over frames. Mirrored bodies have no "
+               "data in the files."),
+      "command": command,
+      "commit": _git_commit(),
+      "date": datetime.date.today().isoformat(),
+      "clips": [pathlib.Path(s).name for s in fit.sources],
+      "mirrored": fit.mirrored,
+      "max_spread_over_clips_m": {n: float(f"{v:.3g}") for n, v in fit.spread.items()},
+      "max_temporal_std_m": {n: float(f"{v:.3g}") for n, v in fit.temporal_std.items()},
+  }
+  return humanoid_lib.save_skeleton_json(path, fit.offsets, meta)
+
+
+def _git_commit() -> str:
+  try:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=True, cwd=pathlib.Path(__file__).parent).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+
+
 def file_skeleton_fk_error(clip: Clip, ic: InteractClip) -> FKError:
   """Control for :func:`fk_error`: FK with the clip's world body rotations but the FILE's bone
   offsets (:func:`file_bone_offsets`).  Near zero means the hinge angles are right and all of
@@ -218,22 +395,24 @@ def file_skeleton_fk_error(clip: Clip, ic: InteractClip) -> FKError:
 
 
 def convert_interact(ic: InteractClip, humanoid: str = "smplx", scene=None,
-                     name: str | None = None) -> Conversion:
+                     name: str | None = None,
+                     skeleton: str = humanoid_lib.DEFAULT_SKELETON) -> Conversion:
   """Converts an InterAct clip to our humanoid and verifies it by FK.
 
   Args:
     ic: a loaded clip (:func:`~interprior_jax.motion.io.interact_pt.load_interact_clip`).
     humanoid: 'smplx' or 'smpl'.
     scene: a :class:`~interprior_jax.assets.scene.Scene` of that humanoid (objects are ignored);
-      default: :func:`humanoid_scene`.
+      default: :func:`humanoid_scene` ``(humanoid, skeleton)``.
     name: clip name (default: the file stem).
+    skeleton: the humanoid's skeleton when ``scene`` is None ('default', 'omomo_sub2', a path).
   Returns:
     :class:`Conversion` (the validated clip and its report).
   Raises:
     ClipFormatError: a file body or joint the model needs is missing.
   """
   if scene is None:
-    scene = humanoid_scene(humanoid)
+    scene = humanoid_scene(humanoid, str(skeleton))
   spec, model = scene.spec, scene.model
   if spec.humanoid != humanoid:
     raise ValueError(f"scene is for {spec.humanoid!r}, asked to convert to {humanoid!r}")
@@ -274,14 +453,74 @@ def convert_interact(ic: InteractClip, humanoid: str = "smplx", scene=None,
 
 
 def interact_to_clip(ic: InteractClip, humanoid: str = "smplx", scene=None,
-                     name: str | None = None) -> Clip:
+                     name: str | None = None,
+                     skeleton: str = humanoid_lib.DEFAULT_SKELETON) -> Clip:
   """:func:`convert_interact` without the report."""
-  return convert_interact(ic, humanoid=humanoid, scene=scene, name=name).clip
+  return convert_interact(ic, humanoid=humanoid, scene=scene, name=name, skeleton=skeleton).clip
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line: fit a skeleton, measure FK error per clip
+# ----------------------------------------------------------------------------------------------
+
+def _load_folder(path: str) -> list[InteractClip]:
+  from interprior_jax.motion.io.interact_pt import load_interact_clip
+  p = pathlib.Path(path)
+  files = sorted(p.glob("*.pt")) if p.is_dir() else [p]
+  if not files:
+    raise SystemExit(f"{p}: no .pt files")
+  return [load_interact_clip(f) for f in files]
+
+
+def _cmd_fit(args) -> None:
+  fit = skeleton_fit_report(_load_folder(args.clips))
+  command = "python -m interprior_jax.motion.convert " + " ".join(sys.argv[1:])
+  out = save_skeleton_fit(fit, args.out, command)
+  worst = max(fit.spread, key=fit.spread.get)
+  print(f"{out}: {len(fit.offsets)} offsets of {fit.subject} from {len(fit.sources)} clips; "
+        f"max spread over clips {fit.spread[worst] * 1e3:.4f} mm ({worst}); max temporal std "
+        f"{max(fit.temporal_std.values()) * 1e3:.4f} mm; mirrored {sorted(fit.mirrored)}")
+
+
+def _cmd_fk(args) -> None:
+  print("| clip | frames | FK mean cm | FK max cm | worst body |\n|---|---|---|---|---|")
+  total, frames, worst = 0.0, 0, 0.0
+  for ic in _load_folder(args.clips):
+    r = convert_interact(ic, args.humanoid, skeleton=args.skeleton).report
+    print(f"| {pathlib.Path(ic.source).stem} | {r.num_frames} | {r.fk.mean * CM:.3g} | "
+          f"{r.fk.max * CM:.3g} | {r.fk.worst_body} |")
+    total, frames = total + r.fk.mean * r.num_frames, frames + r.num_frames
+    worst = max(worst, r.fk.max)
+  print(f"\nskeleton {args.skeleton!r}, {args.humanoid}: FK mean {total / frames * CM:.3g} cm "
+        f"(frame-weighted over {frames} frames), max {worst * CM:.3g} cm")
+
+
+def main(argv: list[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(prog="python -m interprior_jax.motion.convert",
+                                   description=__doc__.split("\n")[0])
+  sub = parser.add_subparsers(dest="cmd", required=True)
+  p = sub.add_parser("fit-skeleton", help="fit a subject skeleton to its clips -> JSON")
+  p.add_argument("clips", help="folder of one subject's .pt clips (or one .pt)")
+  p.add_argument("--out", required=True, help="output .json")
+  p.set_defaults(run=_cmd_fit)
+  p = sub.add_parser("fk", help="FK error table of the conversion with a skeleton")
+  p.add_argument("clips", help="folder of .pt clips (or one .pt)")
+  p.add_argument("--skeleton", default=humanoid_lib.DEFAULT_SKELETON,
+                 help="'default', a packaged skeleton name or a .json path")
+  p.add_argument("--humanoid", default="smplx", choices=CONVERTIBLE_HUMANOIDS)
+  p.set_defaults(run=_cmd_fk)
+  args = parser.parse_args(argv)
+  args.run(args)
 
 
 __all__ = [
     "CONVERTIBLE_HUMANOIDS", "FKError", "ConversionReport", "Conversion", "humanoid_scene",
     "library_object_name", "hinge_angles", "forward_kinematics", "compared_bodies", "fk_error",
     "file_bone_offsets", "file_skeleton_fk_error", "convert_interact",
-    "interact_to_clip",
+    "interact_to_clip", "FILE_FINGER_SLOT_SHIFT", "file_finger_slots", "file_finger_offsets",
+    "SkeletonFit", "skeleton_fit_report", "fit_skeleton", "save_skeleton_fit", "main",
 ]
+
+
+if __name__ == "__main__":
+  main()
