@@ -55,10 +55,10 @@ from interprior_jax.assets import objects as objects_lib
 from interprior_jax.motion.clip import Clip, validate_clip
 from interprior_jax.motion.io.interact_pt import ClipFormatError, InteractClip
 from interprior_jax.motion.layout import (
-    JOINT_BODY_NAMES_SMPLX as JOINT_BODY_NAMES,
     BODY_NAMES_SMPLX,
     BODY_PARENTS_SMPLX,
     FINGER_BODY_NAMES_SMPLX,
+    JOINT_BODY_NAMES_SMPLX,
 )
 
 #: Humanoids an InterAct (SMPL-X) clip converts to.
@@ -226,13 +226,13 @@ def file_bone_offsets(ic: InteractClip) -> dict[str, np.ndarray]:
   Measured on the 27 OMOMO clips: constant in time (std < 1e-4 m, a rigid skeleton) and up to
   ~6 cm away from ``smplx_omomo.xml``'s offsets (the model our humanoid is built from).
   """
-  out = {}
-  for n in compared_bodies(ic.body_names):
-    i, j = ic.body_names.index(n), ic.body_names.index(BODY_PARENTS_SMPLX[n])
-    d = np.asarray(geometry.quat_rotate_inv(ic.body_quat[:, j],
-                                            ic.body_pos[:, i] - ic.body_pos[:, j]))
-    out[n] = d.mean(axis=0)
-  return out
+  return {n: d.mean(axis=0) for n, d in _body_offset_series(ic).items()}
+
+
+def _body_offset_series(ic: InteractClip) -> dict[str, np.ndarray]:
+  """Compared body -> (T, 3) per-frame offsets in the parent frame (float64)."""
+  return {n: _parent_frame_offsets(ic, n, BODY_PARENTS_SMPLX[n], BODY_PARENTS_SMPLX[n])
+          for n in compared_bodies(ic.body_names)}
 
 
 def file_finger_slots() -> dict[str, str]:
@@ -262,13 +262,18 @@ def file_finger_offsets(ic: InteractClip) -> dict[str, np.ndarray]:
   clips: constant in time (std < 1e-6 m) and 0.2-0.9 cm from the table's finger offsets, whereas
   the unshifted slots vary by up to 15 cm over a clip (head-attached points).
   """
+  return {n: d.mean(axis=0) for n, d in _finger_offset_series(ic).items()}
+
+
+def _finger_offset_series(ic: InteractClip) -> dict[str, np.ndarray]:
+  """Finger name -> (T, 3) per-frame offsets (fingers with a slot whose parent has one too)."""
   slots = file_finger_slots()
   out = {}
   for n in FINGER_BODY_NAMES_SMPLX:
     p = BODY_PARENTS_SMPLX[n]
     if n not in slots or (p in FINGER_BODY_NAMES_SMPLX and p not in slots):
       continue
-    out[n] = _parent_frame_offsets(ic, slots[n], p, slots.get(p, p)).mean(axis=0)
+    out[n] = _parent_frame_offsets(ic, slots[n], p, slots.get(p, p))
   return out
 
 
@@ -318,12 +323,9 @@ def skeleton_fit_report(clips: list[InteractClip]) -> SkeletonFit:
   for ic in clips:
     if tuple(ic.body_names) != BODY_NAMES_SMPLX:
       raise ClipFormatError(ic.source, "body_names", "not the 52-body SMPL-X layout")
-    est = {**file_bone_offsets(ic), **file_finger_offsets(ic)}
-    per_clip.append(est)
-    slots = file_finger_slots()
-    for n in est:  # rigidity: std over frames of the per-frame offsets
-      p = BODY_PARENTS_SMPLX[n]
-      d = _parent_frame_offsets(ic, slots.get(n, n), p, slots.get(p, p))
+    series = {**_body_offset_series(ic), **_finger_offset_series(ic)}
+    per_clip.append({n: d.mean(axis=0) for n, d in series.items()})  # = file_*_offsets(ic)
+    for n, d in series.items():  # rigidity: std over frames
       temporal[n] = max(temporal.get(n, 0.0), float(d.std(axis=0).max()))
   offsets, spread = {}, {}
   for n in per_clip[0]:
@@ -331,7 +333,7 @@ def skeleton_fit_report(clips: list[InteractClip]) -> SkeletonFit:
     offsets[n] = np.median(e, axis=0)
     spread[n] = float(np.linalg.norm(e - offsets[n], axis=-1).max())
   mirrored = {}
-  for n in JOINT_BODY_NAMES:
+  for n in JOINT_BODY_NAMES_SMPLX:
     if n in offsets:
       continue
     src = _mirror_name(n)
@@ -350,7 +352,8 @@ def fit_skeleton(clips: list[InteractClip]) -> dict[str, np.ndarray]:
   return skeleton_fit_report(clips).offsets
 
 
-def save_skeleton_fit(fit: SkeletonFit, path: str | pathlib.Path, command: str = "") -> pathlib.Path:
+def save_skeleton_fit(fit: SkeletonFit, path: str | pathlib.Path,
+                      command: str = "") -> pathlib.Path:
   """Writes the fit as a skeleton table (``humanoid.load_skeleton_json`` reads it) with its
   provenance: subject, clip names (not their data), spreads, mirrored bodies, command, commit."""
   meta = {
