@@ -148,20 +148,30 @@ def test_vecenv_truncation_termination_and_final_obs(case):
 
 
 class _SelfResettingToy(toy_env.PointMassTracking):
-  """Resets finished episodes inside ``step`` (HOIEnv-style), keyed by ``info['rng']``."""
+  """Resets finished episodes inside ``step`` (HOIEnv-style), keyed by ``info['rng']``;
+  ``final_obs=True``: also reports the pre-reset observation in ``info['final_obs']`` (as HOIEnv
+  does)."""
+
+  def __init__(self, cfg, final_obs: bool = False):
+    super().__init__(cfg)
+    self.final_obs = final_obs
 
   def reset(self, rng):
     s = super().reset(rng)
-    return s.replace(info={**s.info, "rng": rng})
+    extra = {"final_obs": s.obs} if self.final_obs else {}
+    return s.replace(info={**s.info, "rng": rng, **extra})
 
   def step(self, state, action):
     s = super().step(state, action)
     k, k_reset = jax.random.split(state.info["rng"])
     fresh = super().reset(k_reset)
     fresh = fresh.replace(info={**fresh.info, "rng": k})
+    if self.final_obs:
+      fresh = fresh.replace(info={**fresh.info, "final_obs": fresh.obs})
     nxt = jax.tree.map(lambda a, b: jnp.where(s.done > 0, a, b), fresh, s)
+    extra = {"final_obs": s.obs} if self.final_obs else {}
     return nxt.replace(reward=s.reward, done=s.done, metrics=s.metrics,
-                       info={**nxt.info, "truncation": s.info["truncation"], "rng": k})
+                       info={**nxt.info, "truncation": s.info["truncation"], "rng": k, **extra})
 
 
 def test_vecenv_self_resetting_env_uses_pre_step_obs_for_bootstrap():
@@ -179,3 +189,25 @@ def test_vecenv_self_resetting_env_uses_pre_step_obs_for_bootstrap():
   np.testing.assert_allclose(tr.next_extras["frac"][1], 2 / 3, rtol=1e-6)  # live: true next
   np.testing.assert_allclose(tr.obs[3, :, -1], 0.0)  # the env reset itself
   np.testing.assert_allclose(tr.done_length[2], 3.0)
+
+
+def test_self_resetting_env_final_obs_is_exact_bootstrap_in_gae():
+  """An env that reports ``info['final_obs']`` (HOIEnv): the truncated step bootstraps from
+  V(s_T) of the pre-reset state, and GAE's delta on that step uses it."""
+  cfg = toy_env.ToyConfig(init_speed=0.0, init_pos=0.0, clip_steps=3)
+  env = rollout.VecEnv(_SelfResettingToy(cfg, final_obs=True), 2, self_resetting=True)
+  s0 = env.reset(jax.random.PRNGKey(0))
+  _, tr = jax.jit(lambda s, k: rollout.rollout(env, s, _zero_policy, k, 5, _final_frac))(
+      s0, jax.random.PRNGKey(1))
+  np.testing.assert_array_equal(tr.truncation[:, 0], [0, 0, 1, 0, 0])
+  np.testing.assert_allclose(tr.next_extras["frac"][2], 1.0)  # phase 3/3: s_T, not s_{T-1}
+  np.testing.assert_allclose(tr.obs[3, :, -1], 0.0)  # next obs is the reset one
+  # V(o) = phase fraction: GAE on the truncated step = r + gamma * V(s_T) - V(s_{T-1}).
+  gamma, lam = 0.9, 0.8
+  values = tr.obs[..., -1]
+  adv, _ = gae.compute_gae(tr.reward, values, tr.next_extras["frac"], tr.termination, tr.done,
+                           gamma, lam)
+  np.testing.assert_allclose(adv[2], tr.reward[2] + gamma * 1.0 - 2.0 / 3.0, rtol=1e-5)
+  # the same rollout without final_obs would bootstrap from 2/3 (the approximation)
+  approx = tr.reward[2] + gamma * 2.0 / 3.0 - 2.0 / 3.0
+  assert float(jnp.min(jnp.abs(adv[2] - approx))) > 0.2

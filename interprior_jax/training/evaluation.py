@@ -8,6 +8,9 @@ with no early termination. Metric means (e.g. ``e_h``, ``e_o``) are over that ep
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import pathlib
 from typing import Callable, Sequence
 
 import jax
@@ -16,6 +19,13 @@ import numpy as np
 from brax.envs.base import Env, State
 
 from interprior_jax.training import rollout as rollout_lib
+
+# Tracking metrics of the HOI env (mean key-body / object surface-point position error, m).
+HOI_METRICS = ("e_h", "e_o")
+# Perturbation modes of ``config.env.perturb.mode`` an evaluation may select.
+PERTURB_MODES = ("off", "random", "fixed")
+# Steps run beyond the longest clip so that its end (truncation) is reached.
+EXTRA_STEPS = 2
 
 
 def first_episode_stats(env: Env, reset_state: State, act: Callable, key: jax.Array,
@@ -52,17 +62,125 @@ def first_episode_stats(env: Env, reset_state: State, act: Callable, key: jax.Ar
 
 def summarize(per_env: dict[str, np.ndarray], names: Sequence[str],
               metric_names: Sequence[str]) -> dict:
-  """Per-item records and dataset means: ``success_rate`` and the mean of each metric."""
+  """Dataset means, per-clip aggregates and per-episode records.
+
+  ``per_env``: ``[N]`` arrays from :func:`first_episode_stats`; ``names``: clip name of each of
+  the N episodes (repeated names = several episodes of one clip).  Returns ``num_episodes``,
+  ``success_rate`` (share of successful episodes), ``mean_length``, the mean of every metric over
+  episodes, ``per_clip`` (``{name, episodes, success_rate, mean_length, <metrics>}`` in first-seen
+  order) and ``episodes`` (one record per episode).  ValueError when sizes disagree.
+  """
   per = {k: np.asarray(v, np.float64) for k, v in per_env.items()}
-  items = []
+  n = len(names)
+  for k, v in per.items():
+    if v.shape != (n,):
+      raise ValueError(f"summarize: per_env[{k!r}] has shape {v.shape}, expected ({n},)")
+  episodes = []
   for i, name in enumerate(names):
     rec = {"name": name, "success": bool(per["success"][i] > 0),
            "terminated": bool(per["terminated"][i] > 0), "ended": bool(per["ended"][i] > 0),
            "length": int(per["length"][i])}
     rec.update({m: float(per[m][i]) for m in metric_names})
-    items.append(rec)
-  summary = {"num_episodes": len(names), "success_rate": float(np.mean(per["success"] > 0)),
+    episodes.append(rec)
+  clip_names = list(dict.fromkeys(names))
+  name_arr = np.asarray(names, dtype=object)
+  per_clip = []
+  for name in clip_names:
+    sel = name_arr == name
+    rec = {"name": name, "episodes": int(sel.sum()),
+           "success_rate": float(np.mean(per["success"][sel] > 0)),
+           "mean_length": float(np.mean(per["length"][sel]))}
+    rec.update({m: float(np.mean(per[m][sel])) for m in metric_names})
+    per_clip.append(rec)
+  summary = {"num_episodes": n, "success_rate": float(np.mean(per["success"] > 0)),
              "mean_length": float(np.mean(per["length"]))}
   summary.update({m: float(np.mean(per[m])) for m in metric_names})
-  summary["per_clip"] = items
+  summary["per_clip"] = per_clip
+  summary["episodes"] = episodes
   return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+  """What :func:`evaluate_bundle` runs.
+
+  perturb: impulse mode (``off`` | ``random`` | ``fixed``, HOI env); randomize: keep the
+  per-episode object randomization; episodes_per_clip: copies per clip (different keys);
+  stochastic: sample actions instead of the mean; clips_source: replaces ``config.data.source``
+  (``omomo:DIR`` | ``native:DIR`` | ``synthetic``; None: the run's data).
+  """
+  perturb: str = "off"
+  randomize: bool = False
+  episodes_per_clip: int = 1
+  seed: int = 0
+  stochastic: bool = False
+  clips_source: str | None = None
+
+  def __post_init__(self):
+    if self.perturb not in PERTURB_MODES:
+      raise ValueError(f"EvalOptions.perturb={self.perturb!r}; valid: {PERTURB_MODES}")
+    if self.episodes_per_clip < 1:
+      raise ValueError(f"EvalOptions.episodes_per_clip must be >= 1, got "
+                       f"{self.episodes_per_clip}")
+
+
+def hoi_reset_states(env, clips: Sequence, key: jax.Array, episodes_per_clip: int):
+  """``(batched State, names, num_steps)``: copy ``i`` starts clip ``i % C`` at its first frame
+  (``env.reset_to``, no initial-state noise); ``num_steps`` covers the longest clip."""
+  idx = jnp.asarray(np.tile(np.arange(len(clips)), episodes_per_clip), jnp.int32)
+  keys = jax.random.split(key, idx.shape[0])
+  reset = jax.jit(jax.vmap(lambda k, c: env.reset_to(k, c, jnp.zeros(()), False)))(keys, idx)
+  num_steps = int(np.ceil(max(c.duration for c in clips) / env.dt)) + EXTRA_STEPS
+  return reset, [clips[int(i)].name for i in np.asarray(idx)], num_steps
+
+
+def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptions(),
+                    clips: Sequence | None = None) -> dict:
+  """Evaluates an exported policy (``checkpoint.export_bundle``) on its env; returns the summary
+  of :func:`summarize` plus ``perturb`` / ``seed`` / ``num_steps`` / ``trained_iterations``.
+
+  HOI env (``config.env_kind == 'hoi'``): every clip (``clips``, else ``opts.clips_source``, else
+  the run's ``config.data``) is played from its first frame until it ends; metrics ``e_h``,
+  ``e_o``.  Other registry envs (toy): ``ppo.num_envs * episodes_per_clip`` episodes from
+  ``env.reset``, metric ``e_pos``.
+  """
+  import ml_collections
+
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import env_factory
+  from interprior_jax.training import ppo
+
+  bundle = ckpt_lib.load_bundle(pathlib.Path(bundle_dir))
+  config = ml_collections.ConfigDict(bundle.config)
+  act_fn = ppo.bundle_policy(bundle, deterministic=not opts.stochastic)
+  k_reset, k_run = jax.random.split(jax.random.PRNGKey(opts.seed))
+  if config.env_kind == "hoi":
+    config.env.perturb.mode = opts.perturb
+    config.env.randomize.enabled = bool(opts.randomize)
+    config.env.max_episode_steps = np.iinfo(np.int32).max  # the clip end decides
+    if clips is None:
+      clips = env_factory.load_clips(config, opts.clips_source)
+    env = env_factory.make_env(config, clips)
+    reset, names, num_steps = hoi_reset_states(env, clips, k_reset, opts.episodes_per_clip)
+    metric_names = HOI_METRICS
+  else:
+    env = env_factory.make_env(config)
+    n = int(config.ppo.num_envs) * opts.episodes_per_clip
+    reset = jax.jit(jax.vmap(env.reset))(jax.random.split(k_reset, n))
+    names = [f"episode_{i}" for i in range(n)]
+    num_steps = int(env.cfg.clip_steps) + EXTRA_STEPS
+    metric_names = ("e_pos",)
+
+  if opts.stochastic:
+    act = act_fn
+  else:
+    act = lambda obs, k: act_fn(obs)  # noqa: E731
+  run = jax.jit(lambda s, k: first_episode_stats(env, s, act, k, num_steps, metric_names))
+  per_env = jax.device_get(run(reset, k_run))
+  result = summarize(per_env, names, metric_names)
+  for m in HOI_METRICS:
+    result.setdefault(m, None)  # not measured by this env
+  result.update({"perturb": opts.perturb, "randomize": opts.randomize, "seed": opts.seed,
+                 "stochastic": opts.stochastic, "num_steps": num_steps,
+                 "trained_iterations": bundle.config.get("trained_iterations")})
+  return result

@@ -14,7 +14,8 @@ Bootstrap on truncation needs ``V`` of the **final pre-reset observation**:
     finished copies by fresh resets it stores their last observation in ``info['vec_final_obs']``
     (equal to ``obs`` for copies that did not finish): exact;
   * envs that reset themselves inside ``step`` (``self_resetting=True``, e.g. ``HOIEnv``): the
-    env's ``info['final_obs']`` is used when it provides one (exact); otherwise the observation
+    env's ``info['final_obs']`` is used when it provides one (exact; HOIEnv does unless
+    ``config.env.final_obs`` is False); otherwise the observation
     the last action was taken in (``s_{T-1}``) stands in for ``s_T`` on finished copies, i.e.
     ``V(s_T) ~ V(s_{T-1})`` -- the approximation rl_games / InterMimic use for timeouts.
 :func:`rollout` evaluates ``bootstrap_fn(final_obs)`` (e.g. the critic) inside the scan, giving
