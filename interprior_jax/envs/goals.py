@@ -178,3 +178,121 @@ MASK_FAMILIES: dict[str, Callable[[int, int, np.ndarray], Features]] = {
     "contact": lambda B, C, ext: full_mask(B, C, 0.0).replace(
         contact=jnp.ones(C), interaction=jnp.ones((B, 1))),
 }
+
+
+# ----------------------------------------------------------------------------------------------
+# Stage 2 / 3: flat masks, per-episode mask sampling, contact goals, goal-reached test
+# ----------------------------------------------------------------------------------------------
+
+def mask_to_flat(mask: Features, num_bodies: int, num_contacts: int) -> jax.Array:
+  """A mask struct (leaves broadcasting against a residual) -> ``(..., D)`` flat 0/1 vector in
+  :data:`RESIDUAL_LAYOUT` order (D = ``layout_size(RESIDUAL_LAYOUT, B, C)``), one entry per
+  residual component."""
+  B, C = num_bodies, num_contacts
+  lead = mask.root_height.shape[:-1]
+  parts = []
+  for name, shape, _ in RESIDUAL_LAYOUT:
+    m = jnp.asarray(getattr(mask, name), jnp.float32)
+    parts.append(jnp.broadcast_to(m, lead + tuple(shape(B, C))).reshape(lead + (-1,)))
+  return jnp.concatenate(parts, axis=-1)
+
+
+def residual_field_ids(num_bodies: int, num_contacts: int) -> np.ndarray:
+  """``(D,)`` int: index into :data:`FIELDS` of every flat residual entry (RESIDUAL_LAYOUT order);
+  used to build per-entry tolerances and per-field errors without hand-synced offsets."""
+  ids = [np.full(int(np.prod(shape(num_bodies, num_contacts))), FIELDS.index(name), np.int32)
+         for name, shape, _ in RESIDUAL_LAYOUT]
+  return np.concatenate(ids)
+
+
+def _random_body_mask(key: jax.Array, B: int, C: int, keep_prob: float = 0.5) -> Features:
+  """Fully random per-body mask: each body's (pos, rot) pair, the object pose and each contact
+  slot are given independently with probability ``keep_prob``; velocities hidden."""
+  k = jax.random.split(key, 4)
+  body = jax.random.bernoulli(k[0], keep_prob, (B, 1)).astype(jnp.float32)
+  obj = jax.random.bernoulli(k[1], keep_prob, (1,)).astype(jnp.float32)
+  con = jax.random.bernoulli(k[2], keep_prob, (C,)).astype(jnp.float32)
+  root = jax.random.bernoulli(k[3], keep_prob, (1,)).astype(jnp.float32)
+  return full_mask(B, C, 0.0).replace(root_height=root, body_pos=body, body_rot=body,
+                                      obj_pos=obj, obj_rot=obj, contact=con)
+
+
+# Registry of samplable mask families: name -> (key, B, C, extremity idx) -> Features mask.
+# Deterministic :data:`MASK_FAMILIES` ignore the key; ``none`` hides the whole goal token.
+MASK_SAMPLERS: dict[str, Callable[[jax.Array, int, int, np.ndarray], Features]] = {
+    **{name: (lambda fn: lambda key, B, C, ext: fn(B, C, ext))(fn)
+       for name, fn in MASK_FAMILIES.items()},
+    "random_body": lambda key, B, C, ext: _random_body_mask(key, B, C),
+    "none": lambda key, B, C, ext: full_mask(B, C, 0.0),
+}
+
+
+def family_mask(name: str, key: jax.Array, num_bodies: int, num_contacts: int,
+                extremity_idx: np.ndarray) -> Features:
+  """Mask of family ``name``; ``"a+b"`` is the union (elementwise max) of families a and b.
+  ValueError names an unknown family."""
+  parts = name.split("+")
+  masks = []
+  for i, p in enumerate(parts):
+    if p not in MASK_SAMPLERS:
+      raise ValueError(f"mask family {name!r}: unknown part {p!r}; known {sorted(MASK_SAMPLERS)}")
+    masks.append(MASK_SAMPLERS[p](jax.random.fold_in(key, i), num_bodies, num_contacts,
+                                  extremity_idx))
+  out = masks[0]
+  for m in masks[1:]:
+    out = jax.tree_util.tree_map(jnp.maximum, out, m)
+  return out
+
+
+def sample_flat_mask(key: jax.Array, families: tuple[str, ...], probs, num_bodies: int,
+                     num_contacts: int, extremity_idx: np.ndarray) -> jax.Array:
+  """One flat ``(D,)`` mask drawn from the mixture ``families`` with probabilities ``probs``
+  (normalised; jit-able: every family is built, one is selected)."""
+  if len(families) != len(probs) or not families:
+    raise ValueError(f"mask families {families} and probabilities {tuple(probs)} must be "
+                     "non-empty and of equal length")
+  k_pick, k_fam = jax.random.split(key)
+  flat = jnp.stack([mask_to_flat(family_mask(f, jax.random.fold_in(k_fam, i), num_bodies,
+                                             num_contacts, extremity_idx),
+                                 num_bodies, num_contacts)
+                    for i, f in enumerate(families)])
+  p = jnp.asarray(probs, jnp.float32)
+  i = jax.random.choice(k_pick, len(families), p=p / jnp.sum(p))
+  return flat[i]
+
+
+def contact_goal(num_bodies: int, contact_body_idx: np.ndarray, touching: dict[int, bool],
+                 where: dict[int, np.ndarray] | None = None) -> tuple[dict, Features]:
+  """Contact-goal format: which body parts touch the object, optionally where.
+
+  Args:
+    num_bodies: B; contact_body_idx: (C,) body-layout indices of the contact bodies
+      (``SceneSpec.contact_body_idx``).
+    touching: body-layout index -> True (must touch) / False (must not touch); every key must be
+      a contact body (ValueError otherwise).
+    where: optional body-layout index -> (3,) heading-frame vector from the body to the wanted
+      surface point (m); sets that body's interaction goal.
+  Returns:
+    ``(values, mask)``: ``values`` maps field name -> goal value array (``contact`` (C,),
+    ``interaction`` (B, 3) encoded like the state), to be written into a goal :class:`Features`;
+    ``mask`` gives exactly those entries.
+  """
+  cidx = [int(i) for i in np.asarray(contact_body_idx)]
+  C = len(cidx)
+  con, con_m = np.zeros(C, np.float32), np.zeros(C, np.float32)
+  for b, t in touching.items():
+    if int(b) not in cidx:
+      raise ValueError(f"contact_goal: body {b} is not a contact body ({cidx})")
+    con[cidx.index(int(b))], con_m[cidx.index(int(b))] = float(t), 1.0
+  inter, inter_m = np.zeros((num_bodies, 3), np.float32), np.zeros((num_bodies, 1), np.float32)
+  for b, v in (where or {}).items():
+    inter[int(b)] = np.asarray(mfeatures.encode_surface_vec(jnp.asarray(v, jnp.float32)))
+    inter_m[int(b)] = 1.0
+  mask = full_mask(num_bodies, C, 0.0).replace(contact=jnp.asarray(con_m),
+                                               interaction=jnp.asarray(inter_m))
+  return {"contact": jnp.asarray(con), "interaction": jnp.asarray(inter)}, mask
+
+
+def goal_reached(residual: jax.Array, mask: jax.Array, tolerance: jax.Array) -> jax.Array:
+  """``all(|m * residual| <= tol)`` over the last axis: ``(..., D)`` x3 -> ``(...)`` bool."""
+  return jnp.all(jnp.abs(residual * mask) <= tolerance, axis=-1)

@@ -1,0 +1,106 @@
+"""Stage 2: variational distillation of the expert (masked, goal-conditioned latent policy).
+
+Arg: ``<variant>[,<ablation>]``. Variants: ``smpl`` (default), ``smplx``, ``g1`` (method.md
+defaults: latent 64, history 5, H = 4, L in [10, 90], KL 1e-4 -> 1e-2, w_scale = w_tc = 0.01,
+4-layer prior Transformer, decoder 1024-1024-512), ``smoke`` (HOI env, CPU-sized, 2 iterations),
+``toy`` (point-mass env; used by the tests). Ablation rows of the paper's Table 1
+(``training/distill.py:ABLATIONS``): ``plain`` (distillation only), ``shaping`` (+ L_scale, L_tc),
+``bounded`` (+ unit-sphere latent and clipped observations; default = full Stage 2).
+
+  python experiments/distill.py --config=configs/distill.py:smoke --workdir /tmp/distill \
+      --expert /tmp/expert
+  python experiments/distill.py --config=configs/distill.py:smpl,plain --workdir runs/d_plain \
+      --expert runs/smpl
+
+The env (``env_kind``, ``env``, ``data``) is taken from the expert bundle's config when
+``inherit_expert_env`` (the student's reference input *is* the expert's observation); the
+``augment`` switches then set the env's impulses / object randomisation / perturbed starts.
+"""
+
+import importlib.util
+import os
+
+import ml_collections
+
+VARIANTS = ("smoke", "smpl", "smplx", "g1", "toy")
+ABLATION_NAMES = ("plain", "shaping", "bounded")
+
+
+def _load(name: str):
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_interprior_{name}_config", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variant, _, ablation = (arg or "smpl").partition(",")
+  ablation = ablation or "bounded"
+  if variant not in VARIANTS:
+    raise ValueError(f"configs/distill.py: unknown variant {variant!r}; valid: {VARIANTS}")
+  if ablation not in ABLATION_NAMES:
+    raise ValueError(f"configs/distill.py: unknown ablation {ablation!r}; valid: "
+                     f"{ABLATION_NAMES}")
+  expert = _load("expert").get_config(variant)
+  c = ml_collections.ConfigDict()
+  c.variant = variant
+  c.seed = 0
+  c.num_devices = 0
+  c.episode_length = expert.episode_length
+  c.env_kind = expert.env_kind
+  c.env = expert.env
+  c.data = expert.data
+  c.inherit_expert_env = True
+  c.augment = ml_collections.ConfigDict({
+      "impulses": True,            # random pelvis / object impulses (env.perturb.mode)
+      "randomize_object": True,    # per-episode object physics (env.randomize.enabled)
+      "perturbed_starts": True,    # noisy initial states (env.init.*_noise)
+  })
+  c.distill = ml_collections.ConfigDict({
+      "num_envs": 4096, "unroll_length": 32, "num_epochs": 4, "num_minibatches": 8,
+      "learning_rate": 1e-4, "max_grad_norm": 1.0, "action_bound": 1.0,
+      "beta_start": 1.0, "beta_decay_iterations": 2000,
+      "w_action": 1.0, "w_rec": 0.1, "kl_start": 1e-4, "kl_end": 1e-2,
+      "kl_anneal_iterations": 5000, "w_scale": 0.01, "w_tc": 0.01,
+      "project_latent": True, "normalize_obs": True, "bound_obs": True, "obs_clip": 5.0,
+      "ablation": ablation,
+      "network": {
+          "latent_size": 64,
+          "prior": {"d_model": 256, "num_heads": 4, "num_layers": 4, "mlp_ratio": 4},
+          "encoder_hidden": (1024, 512), "decoder_hidden": (1024, 1024, 512),
+          "recon_hidden": (512,), "activation": "elu",
+      },
+  })
+  c.goals = ml_collections.ConfigDict({
+      "history": 5, "trajectory_steps": 4, "snapshot_min": 10, "snapshot_max": 90,
+      "trajectory_families": ("full", "extremities", "object", "none"),
+      "trajectory_probs": (0.4, 0.2, 0.2, 0.2),
+      "snapshot_families": ("full", "object", "extremities", "contact", "object+extremities",
+                            "random_body", "none"),
+      "snapshot_probs": (0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1),
+  })
+  c.loop = ml_collections.ConfigDict({
+      "num_iterations": 10000, "log_every": 10, "checkpoint_every": 200,
+      "keep_checkpoints": 5, "max_nan_restores": 3, "async_checkpoints": True,
+  })
+  tiny_net = {"latent_size": 8, "prior": {"d_model": 32, "num_heads": 2, "num_layers": 2,
+                                          "mlp_ratio": 2},
+              "encoder_hidden": (64,), "decoder_hidden": (64, 64), "recon_hidden": (32,)}
+  if variant == "toy":
+    c.augment.update(impulses=False, randomize_object=False, perturbed_starts=False)
+    c.distill.update(num_envs=32, unroll_length=16, num_epochs=4, num_minibatches=2,
+                     learning_rate=3e-3, beta_decay_iterations=10, kl_anneal_iterations=20)
+    c.distill.network.update(tiny_net)
+    c.goals.update(history=3, trajectory_steps=2, snapshot_min=5, snapshot_max=20,
+                   trajectory_families=("full", "pos", "none"), trajectory_probs=(0.5, 0.25, 0.25),
+                   snapshot_families=("full", "pos", "vel", "random_field", "none"),
+                   snapshot_probs=(0.3, 0.2, 0.2, 0.2, 0.1))
+    c.loop.update(num_iterations=25, log_every=5, checkpoint_every=10, keep_checkpoints=2)
+  elif variant == "smoke":
+    c.distill.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
+                     learning_rate=3e-4, beta_decay_iterations=2, kl_anneal_iterations=2)
+    c.distill.network.update(tiny_net)
+    c.goals.update(history=2, trajectory_steps=2, snapshot_min=5, snapshot_max=20)
+    c.loop.update(num_iterations=2, log_every=1, checkpoint_every=1, keep_checkpoints=2)
+  return c

@@ -1,0 +1,434 @@
+"""Stage 2: DAgger distillation of the expert into the masked latent policy (method.md).
+
+``train_step(state, key) -> (state, metrics)`` (jitted by :meth:`Distiller.jit_train_step`) =
+
+1. **rollout** of ``unroll_length`` batched steps of the :class:`~distill_env.GoalEnv`; in every
+   step each env executes the expert's action with probability ``beta(step)`` (linear decay to
+   0, :func:`distill_losses.dagger_beta`) and the student's (prior path, ``z = mu_p + sigma_p
+   eps``, eps fixed per episode) otherwise; the label is always the expert's **mean** action on
+   the state actually visited (the expert = an exported Stage-1 inference bundle, frozen);
+2. ``num_epochs`` passes of Adam over minibatches of *envs* (each minibatch keeps the time axis,
+   so ``L_tc`` sees consecutive priors) of ``w_action L_act + w_rec L_rec + w_kl(step) KL +
+   w_scale L_scale + w_tc L_tc`` (every term and weight logged);
+3. the running input statistics are merged with the rollout (frozen during the iteration, as in
+   Stage 1).
+
+Inputs are normalised by one :class:`RunningStats` over ``{"state": (D_s,), "goals": (G, D_g),
+"reference": (R,)}`` (state stats apply to every history entry) and clipped to ``+-obs_clip``
+when ``bound_obs`` (the "bounded observations" switch). The train state is
+:class:`~interprior_jax.training.ppo.TrainState` (``params = {"student": ...}``), so the Stage-1
+loop, checkpoints, NaN guard, sharding and bundle export are reused unchanged.
+
+Table 1 ablation rows (``config.distill.ablation``, :data:`ABLATIONS`): ``plain`` (no latent
+shaping, unbounded latent and observations), ``shaping`` (+ L_scale, L_tc), ``bounded`` (+ unit-
+sphere latent and clipped observations; the default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import Mesh
+
+from interprior_jax.networks import latent_policy as lp
+from interprior_jax.training import distill_env
+from interprior_jax.training import distill_losses as L
+from interprior_jax.training import nan_guard
+from interprior_jax.training import normalization
+from interprior_jax.training import rollout as rollout_lib
+from interprior_jax.training import sharding
+from interprior_jax.training.ppo import TrainState
+
+# Table 1 rows -> the switches they set (applied over the config's own values).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "plain": {"w_scale": 0.0, "w_tc": 0.0, "project_latent": False, "bound_obs": False},
+    "shaping": {"project_latent": False, "bound_obs": False},
+    "bounded": {},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+  num_envs: int = 4096
+  unroll_length: int = 32
+  num_epochs: int = 4
+  num_minibatches: int = 8          # over envs (each keeps the full time axis)
+  learning_rate: float = 1e-4
+  max_grad_norm: float = 1.0
+  action_bound: float = 1.0
+  beta_start: float = 1.0           # expert share of executed actions at iteration 0
+  beta_decay_iterations: int = 2000  # linear decay to 0
+  w_action: float = 1.0
+  w_rec: float = 0.1
+  kl_start: float = 1e-4            # annealed KL weight (log-linear)
+  kl_end: float = 1e-2
+  kl_anneal_iterations: int = 5000
+  w_scale: float = 0.01
+  w_tc: float = 0.01
+  project_latent: bool = True       # bounded latent
+  normalize_obs: bool = True        # running mean / std normalisation of the inputs
+  bound_obs: bool = True            # clip normalised inputs
+  obs_clip: float = 5.0
+  ablation: str = "bounded"
+  network: lp.LatentPolicyConfig = lp.LatentPolicyConfig()
+
+  def resolved(self) -> "DistillConfig":
+    """Applies :data:`ABLATIONS` [ablation] and pushes ``project_latent`` into the network."""
+    if self.ablation not in ABLATIONS:
+      raise ValueError(f"config.distill.ablation={self.ablation!r}; valid {sorted(ABLATIONS)}")
+    c = dataclasses.replace(self, **ABLATIONS[self.ablation])
+    if c.num_envs % c.num_minibatches:
+      raise ValueError(f"config.distill: num_envs={c.num_envs} not divisible by "
+                       f"num_minibatches={c.num_minibatches}")
+    return dataclasses.replace(c, network=dataclasses.replace(
+        c.network, project_latent=c.project_latent))
+
+  @classmethod
+  def from_config(cls, c: ml_collections.ConfigDict) -> "DistillConfig":
+    d = c.to_dict()
+    net = lp.config_from_dict(d.pop("network", {}))
+    bad = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if bad:
+      raise ValueError(f"config.distill: unknown fields {sorted(bad)}")
+    return cls(network=net, **d).resolved()
+
+
+def goal_config_from(c: ml_collections.ConfigDict, latent_size: int) -> distill_env.GoalConfig:
+  d = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in c.to_dict().items()}
+  bad = set(d) - {f.name for f in dataclasses.fields(distill_env.GoalConfig)}
+  if bad:
+    raise ValueError(f"config.goals: unknown fields {sorted(bad)}")
+  return distill_env.GoalConfig(latent_size=latent_size, **d).validate()
+
+
+def input_stats_example(obs: distill_env.StudentObs) -> dict:
+  """The normalizer's pytree for one (unbatched) observation (arrays or ShapeDtypeStructs)."""
+  h = obs.history
+  state = (jax.ShapeDtypeStruct(h.shape[1:], h.dtype) if isinstance(h, jax.ShapeDtypeStruct)
+           else h[-1])
+  return {"state": state, "goals": obs.goals, "reference": obs.reference}
+
+
+def normalize_inputs(norm: normalization.RunningStats, obs: distill_env.StudentObs,
+                     normalize: bool, clip: float | None):
+  """``(history [..., k, D_s], goals [..., G, D_g], reference [..., R])`` normalised (and clipped
+  when ``clip``); ``normalize=False`` only clips."""
+  if not normalize:
+    f = (lambda x: x) if clip is None else (lambda x: jnp.clip(x, -clip, clip))  # noqa: E731
+    return f(obs.history), f(obs.goals), f(obs.reference)
+  m, s = norm.mean, norm.std
+
+  def n(x, mean, std):
+    y = (x - mean) / std
+    return y if clip is None else jnp.clip(y, -clip, clip)
+  return (n(obs.history, m["state"], s["state"]), n(obs.goals, m["goals"], s["goals"]),
+          n(obs.reference, m["reference"], s["reference"]))
+
+
+class Distiller:
+  """DAgger distillation over a :class:`VecEnv` of :class:`GoalEnv` copies.
+
+  ``expert_act(reference [N, R]) -> mean action [N, A]`` (frozen expert, e.g.
+  :func:`ppo.bundle_policy`).
+  """
+
+  def __init__(self, env: rollout_lib.VecEnv, cfg: DistillConfig,
+               expert_act: Callable[[jax.Array], jax.Array], mesh: Mesh | None = None):
+    self.env = env
+    self.cfg = cfg
+    self.expert_act = expert_act
+    self.normalize_obs = cfg.normalize_obs
+    if env.num_envs != cfg.num_envs:
+      raise ValueError(f"Distiller: env has {env.num_envs} copies, config.distill.num_envs="
+                       f"{cfg.num_envs}")
+    self.mesh = mesh if mesh is not None else sharding.make_mesh(1)
+    sharding.check_divisible(cfg.num_envs, self.mesh)
+    genv: distill_env.GoalEnv = env.env
+    self.goal_cfg = genv.cfg
+    if genv.cfg.latent_size != cfg.network.latent_size:
+      raise ValueError(f"goal latent_size {genv.cfg.latent_size} != network latent_size "
+                       f"{cfg.network.latent_size}")
+    self.model = lp.make_latent_policy(env.action_size, genv.cfg.history, genv.cfg.num_goals,
+                                       genv.source.goal_size, cfg.network)
+    self.optimizer = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                                 optax.adam(cfg.learning_rate))
+
+  @property
+  def env_steps_per_iteration(self) -> int:
+    return self.cfg.num_envs * self.cfg.unroll_length
+
+  # ----------------------------------------------------------------------------------- init
+  def init(self, key: jax.Array, extra: Any = None) -> TrainState:
+    k_env, k_net, k_run = jax.random.split(key, 3)
+    env_shape = jax.eval_shape(self.env.reset, k_env)
+    env_state = jax.jit(self.env.reset, out_shardings=sharding.batch_shardings(
+        env_shape, self.mesh))(k_env)
+    one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), env_shape.obs)
+
+    def init_rest(k):
+      dummy = jax.tree.map(lambda s: jnp.zeros((1,) + s.shape, s.dtype), one)
+      params = {"student": self.model.init(k, dummy.history, dummy.goals, dummy.mask,
+                                           dummy.reference, dummy.eps)}
+      return params, self.optimizer.init(params), normalization.init(input_stats_example(one))
+
+    params, opt_state, norm = jax.jit(init_rest, out_shardings=sharding.replicated(self.mesh))(
+        k_net)
+    return TrainState(params=params, opt_state=opt_state, normalizer=norm, env_state=env_state,
+                      key=sharding.replicate(k_run, self.mesh),
+                      step=sharding.replicate(jnp.zeros((), jnp.int32), self.mesh),
+                      extra=None if extra is None else sharding.replicate(extra, self.mesh))
+
+  def state_shardings(self, state: TrainState) -> TrainState:
+    rep = sharding.replicated(self.mesh)
+    r = lambda t: jax.tree.map(lambda _: rep, t)  # noqa: E731
+    return TrainState(params=r(state.params), opt_state=r(state.opt_state),
+                      normalizer=r(state.normalizer),
+                      env_state=sharding.batch_shardings(state.env_state, self.mesh),
+                      key=rep, step=rep, extra=r(state.extra))
+
+  # ------------------------------------------------------------------------------ policy
+  def inputs(self, norm, obs):
+    clip = self.cfg.obs_clip if self.cfg.bound_obs else None
+    return normalize_inputs(norm, obs, self.normalize_obs, clip)
+
+  def student_act(self, params, norm, obs: distill_env.StudentObs) -> jax.Array:
+    """Deployed student (prior path, no encoder): env action ``[N, A]``."""
+    h, g, _ = self.inputs(norm, obs)
+    a = self.model.apply(params["student"], h, g, obs.mask, obs.eps, method=self.model.act)
+    return jnp.clip(a, -self.cfg.action_bound, self.cfg.action_bound)
+
+  def collect(self, state: TrainState, key: jax.Array, beta: jax.Array):
+    """DAgger rollout: ``(env_state, Transition)``; extras hold ``expert_action`` (label),
+    ``student_action`` and ``used_expert`` ``[T, N]``."""
+    params, norm = state.params, state.normalizer
+
+    def policy_fn(obs, k):
+      a_exp = self.expert_act(obs.reference)
+      a_stu = self.student_act(params, norm, obs)
+      use = jax.random.bernoulli(k, beta, (a_exp.shape[0],))
+      action = jnp.where(use[:, None], a_exp, a_stu)
+      return action, {"expert_action": a_exp, "student_action": a_stu,
+                      "used_expert": use.astype(jnp.float32)}
+
+    return rollout_lib.rollout(self.env, state.env_state, policy_fn, key, self.cfg.unroll_length)
+
+  # ---------------------------------------------------------------------------- losses
+  def loss(self, params, norm, mb: dict, kl_w: jax.Array) -> tuple[jax.Array, dict]:
+    """Total loss on a time-major minibatch (``obs`` StudentObs ``[T, n, ...]``,
+    ``expert_action [T, n, A]``, ``done [T, n]``)."""
+    c = self.cfg
+    obs = mb["obs"]
+    h, g, ref = self.inputs(norm, obs)
+    out = self.model.apply(params["student"], h, g, obs.mask, ref, obs.eps)
+    l_act = L.imitation_loss(out["action"], mb["expert_action"])
+    l_rec = L.masked_reconstruction_loss(out["goal_recon"], jax.lax.stop_gradient(g), obs.mask)
+    l_kl = L.kl_loss(out["mu_q"], out["log_std_q"], out["mu_p"], out["log_std_p"])
+    l_scale = L.scale_loss(out["mu_p"])
+    l_tc = L.temporal_consistency_loss(out["mu_p"], out["log_std_p"], 1.0 - mb["done"][:-1])
+    # Diagnostic (not optimised): the deployed prior path's action error on the same batch.
+    z_p = lp.sample_latent(out["mu_p"], out["log_std_p"], obs.eps, c.network.project_latent)
+    a_p = self.model.apply(params["student"], h, z_p, method=self.model.decode)
+    l_act_prior = jax.lax.stop_gradient(L.imitation_loss(a_p, mb["expert_action"]))
+    total = (c.w_action * l_act + c.w_rec * l_rec + kl_w * l_kl + c.w_scale * l_scale
+             + c.w_tc * l_tc)
+    return total, {"loss": total, "loss_action": l_act,
+                   "loss_action_prior": l_act_prior, "loss_rec": l_rec, "loss_kl": l_kl,
+                   "loss_scale": l_scale, "loss_tc": l_tc,
+                   "prior_mean_norm": jnp.mean(jnp.linalg.norm(out["mu_p"], axis=-1)),
+                   "prior_std": jnp.mean(jnp.exp(out["log_std_p"])),
+                   "posterior_std": jnp.mean(jnp.exp(out["log_std_q"]))}
+
+  # ------------------------------------------------------------------------ train step
+  def train_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
+    c = self.cfg
+    mesh = self.mesh
+    k_roll, k_perm = jax.random.split(key)
+    beta = L.dagger_beta(state.step, c.beta_start, c.beta_decay_iterations)
+    kl_w = L.kl_weight(state.step, c.kl_start, c.kl_end, c.kl_anneal_iterations)
+    env_state, tr = self.collect(state, k_roll, beta)
+    tr = sharding.constrain_batch(tr, mesh, axis=1)
+    norm = state.normalizer
+    data = {"obs": tr.obs, "expert_action": tr.extras["expert_action"], "done": tr.done}
+    n_mb = c.num_envs // c.num_minibatches
+    grad_fn = jax.value_and_grad(self.loss, has_aux=True)
+
+    def sgd_step(carry, mb):
+      p, o, bad = carry
+      (loss, m), g = grad_fn(p, norm, mb, kl_w)
+      ok = jnp.isfinite(loss) & nan_guard.tree_all_finite(g)
+      updates, o_new = self.optimizer.update(g, o, p)
+      p, o = nan_guard.select(ok, (optax.apply_updates(p, updates), o_new), (p, o))
+      return (p, o, bad + (~ok).astype(jnp.int32)), m
+
+    def epoch(carry, k):
+      perm = jax.random.permutation(k, c.num_envs)
+      mbs = jax.tree.map(lambda x: jnp.moveaxis(
+          x[:, perm].reshape((x.shape[0], c.num_minibatches, n_mb) + x.shape[2:]), 1, 0), data)
+      mbs = sharding.constrain_batch(mbs, mesh, axis=2)
+      return jax.lax.scan(sgd_step, carry, mbs)
+
+    (params, opt_state, bad), m = jax.lax.scan(
+        epoch, (state.params, state.opt_state, jnp.zeros((), jnp.int32)),
+        jax.random.split(k_perm, c.num_epochs))
+    stats_batch = {"state": tr.obs.history[..., -1, :], "goals": tr.obs.goals,
+                   "reference": tr.obs.reference}
+    ok = nan_guard.tree_all_finite(stats_batch)
+    new_norm = normalization.update(norm, stats_batch) if self.normalize_obs else norm
+    new_norm = nan_guard.select(ok, new_norm, norm)
+    new_state = state.replace(params=params, opt_state=opt_state, normalizer=new_norm,
+                              env_state=env_state, step=state.step + 1)
+    metrics = {k: jnp.mean(v) for k, v in m.items()}
+    metrics.update(rollout_lib.episode_summary(tr))
+    metrics.update({
+        "nonfinite_updates": bad,
+        "state_finite": nan_guard.tree_all_finite((params, opt_state, new_norm)),
+        "beta": beta, "w_kl": kl_w, "w_rec": jnp.asarray(c.w_rec),
+        "w_scale": jnp.asarray(c.w_scale), "w_tc": jnp.asarray(c.w_tc),
+        "expert_share": jnp.mean(tr.extras["used_expert"]),
+        "rollout_action_error": jnp.mean(
+            (tr.extras["student_action"] - tr.extras["expert_action"]) ** 2),
+    })
+    return new_state, metrics
+
+  def jit_train_step(self, state: TrainState):
+    sh = self.state_shardings(state)
+    rep = sharding.replicated(self.mesh)
+    return jax.jit(self.train_step, in_shardings=(sh, rep), out_shardings=(sh, rep),
+                   donate_argnums=0)
+
+  def export(self, state: TrainState, directory, config) -> None:
+    """Inference bundle: student params + input normalizer + config + sizes."""
+    from interprior_jax.training import checkpoint as ckpt_lib
+    genv = self.env.env
+    ckpt_lib.export_bundle(directory, state.params["student"], state.normalizer, config,
+                           action_size=self.env.action_size, state_size=genv.source.state_size,
+                           goal_size=genv.source.goal_size, trained_iterations=int(state.step))
+
+
+# ------------------------------------------------------------------------------ inference
+def student_from_bundle(bundle) -> tuple[lp.LatentPolicy, DistillConfig]:
+  cfg = DistillConfig.from_config(ml_collections.ConfigDict(bundle.config["distill"]))
+  gcfg = goal_config_from(ml_collections.ConfigDict(bundle.config["goals"]),
+                          cfg.network.latent_size)
+  model = lp.make_latent_policy(int(bundle.config["action_size"]), gcfg.history,
+                                gcfg.num_goals, int(bundle.config["goal_size"]), cfg.network)
+  return model, cfg
+
+
+def inference_policy(bundle) -> tuple[dict, Callable]:
+  """``(params, policy)`` with ``policy(params, obs_history [..., k, D_s], goal [..., G, D_g],
+  mask [..., G, D_g], key) -> action [..., A]``: prior + decoder only (no encoder, no expert).
+  ``key`` draws the latent noise: hold it fixed over an episode (temporal coherence)."""
+  model, cfg = student_from_bundle(bundle)
+  normalize = cfg.normalize_obs
+  params = {"student": bundle.actor_params, "normalizer": bundle.normalizer}
+
+  def policy(params, obs_history, goal, mask, key):
+    eps = jax.random.normal(key, obs_history.shape[:-2] + (cfg.network.latent_size,))
+    obs = distill_env.StudentObs(reference=jnp.zeros(obs_history.shape[:-2] + (0,)),
+                                 history=obs_history, goals=goal, mask=mask, eps=eps,
+                                 snap_steps=jnp.zeros(obs_history.shape[:-2], jnp.int32))
+    norm = params["normalizer"]
+    if normalize:
+      norm = norm.replace(mean={**norm.mean, "reference": jnp.zeros((0,))},
+                          m2={**norm.m2, "reference": jnp.zeros((0,))})
+    h, g, _ = normalize_inputs(norm, obs, normalize, cfg.obs_clip if cfg.bound_obs else None)
+    a = model.apply(params["student"], h, g, mask, eps, method=model.act)
+    return jnp.clip(a, -cfg.action_bound, cfg.action_bound)
+
+  return params, policy
+
+
+# ------------------------------------------------------------------------------- assembly
+def _augment_hoi(env_cfg: ml_collections.ConfigDict, aug: ml_collections.ConfigDict) -> None:
+  """Physical-perturbation augmentation switches -> HOI env config (in place)."""
+  env_cfg.perturb.mode = "random" if aug.impulses else "off"
+  env_cfg.randomize.enabled = bool(aug.randomize_object)
+  if not aug.perturbed_starts:
+    for k in ("root_pos_noise", "joint_pos_noise", "vel_noise"):
+      env_cfg.init[k] = 0.0
+
+
+# env_kind -> how the augmentation switches map onto that env's config (toy: nothing to switch).
+AUGMENTERS: dict[str, Callable] = {"hoi": _augment_hoi, "toy": lambda env_cfg, aug: None}
+
+
+def resolve_config(config: ml_collections.ConfigDict, expert_config: dict | None
+                   ) -> ml_collections.ConfigDict:
+  """A copy of the distill ``config`` with the expert's ``env_kind`` / ``env`` / ``data`` (when
+  ``config.inherit_expert_env`` and an expert config is given: the student's reference input must
+  be the expert's observation) and the augmentation switches applied."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  if expert_config is not None and c.inherit_expert_env:
+    for k in ("env_kind", "env", "data"):
+      if k not in expert_config:
+        raise ValueError(f"expert bundle config.json: missing field {k!r}")
+      v = expert_config[k]
+      c[k] = ml_collections.ConfigDict(v) if isinstance(v, dict) else v
+  if c.env_kind not in AUGMENTERS:
+    raise ValueError(f"config.env_kind={c.env_kind!r}: no augmentation mapping; known "
+                     f"{sorted(AUGMENTERS)}")
+  AUGMENTERS[c.env_kind](c.env, c.augment)
+  return c
+
+
+def build(config: ml_collections.ConfigDict, expert_act: Callable, env=None, clips=None,
+          expert_obs_size: int | None = None) -> Distiller:
+  """Distiller over ``config`` (already :func:`resolve_config`-ed); the base env comes from the
+  registry unless given. ``expert_obs_size`` (from the bundle) is checked against the env."""
+  from interprior_jax.training import env_factory
+
+  cfg = DistillConfig.from_config(config.distill)
+  gcfg = goal_config_from(config.goals, cfg.network.latent_size)
+  entry = env_factory.entry(config)
+  base = env if env is not None else entry.build(config, clips)
+  if expert_obs_size is not None and int(expert_obs_size) != int(base.observation_size):
+    raise ValueError(f"expert observation size {expert_obs_size} != env observation size "
+                     f"{base.observation_size}: distill with the expert's env config")
+  source = distill_env.make_goal_source(config.env_kind, base, gcfg)
+  genv = distill_env.GoalEnv(base, source, gcfg)
+  venv = rollout_lib.VecEnv(genv, cfg.num_envs, int(config.episode_length), entry.self_resetting)
+  mesh = sharding.make_mesh(int(config.num_devices) or None)
+  return Distiller(venv, cfg, expert_act, mesh)
+
+
+def expert_from_bundle(directory) -> tuple[Any, Callable, int]:
+  """``(bundle, act(obs) -> mean action, observation size)`` of an exported expert; accepts the
+  expert's workdir or its ``policy/`` folder."""
+  import pathlib
+
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import ppo
+
+  d = pathlib.Path(directory)
+  if not (d / ckpt_lib.BUNDLE_PARAMS).is_file() and (d / ckpt_lib.BUNDLE_DIR).is_dir():
+    d = d / ckpt_lib.BUNDLE_DIR
+  bundle = ckpt_lib.load_bundle(d)
+  obs_size = int(jax.tree.leaves(bundle.normalizer.mean)[0].shape[-1])
+  return bundle, ppo.bundle_policy(bundle, deterministic=True), obs_size
+
+
+def train(config: ml_collections.ConfigDict, workdir, expert_dir, algo: Distiller | None = None,
+          **loop_kwargs):
+  """Distils (or resumes) in ``workdir``; exports the student bundle to ``workdir/policy``."""
+  import pathlib
+
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import expert as expert_lib
+  from interprior_jax.training import loop as loop_lib
+
+  bundle, act, obs_size = expert_from_bundle(expert_dir)
+  config = resolve_config(config, bundle.config)
+  algo = algo or build(config, act, expert_obs_size=obs_size)
+  workdir = pathlib.Path(workdir)
+
+  def export(state, wd):
+    algo.export(state, wd / ckpt_lib.BUNDLE_DIR, config)
+
+  return loop_lib.run(algo, config, workdir, expert_lib.loop_config(config),
+                      seed=int(config.seed), export_fn=export, **loop_kwargs)

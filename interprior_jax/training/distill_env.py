@@ -1,0 +1,318 @@
+"""Goal-conditioned student observations for Stage 2 / 3: the :class:`GoalEnv` wrapper.
+
+``GoalEnv`` wraps one (unbatched) brax env (the HOI env or the toy env) and turns its observation
+into a :class:`StudentObs`: the inner observation (the expert's input = the full future reference,
+used for expert labels and by the training-only encoder), the last ``k`` student state vectors,
+``G = H + 1`` goal tokens (a trajectory preview ``y_{t+1..t+H}`` and one snapshot ``y_{t+L}``) as
+residuals ``y (-) x_t`` (unmasked; the networks apply the mask), their 0/1 masks and the
+per-episode latent noise ``eps``.
+
+Per episode (at reset and at every auto-reset): one mask for the trajectory tokens and one for the
+snapshot token, each drawn from a configurable mixture of mask families
+(:data:`interprior_jax.envs.goals.MASK_SAMPLERS`, ``"a+b"`` = union, ``"none"`` = token absent),
+``eps ~ N(0, I)``, and the snapshot horizon ``L ~ U[snapshot_min, snapshot_max]`` steps. The
+snapshot target is a fixed *absolute* reference time: the remaining steps count down; when they
+reach 0 a new horizon is drawn from the current time (a goal chain).
+
+Env-specific access lives in a :class:`GoalSource` (registry :data:`GOAL_SOURCES`, keyed by
+``config.env_kind``): the state vector, goal residuals at given step offsets, the per-entry field
+ids (for tolerances) and a mask builder. Every size comes from the env / scene spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from brax.envs.base import Env, State
+from flax import struct
+
+# info keys owned by GoalEnv (all prefixed, fixed shapes per env).
+KEY = "goal_key"
+HISTORY = "goal_history"
+MASK = "goal_mask"
+EPS = "goal_eps"
+SNAP = "goal_snap_steps"
+
+
+@struct.dataclass
+class StudentObs:
+  """One env's student observation (leaves gain leading batch dims when batched).
+
+  reference ``(R,)`` inner env observation; history ``(k, D_s)`` oldest first; goals / mask
+  ``(G, D_g)`` (trajectory tokens then the snapshot token); eps ``(Z,)``; snap_steps ``()`` int32
+  steps left until the snapshot target.
+  """
+  reference: jax.Array
+  history: jax.Array
+  goals: jax.Array
+  mask: jax.Array
+  eps: jax.Array
+  snap_steps: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalConfig:
+  history: int = 5                 # k states (method.md default 5)
+  trajectory_steps: int = 4        # H preview frames (0: no trajectory tokens)
+  snapshot_min: int = 10           # L range in policy steps (method.md: [10, 90] at 30 Hz)
+  snapshot_max: int = 90
+  trajectory_families: tuple[str, ...] = ("full", "extremities", "object", "none")
+  trajectory_probs: tuple[float, ...] = (0.4, 0.2, 0.2, 0.2)
+  snapshot_families: tuple[str, ...] = ("full", "object", "extremities", "contact",
+                                        "object+extremities", "random_body", "none")
+  snapshot_probs: tuple[float, ...] = (0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1)
+  latent_size: int = 64
+
+  @property
+  def num_goals(self) -> int:
+    return self.trajectory_steps + 1
+
+  def validate(self) -> "GoalConfig":
+    if self.history < 1 or self.trajectory_steps < 0:
+      raise ValueError(f"config.goals: history={self.history} must be >= 1 and "
+                       f"trajectory_steps={self.trajectory_steps} >= 0")
+    if not 1 <= self.snapshot_min <= self.snapshot_max:
+      raise ValueError(f"config.goals: need 1 <= snapshot_min ({self.snapshot_min}) <= "
+                       f"snapshot_max ({self.snapshot_max})")
+    for fam, p in ((self.trajectory_families, self.trajectory_probs),
+                   (self.snapshot_families, self.snapshot_probs)):
+      if len(fam) != len(p) or not fam or min(p) < 0 or sum(p) <= 0:
+        raise ValueError(f"config.goals: families {fam} / probabilities {p} mismatch")
+    return self
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalSource:
+  """Env-specific goal access (all functions act on one unbatched inner ``State``).
+
+  state_fn(state) -> (D_s,); goals_fn(state, offsets (G,) int32 policy steps) -> (G, D_g);
+  mask_fn(key, family) -> (D_g,); field_ids (D_g,) int index into field_names (per-entry field);
+  tolerance: field name -> goal-reached tolerance (|residual| per entry, units of the field).
+  """
+  state_size: int
+  goal_size: int
+  field_names: tuple[str, ...]
+  field_ids: np.ndarray
+  state_fn: Callable[[State], jax.Array]
+  goals_fn: Callable[[State, jax.Array], jax.Array]
+  mask_fn: Callable[[jax.Array, str], jax.Array]
+  tolerance: dict
+  families: tuple[str, ...]
+
+  def check_families(self, names, where: str) -> None:
+    for n in names:
+      for p in n.split("+"):
+        if p not in self.families:
+          raise ValueError(f"{where}: mask family {n!r} unknown for this env; known "
+                           f"{self.families} (unions with '+')")
+
+  def tolerance_vector(self) -> np.ndarray:
+    """(D_g,) per-entry tolerance (inf for fields without one)."""
+    tol = np.array([float(self.tolerance.get(n, np.inf)) for n in self.field_names], np.float32)
+    return tol[self.field_ids]
+
+  def sample_mask(self, key, families, probs) -> jax.Array:
+    """Flat (D_g,) mask from the mixture (every family built, one selected: jit-able)."""
+    k_pick, k_fam = jax.random.split(key)
+    flat = jnp.stack([self.mask_fn(jax.random.fold_in(k_fam, i), f)
+                      for i, f in enumerate(families)])
+    p = jnp.asarray(probs, jnp.float32)
+    return flat[jax.random.choice(k_pick, len(families), p=p / jnp.sum(p))]
+
+
+# ------------------------------------------------------------------------------- goal sources
+# Goal-reached tolerances per field (defaults; configs may override). Positions in m, rotations
+# in rad (log-map norm per axis entry), contacts as |label - state| (0.5 = the flag matches).
+HOI_TOLERANCE = {"root_height": 0.1, "body_pos": 0.15, "body_rot": 0.5, "obj_pos": 0.1,
+                 "obj_rot": 0.5, "contact": 0.5, "interaction": 0.5}
+TOY_TOLERANCE = {"pos": 0.1, "vel": 0.5}
+
+
+def _toy_source(env, cfg: GoalConfig) -> GoalSource:
+  """Point-mass env: state (p, v); goal residual (target(t+k) - p, target_vel(t+k) - v)."""
+  from interprior_jax.training import toy_env
+
+  d = toy_env.DIM
+  field_names = ("pos", "vel")
+  field_ids = np.repeat(np.arange(2, dtype=np.int32), d)
+
+  def state_fn(s):
+    return jnp.concatenate([s.pipeline_state["p"], s.pipeline_state["v"]])
+
+  def goals_fn(s, offsets):
+    ps = s.pipeline_state
+    tp, tv = jax.vmap(lambda k: env._target(ps["t"] + k, ps["phase0"]))(
+        offsets.astype(jnp.float32))
+    return jnp.concatenate([tp - ps["p"], tv - ps["v"]], axis=-1)
+
+  fams = {"full": lambda key: jnp.ones(2 * d), "none": lambda key: jnp.zeros(2 * d),
+          "pos": lambda key: jnp.asarray(field_ids == 0, jnp.float32),
+          "vel": lambda key: jnp.asarray(field_ids == 1, jnp.float32),
+          "random_field": lambda key: jax.random.bernoulli(key, 0.5, (2,)).astype(
+              jnp.float32)[jnp.asarray(field_ids)]}
+
+  def mask_fn(key, family):
+    parts = family.split("+")
+    return jnp.max(jnp.stack([fams[p](jax.random.fold_in(key, i))
+                              for i, p in enumerate(parts)]), axis=0)
+
+  return GoalSource(state_size=2 * d, goal_size=2 * d, field_names=field_names,
+                    field_ids=field_ids, state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn,
+                    tolerance=dict(TOY_TOLERANCE), families=tuple(fams))
+
+
+def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
+  """HOI env: state = the obs' ``self`` + ``floor_contact`` blocks; goals = masked-residual
+  layout (:data:`goals.RESIDUAL_LAYOUT`) of the reference at the given offsets vs the simulated
+  state, both in the simulated root's heading frame (like the env's own goal blocks)."""
+  from interprior_jax.envs import goals as goals_lib
+  from interprior_jax.envs.sim_frame import sim_frame_from_mjx
+  from interprior_jax.motion import features as mfeatures
+
+  spec = env.spec
+  B, C = spec.num_bodies, len(spec.contact_body_idx)
+  sl = env.obs_spec.slices()
+  state_end = sl["floor_contact/floor_contact"].stop
+  if sl["self/root_height"].start != 0:
+    raise ValueError("HOI obs layout: the 'self' block must come first")
+  ext = np.concatenate([np.asarray(spec.hand_idx), np.asarray(spec.foot_idx),
+                        np.asarray([spec.head_idx])]).astype(np.int32)
+  cidx = np.asarray(spec.contact_body_idx)
+
+  def state_fn(s):
+    return s.obs[:state_end]
+
+  def goals_fn(s, offsets):
+    info = s.info
+    sim = sim_frame_from_mjx(s.pipeline_state, env.idx, env.cfg.contact_dist)
+    valid = (info["steps"] > 0).astype(jnp.float32)  # contacts are stale right after a reset
+    points = env.surface_points(info["clip"], info["obj_params"])[jnp.asarray(env.obs_point_idx)]
+    world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
+    vec = mfeatures.nearest_surface_vec(sim.body_pos, world)
+    x = goals_lib.hoi_features(sim, sim.root_pos, sim.root_quat, vec,
+                               sim.body_obj_contact[jnp.asarray(cidx)] * valid)
+    times = info["time"] + offsets.astype(jnp.float32) * env.dt
+    refs = env.library.frame(jnp.broadcast_to(info["clip"], offsets.shape), times)
+    ys = goals_lib.hoi_features(refs, sim.root_pos[None], sim.root_quat[None],
+                                refs.body_obj_vec, refs.body_contact[:, jnp.asarray(cidx)])
+    xb = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (offsets.shape[0],) + a.shape), x)
+    res = goals_lib.goal_residual(xb, ys)
+    return jnp.nan_to_num(goals_lib.flatten(res, goals_lib.RESIDUAL_LAYOUT))
+
+  def mask_fn(key, family):
+    return goals_lib.mask_to_flat(goals_lib.family_mask(family, key, B, C, ext), B, C)
+
+  return GoalSource(
+      state_size=state_end, goal_size=goals_lib.layout_size(goals_lib.RESIDUAL_LAYOUT, B, C),
+      field_names=goals_lib.FIELDS, field_ids=goals_lib.residual_field_ids(B, C),
+      state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn, tolerance=dict(HOI_TOLERANCE),
+      families=tuple(goals_lib.MASK_SAMPLERS))
+
+
+GOAL_SOURCES: dict[str, Callable[[Env, GoalConfig], GoalSource]] = {
+    "toy": _toy_source, "hoi": _hoi_source}
+
+
+def make_goal_source(env_kind: str, env: Env, cfg: GoalConfig) -> GoalSource:
+  if env_kind not in GOAL_SOURCES:
+    raise ValueError(f"env_kind={env_kind!r} has no goal source; known {sorted(GOAL_SOURCES)}")
+  return GOAL_SOURCES[env_kind](env, cfg)
+
+
+# ------------------------------------------------------------------------------------ wrapper
+class GoalEnv(Env):
+  """brax ``Env`` with :class:`StudentObs` observations (see the module docstring).
+
+  Works under :class:`~interprior_jax.training.rollout.VecEnv` with self-resetting inner envs
+  (per-episode draws are redone where ``done``) and with envs VecEnv resets (via ``reset``).
+  """
+
+  def __init__(self, env: Env, source: GoalSource, cfg: GoalConfig):
+    self.env = env
+    self.source = source
+    self.cfg = cfg.validate()
+    source.check_families(cfg.trajectory_families, "config.goals.trajectory_families")
+    source.check_families(cfg.snapshot_families, "config.goals.snapshot_families")
+
+  @property
+  def observation_size(self):
+    return self.env.observation_size
+
+  @property
+  def action_size(self) -> int:
+    return self.env.action_size
+
+  @property
+  def backend(self) -> str:
+    return self.env.backend
+
+  @property
+  def unwrapped(self):
+    return self.env
+
+  def _episode_draws(self, key):
+    """(mask (G, D_g), eps (Z,), snapshot horizon ()) for a new episode."""
+    c = self.cfg
+    k_traj, k_snap, k_eps, k_len = jax.random.split(key, 4)
+    traj = self.source.sample_mask(k_traj, c.trajectory_families, c.trajectory_probs)
+    snap = self.source.sample_mask(k_snap, c.snapshot_families, c.snapshot_probs)
+    mask = jnp.concatenate([jnp.broadcast_to(traj, (c.trajectory_steps, traj.shape[0])),
+                            snap[None]], axis=0)
+    eps = jax.random.normal(k_eps, (c.latent_size,))
+    return mask, eps, self._horizon(k_len)
+
+  def _horizon(self, key):
+    return jax.random.randint(key, (), self.cfg.snapshot_min, self.cfg.snapshot_max + 1)
+
+  def _offsets(self, snap_steps):
+    traj = jnp.arange(1, self.cfg.trajectory_steps + 1, dtype=jnp.int32)
+    return jnp.concatenate([traj, snap_steps[None].astype(jnp.int32)])
+
+  def _observe(self, s: State, info) -> StudentObs:
+    return StudentObs(reference=s.obs, history=info[HISTORY],
+                      goals=self.source.goals_fn(s, self._offsets(info[SNAP])),
+                      mask=info[MASK], eps=info[EPS], snap_steps=info[SNAP])
+
+  def reset(self, rng: jax.Array) -> State:
+    k_env, k_draw, k_next = jax.random.split(rng, 3)
+    s = self.env.reset(k_env)
+    mask, eps, snap = self._episode_draws(k_draw)
+    x = self.source.state_fn(s)
+    info = dict(s.info)
+    info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
+                 MASK: mask, EPS: eps, SNAP: snap.astype(jnp.int32)})
+    return s.replace(obs=self._observe(s, info), info=info)
+
+  def reset_with(self, s: State, key: jax.Array, mask: jax.Array | None = None,
+                 snap_steps: jax.Array | None = None) -> State:
+    """Wraps an inner state from e.g. ``HOIEnv.reset_to`` (evaluation) with fresh per-episode
+    draws, optionally forcing the mask ``(G, D_g)`` and the snapshot horizon."""
+    k_draw, k_next = jax.random.split(key)
+    m, eps, snap = self._episode_draws(k_draw)
+    x = self.source.state_fn(s)
+    info = dict(s.info)
+    info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
+                 MASK: m if mask is None else mask, EPS: eps,
+                 SNAP: (snap if snap_steps is None else snap_steps).astype(jnp.int32)})
+    return s.replace(obs=self._observe(s, info), info=info)
+
+  def step(self, state: State, action: jax.Array) -> State:
+    info = state.info
+    ns = self.env.step(state.replace(obs=state.obs.reference), action)
+    done = ns.done > 0
+    key, k_draw, k_len = jax.random.split(info[KEY], 3)
+    mask, eps, snap_new = self._episode_draws(k_draw)
+    x = self.source.state_fn(ns)
+    rolled = jnp.concatenate([info[HISTORY][1:], x[None]], axis=0)
+    fresh_hist = jnp.broadcast_to(x, rolled.shape)
+    snap = info[SNAP] - 1
+    snap = jnp.where(snap <= 0, self._horizon(k_len), snap)  # goal chain: next target
+    new = dict(ns.info)
+    new.update({KEY: key, HISTORY: jnp.where(done, fresh_hist, rolled),
+                MASK: jnp.where(done, mask, info[MASK]), EPS: jnp.where(done, eps, info[EPS]),
+                SNAP: jnp.where(done, snap_new, snap).astype(jnp.int32)})
+    return ns.replace(obs=self._observe(ns, new), info=new)
