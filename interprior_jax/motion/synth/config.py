@@ -14,7 +14,7 @@ Range = tuple[float, float]
 
 @dataclasses.dataclass(frozen=True)
 class GaitConfig:
-  """Procedural gait: footsteps from the root trajectory (see :mod:`.gait`).
+  """Procedural gait: footsteps from the root trajectory (see ``generator._footsteps``).
 
   Attributes:
     step_period: seconds between two successive foot lift-offs (one step).
@@ -23,14 +23,10 @@ class GaitConfig:
     min_step: a step whose footprint moves less than this (and turns less than
       ``min_step_turn_deg``) is skipped -- the foot stays planted.
     min_step_turn_deg: see ``min_step``.
-    heel_off_deg: maximal heel-lift pitch at the end of stance (the foot pivots about its toe).
-    heel_off_start: heel lift begins when the root is this far ahead of the stance ankle (m).
-    heel_off_range: distance over which the heel-lift pitch ramps to ``heel_off_deg`` (m).
     knee_slack: the pelvis is kept low enough that the hip-ankle distance is at most
       ``knee_slack * leg length`` (keeps the knees from locking; makes the pelvis bob).
     stand_knee_bend: nominal pelvis drop while walking (m) below the straight-leg height.
     pelvis_smooth_frames: Gaussian sigma (frames) smoothing the pelvis height.
-    arm_swing_gain: forward hand offset per metre of fore-aft foot separation (free hands).
     speed: walking speed without object (m/s); carry_speed/push_speed: with it.
     accel_time: duration of the speed ramps at the ends of a walk (s).
     turn_rate_deg: yaw rate of a turn in place (deg/s).
@@ -41,13 +37,9 @@ class GaitConfig:
   foot_clearance: Range = (0.06, 0.10)
   min_step: float = 0.02
   min_step_turn_deg: float = 4.0
-  heel_off_deg: float = 20.0
-  heel_off_start: float = 0.04
-  heel_off_range: float = 0.18
   knee_slack: float = 0.985
   stand_knee_bend: float = 0.015
   pelvis_smooth_frames: float = 1.5
-  arm_swing_gain: float = 0.35
   speed: Range = (0.8, 1.05)
   carry_speed: Range = (0.6, 0.85)
   push_speed: Range = (0.4, 0.6)
@@ -58,7 +50,7 @@ class GaitConfig:
 
 @dataclasses.dataclass(frozen=True)
 class IKConfig:
-  """Damped-least-squares IK (see :mod:`.ik`): task weights, damping, iterations, limits.
+  """Damped-least-squares IK (see :mod:`interprior_jax.motion.ik`): task weights, damping, iterations, limits.
 
   Weights multiply the task residual (metres or radians) in the least-squares objective; the
   posture term pulls every non-root hinge toward the per-frame reference posture.
@@ -72,19 +64,14 @@ class IKConfig:
   first_frame_iterations: int = 15
   damping: float = 1e-3
   max_step: float = 0.35  # rad (and m for the root) per iteration and dof
-  tol: float = 1e-5  # stop iterating when the weighted residual improves less than this
-  w_root_xy: float = 3.0
-  w_root_z: float = 1.0
+  w_root_pos: float = 3.0  # root position (x, y, z) term
   w_root_rot: float = 1.5
   w_foot_pos: float = 40.0
-  w_foot_rot: float = 6.0
+  w_foot_rot: float = 6.0  # the lateral foot point (foot roll)
   w_toe_pos: float = 20.0
-  w_toe_rot: float = 3.0
   w_hand_pos: float = 30.0
-  w_hand_rot: float = 2.0
+  w_hand_rot: float = 2.0  # the two hand-orientation points
   w_hand_free: float = 2.0
-  w_chest_rot: float = 0.8
-  w_head_rot: float = 0.5
   w_posture: float = 0.08
   w_posture_arm: float = 0.15
   w_posture_toe: float = 1.0
@@ -118,25 +105,19 @@ class HandConfig:
   Attributes:
     palm_margin: the palm point is kept this far outside the object surface (m).
     pregrasp_offset: hands approach/leave along the surface normal from this distance (m).
-    free_hand_pos: wrist target of a free hand in the heading frame relative to the pelvis
-      (left hand; the right one mirrors y).
     grasp_finger_tilt_deg: fingers of a side grasp point forward, tilted down by this much.
     push_span: half the lateral spacing of the hands on a pushed face (m).
     push_height: preferred palm height for pushing (m above the floor).
     inset: side grasps hold the object this far behind its near edge (m, capped at its centre).
     span_range: usable distance between the two palms of a side grasp (m).
-    finger_curl: smplx fingers: 0 keeps the PD-offset (zero-action) finger pose while grasping,
-      1 straightens them against the surface (all finger hinges to 0).
   """
   palm_margin: float = 0.006
   pregrasp_offset: float = 0.09
-  free_hand_pos: tuple[float, float, float] = (-0.02, 0.20, -0.04)
   grasp_finger_tilt_deg: float = 35.0
   push_span: float = 0.17
   push_height: Range = (0.75, 0.95)
   inset: float = 0.14
   span_range: Range = (0.18, 0.8)
-  finger_curl: float = 1.0
   grasp_height_frac: Range = (0.45, 0.7)  # side grasps: 0 bottom .. 1 top of the held piece
   push_min_span: float = 0.08  # smallest usable palm half spacing on a pushed face (m)
   push_min_top: float = 0.3  # a pushed piece must rise at least this high (m)
@@ -152,7 +133,6 @@ class SceneRandomConfig:
   start_dist: Range = (0.6, 1.5)  # start root distance from the approach spot
   start_angle_deg: float = 30.0  # start position within +- this of the approach direction
   start_heading_deg: float = 30.0  # start heading offset from "facing the approach spot"
-  turn_in_place_deg: float = 50.0  # larger heading offsets are first reduced by turning in place
   stand_time: Range = (0.2, 0.4)
   reach_time: Range = (0.5, 0.7)
   close_time: Range = (0.25, 0.35)

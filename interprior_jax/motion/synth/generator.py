@@ -600,7 +600,7 @@ def _solve(kit: _Kit, cfg: SynthConfig, items: list[dict]):
              ("targets", "weights", "root_pos", "root_quat", "posture")}
     res = kit.solver.solve(stack["targets"], stack["weights"], stack["posture"], kit.posture_w,
                            root_pos_target=stack["root_pos"], root_quat_target=stack["root_quat"],
-                           root_weights=(cfg.ik.w_root_xy, cfg.ik.w_root_rot))
+                           root_weights=(cfg.ik.w_root_pos, cfg.ik.w_root_rot))
     for b in range(min(B, len(items) - start)):
       T = len(items[start + b]["targets"])
       out.append(ik_lib.IKResult(*(x[b, :T] for x in dataclasses.astuple(res))))

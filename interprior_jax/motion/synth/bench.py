@@ -1,0 +1,43 @@
+"""Measures generation speed and quality-report means: ``python -m interprior_jax.motion.synth.bench
+--num 48 --humanoid smpl --seed 0`` (prints one JSON object)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from interprior_jax import runtime
+from interprior_jax.motion import synth
+
+
+def main(argv=None) -> None:
+  p = argparse.ArgumentParser(description=__doc__)
+  p.add_argument("--num", type=int, default=48)
+  p.add_argument("--humanoid", default="smpl")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--families", default="carry,push,drag")
+  args = p.parse_args(argv)
+  runtime.enable_compilation_cache()
+  fams = tuple(args.families.split(","))
+  t0 = time.perf_counter()
+  synth.generate_dataset(1, humanoid=args.humanoid, seed=args.seed + 1, families=fams)  # compile
+  t1 = time.perf_counter()
+  clips = synth.generate_dataset(args.num, humanoid=args.humanoid, seed=args.seed, families=fams)
+  t2 = time.perf_counter()
+  reports = [synth.quality_report(c) for c in clips]
+  keys = reports[0].keys()
+  out = {"num_clips": len(clips), "humanoid": args.humanoid,
+         "first_call_s": round(t1 - t0, 1), "generate_s": round(t2 - t1, 1),
+         "clips_per_s": round(len(clips) / (t2 - t1), 3),
+         "mean_duration_s": round(float(np.mean([c.duration for c in clips])), 2),
+         "mean": {k: round(float(np.mean([r[k] for r in reports])), 5) for k in keys},
+         "max": {k: round(float(np.max([r[k] for r in reports])), 5) for k in keys},
+         "min": {k: round(float(np.min([r[k] for r in reports])), 5) for k in keys}}
+  print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+  main()
