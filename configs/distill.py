@@ -96,7 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                    trajectory_families=("full", "pos", "none"), trajectory_probs=(0.5, 0.25, 0.25),
                    snapshot_families=("full", "pos", "vel", "random_field", "none"),
                    snapshot_probs=(0.3, 0.2, 0.2, 0.2, 0.1))
-    c.loop.update(num_iterations=25, log_every=5, checkpoint_every=10, keep_checkpoints=2)
+    c.loop.update(num_iterations=16, log_every=4, checkpoint_every=8, keep_checkpoints=2)
   elif variant == "smoke":
     c.distill.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
                      learning_rate=3e-4, beta_decay_iterations=2, kl_anneal_iterations=2)

@@ -1,0 +1,164 @@
+"""Stage-2 DAgger distillation on the toy env from a toy expert (CPU-fast), plus one gated HOI
+smoke run (``INTERPRIOR_SLOW_TESTS=1``, needs the shared OMOMO clips)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from interprior_jax.training import checkpoint as ckpt_lib
+from interprior_jax.training import distill
+from interprior_jax.training import distill_env
+from interprior_jax.training import expert
+from interprior_jax.training import logging as log_lib
+from interprior_jax.training import loop as loop_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(name: str, arg: str):
+  spec = importlib.util.spec_from_file_location(f"_cfg_{name}", REPO / "configs" / f"{name}.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(arg)
+
+
+def _quiet():
+  return log_lib.MetricsLogger(None, stream=io.StringIO())
+
+
+@pytest.fixture(scope="module")
+def toy_expert(tmp_path_factory):
+  """A toy expert trained for the config's 30 PPO iterations (seconds) and exported."""
+  d = tmp_path_factory.mktemp("expert")
+  expert.train(load_config("expert", "toy"), d, logger=_quiet())
+  return d
+
+
+@pytest.fixture(scope="module")
+def toy_distiller(toy_expert):
+  config = load_config("distill", "toy")
+  bundle, act, obs_size = distill.expert_from_bundle(toy_expert)
+  config = distill.resolve_config(config, bundle.config)
+  return config, distill.build(config, act, expert_obs_size=obs_size), act
+
+
+def test_goal_env_episode_draws_and_chain(toy_distiller):
+  config, algo, _ = toy_distiller
+  genv = algo.env.env
+  g = genv.cfg
+  s = jax.jit(genv.reset)(jax.random.PRNGKey(3))
+  assert s.obs.history.shape == (g.history, genv.source.state_size)
+  assert s.obs.goals.shape == s.obs.mask.shape == (g.num_goals, genv.source.goal_size)
+  # the trajectory tokens share one mask; history starts as k copies of x_0
+  np.testing.assert_array_equal(s.obs.mask[0], s.obs.mask[g.trajectory_steps - 1])
+  np.testing.assert_allclose(s.obs.history, jnp.broadcast_to(s.obs.history[-1],
+                                                             s.obs.history.shape))
+  snap0 = int(s.obs.snap_steps)
+  assert g.snapshot_min <= snap0 <= g.snapshot_max
+  step = jax.jit(genv.step)
+  for t in range(snap0 + 1):
+    prev = s
+    s = step(s, jnp.zeros(genv.action_size))
+    assert float(s.done) == 0.0
+    # history rolls: the previous newest state moved one slot back
+    np.testing.assert_allclose(s.obs.history[-2], prev.obs.history[-1])
+    np.testing.assert_array_equal(s.obs.mask, prev.obs.mask)  # masks fixed within an episode
+    np.testing.assert_array_equal(s.obs.eps, prev.obs.eps)    # eps fixed within an episode
+  # the countdown reached the target and a new snapshot horizon was drawn (goal chain)
+  assert int(s.obs.snap_steps) >= g.snapshot_min - 1
+  # the snapshot goal is a fixed absolute target: residual = target - p for a position mask
+  ps = s.pipeline_state
+  tp, _ = genv.env._target(ps["t"] + s.obs.snap_steps, ps["phase0"])
+  np.testing.assert_allclose(s.obs.goals[-1, :2], tp - ps["p"], atol=1e-5)
+
+
+def test_beta_one_executes_only_expert_actions(toy_distiller):
+  config, algo, act = toy_distiller
+  state = algo.init(jax.random.PRNGKey(0))
+  _, tr = jax.jit(algo.collect)(state, jax.random.PRNGKey(1), jnp.float32(1.0))
+  np.testing.assert_array_equal(np.asarray(tr.action), np.asarray(tr.extras["expert_action"]))
+  assert float(jnp.min(tr.extras["used_expert"])) == 1.0
+  # the label is the expert's mean action on the visited state
+  np.testing.assert_allclose(tr.extras["expert_action"], jax.vmap(act)(tr.obs.reference),
+                             atol=1e-6)
+  # beta = 0: the student acts
+  _, tr0 = jax.jit(algo.collect)(state, jax.random.PRNGKey(1), jnp.float32(0.0))
+  np.testing.assert_array_equal(np.asarray(tr0.action), np.asarray(tr0.extras["student_action"]))
+  assert float(jnp.max(tr0.extras["used_expert"])) == 0.0
+
+
+def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_distiller,
+                                                            tmp_path):
+  config, algo, _ = toy_distiller
+  res = distill.train(config, tmp_path, toy_expert, algo=algo, logger=_quiet())
+  n = config.loop.num_iterations
+  assert len(res.history) == n and not res.nan_events
+  for k in ("loss_action", "loss_rec", "loss_kl", "loss_scale", "loss_tc", "w_kl", "beta",
+            "w_scale", "w_tc", "expert_share"):
+    assert all(math.isfinite(h[k]) for h in res.history), k
+  act = loop_lib.history_array(res.history, "loss_action")
+  assert np.mean(act[-3:]) < 0.5 * np.mean(act[:2]), act
+  assert all(math.isfinite(h["loss_action_prior"]) for h in res.history)
+  beta = loop_lib.history_array(res.history, "expert_share")
+  assert beta[0] == 1.0 and beta[-1] == 0.0
+  w_kl = loop_lib.history_array(res.history, "w_kl")
+  assert w_kl[-1] > w_kl[0]
+  # inference bundle: prior + decoder only, same actions as the trainer's student
+  bundle = ckpt_lib.load_bundle(tmp_path / ckpt_lib.BUNDLE_DIR)
+  params, policy = distill.inference_policy(bundle)
+  obs = res.state.env_state.obs
+  key = jax.random.PRNGKey(7)
+  a = policy(params, obs.history, obs.goals, obs.mask, key)
+  eps = jax.random.normal(key, obs.eps.shape)
+  ref = algo.student_act(res.state.params, res.state.normalizer, obs.replace(eps=eps))
+  np.testing.assert_allclose(a, ref, atol=1e-5)
+
+
+def test_ablation_rows_and_config_errors():
+  plain = distill.DistillConfig.from_config(load_config("distill", "toy,plain").distill)
+  assert plain.w_scale == plain.w_tc == 0.0 and not plain.bound_obs
+  assert not plain.network.project_latent
+  shaping = distill.DistillConfig.from_config(load_config("distill", "toy,shaping").distill)
+  assert shaping.w_scale > 0 and not shaping.network.project_latent
+  full = distill.DistillConfig.from_config(load_config("distill", "toy").distill)
+  assert full.network.project_latent and full.bound_obs
+  with pytest.raises(ValueError, match="unknown ablation"):
+    load_config("distill", "toy,nope")
+  c = load_config("distill", "toy")
+  c.distill.num_minibatches = 5
+  with pytest.raises(ValueError, match="divisible"):
+    distill.DistillConfig.from_config(c.distill)
+  c = load_config("distill", "toy")
+  c.goals.snapshot_families = ("full", "elbows")
+  c.goals.snapshot_probs = (1.0, 1.0)
+  from interprior_jax.training import toy_env
+  env = toy_env.PointMassTracking()
+  gcfg = distill.goal_config_from(c.goals, 8)
+  with pytest.raises(ValueError, match="elbows"):
+    distill_env.GoalEnv(env, distill_env.make_goal_source("toy", env, gcfg), gcfg)
+
+
+@pytest.mark.skipif(os.environ.get("INTERPRIOR_SLOW_TESTS") != "1",
+                    reason="slow (HOI env compile); set INTERPRIOR_SLOW_TESTS=1")
+def test_hoi_smoke_distillation(omomo_root, tmp_path):
+  ec = load_config("expert", "smoke")
+  ec.ppo.network.actor_hidden = (16,)
+  ec.ppo.network.critic_hidden = (16,)
+  ec.loop.num_iterations = 1
+  expert.train(ec, tmp_path / "expert", logger=_quiet())
+  dc = load_config("distill", "smoke")
+  res = distill.train(dc, tmp_path / "student", tmp_path / "expert", logger=_quiet())
+  assert int(res.state.step) == dc.loop.num_iterations and not res.nan_events
+  for h in res.history:
+    assert math.isfinite(h["loss"]) and h["state_finite"] == 1.0
+  bundle = ckpt_lib.load_bundle(tmp_path / "student" / ckpt_lib.BUNDLE_DIR)
+  assert bundle.config["goal_size"] > 0
