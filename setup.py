@@ -7,6 +7,7 @@ setup(
     version="0.1.0",
     description="JAX/MuJoCo-MJX re-implementation of InterPrior: physics-based human-object interaction",
     packages=find_packages(include=["interprior_jax", "interprior_jax.*"]),
+    package_data={"interprior_jax": ["assets/skeletons/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.4.35",

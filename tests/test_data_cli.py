@@ -34,6 +34,19 @@ def test_inspect_real_clip_json(omomo_root, capsys):
   assert 2.0 < c["fk_mean_cm"] < 4.2 and c["fk_file_skeleton_mean_cm"] < 1e-3
 
 
+def test_fitted_skeleton_is_recorded_in_the_dataset(omomo_root, tmp_path, capsys):
+  """--skeleton omomo_sub2: FK matches the file and every clip remembers its skeleton."""
+  src = tmp_path / "pt"
+  src.mkdir()
+  shutil.copy(omomo_root / "clips" / CLIPS[0], src / CLIPS[0])
+  out = tmp_path / "ds"
+  assert cli.main(["convert", str(src), "--out", str(out), "--humanoid", "smpl",
+                   "--skeleton", "omomo_sub2"]) == 0
+  assert "FK mean 0.00 cm" in capsys.readouterr().out
+  (clip,) = native.load_clips(out)
+  assert clip.skeleton == "omomo_sub2"
+
+
 def test_convert_and_reload(dataset, capsys):
   clips = native.load_clips(dataset)
   assert sorted(c.name for c in clips) == sorted(n[:-3] for n in CLIPS)

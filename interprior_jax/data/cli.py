@@ -71,7 +71,8 @@ def _clip_summary(c: Clip) -> dict:
           "joints": len(c.joint_names)}
 
 
-def _conversion_summary(path: pathlib.Path, humanoid: str, fk: bool) -> tuple[dict, Clip | None]:
+def _conversion_summary(path: pathlib.Path, humanoid: str, fk: bool,
+                        skeleton: str = "default") -> tuple[dict, Clip | None]:
   ic = load_interact_clip(path)
   out = {"name": path.stem, "source": str(path), "format": "interact-pt", "frames": ic.num_frames,
          "fps": ic.fps, "duration_s": round(ic.duration, 3), "object": ic.object_name,
@@ -79,10 +80,10 @@ def _conversion_summary(path: pathlib.Path, humanoid: str, fk: bool) -> tuple[di
   if not fk:
     return out, None
   from interprior_jax.motion import convert
-  conv = convert.convert_interact(ic, humanoid=humanoid)
+  conv = convert.convert_interact(ic, humanoid=humanoid, skeleton=skeleton)
   r = conv.report
   out.update({
-      "humanoid": humanoid, "library_object": conv.clip.object_name,
+      "humanoid": humanoid, "skeleton": skeleton, "library_object": conv.clip.object_name,
       "fk_mean_cm": round(r.fk.mean * CM, 3), "fk_max_cm": round(r.fk.max * CM, 3),
       "fk_worst_body": r.fk.worst_body,
       "fk_file_skeleton_mean_cm": round(r.fk_file_skeleton.mean * CM, 5),
@@ -100,7 +101,8 @@ def cmd_inspect(args) -> int:
     clips = [_clip_summary(c) for c in native.load_clips(path)]
     kind = "native"
   else:
-    clips = [_conversion_summary(p, args.humanoid, not args.no_fk)[0] for p in pt_files(path)]
+    clips = [_conversion_summary(p, args.humanoid, not args.no_fk, args.skeleton)[0]
+             for p in pt_files(path)]
     kind = "interact-pt"
   report = {"path": str(path), "kind": kind, "num_clips": len(clips),
             "total_frames": int(sum(c["frames"] for c in clips)),
@@ -146,7 +148,8 @@ def cmd_convert(args) -> int:
   from interprior_jax.motion import convert
   clips = []
   for p in pt_files(pathlib.Path(args.src)):
-    conv = convert.convert_interact(load_interact_clip(p), humanoid=args.humanoid)
+    conv = convert.convert_interact(load_interact_clip(p), humanoid=args.humanoid,
+                                    skeleton=args.skeleton)
     r = conv.report
     print(f"{p.name}: {r.num_frames} frames, FK mean {r.fk.mean * CM:.2f} cm, max "
           f"{r.fk.max * CM:.2f} cm, clipped {r.clipped_entries} angles")
@@ -171,11 +174,12 @@ def cmd_generate(args) -> int:
   return EXIT_OK
 
 
-def load_any_clip(path: pathlib.Path, humanoid: str) -> Clip:
+def load_any_clip(path: pathlib.Path, humanoid: str, skeleton: str = "default") -> Clip:
   """A ``.pt`` file (converted to ``humanoid``) or a native ``.npz`` clip of a dataset folder."""
   if path.suffix == PT_SUFFIX:
     from interprior_jax.motion import convert
-    return convert.interact_to_clip(load_interact_clip(path), humanoid=humanoid)
+    return convert.interact_to_clip(load_interact_clip(path), humanoid=humanoid,
+                                    skeleton=skeleton)
   if path.suffix == ".npz":
     for c in native.load_clips(path.parent):
       if pathlib.Path(c.source).resolve() == path.resolve():
@@ -190,7 +194,12 @@ def replay_qpos(clip: Clip):
   from interprior_jax.assets.scene import ObjectPlacement, SceneOptions, build_scene
   asset = objects_lib.make_object(objects_lib.object_def(clip.object_name).scaled(
       clip.object_scale)) if clip.object_scale != 1.0 else clip.object_name
-  scene = build_scene(SceneOptions(humanoid=clip.humanoid, objects=(ObjectPlacement(asset),)))
+  from interprior_jax.assets import humanoid as humanoid_lib
+  build = humanoid_lib.HumanoidBuildOptions(
+      body_offsets=humanoid_lib.skeleton_offsets(clip.skeleton)) if clip.humanoid != "g1" else (
+          humanoid_lib.HumanoidBuildOptions())
+  scene = build_scene(SceneOptions(humanoid=clip.humanoid, objects=(ObjectPlacement(asset),),
+                                   humanoid_build=build))
   s = scene.spec
   if tuple(s.joint_names) != clip.joint_names:
     raise ClipError(f"{clip.source}: field 'joint_names' does not match the {s.humanoid} model")
@@ -205,7 +214,7 @@ def replay_qpos(clip: Clip):
 def cmd_render(args) -> int:
   from interprior_jax import render
   render.default_gl_backend()
-  clip = load_any_clip(pathlib.Path(args.clip), args.humanoid)
+  clip = load_any_clip(pathlib.Path(args.clip), args.humanoid, args.skeleton)
   scene, qpos = replay_qpos(clip)
   if args.max_frames:
     qpos = qpos[:args.max_frames]
@@ -269,6 +278,8 @@ class Command:
 def _humanoid_arg(p: argparse.ArgumentParser, default: str) -> None:
   from interprior_jax.motion.convert import CONVERTIBLE_HUMANOIDS
   p.add_argument("--humanoid", default=default, choices=CONVERTIBLE_HUMANOIDS)
+  p.add_argument("--skeleton", default="default",
+                 help="humanoid skeleton for .pt conversion: default, omomo_sub2 or a .json path")
 
 
 def _inspect_args(p):

@@ -9,15 +9,18 @@ the :class:`brax.envs.base.State`:
   ``steps`` (int32), ``truncation`` (1.0 when the episode ended by clip end / max length, so PPO
   bootstraps), ``hand_loss`` ((2,) int32 counters), ``obj_params`` (:class:`ObjectParams`),
   ``psi`` (:class:`PSIBuffer`), ``impulse`` ((2, 3) forces applied in the last step),
-  ``episode_done`` and ``episode_metrics`` (brax ``EpisodeWrapper`` conventions, kept here
-  because the env resets itself);
+  ``final_obs`` ((obs_size,) observation of the state the last step reached, *before* any
+  auto-reset: equal to ``obs`` unless the env was reset; PPO bootstraps truncated episodes with
+  ``V(final_obs)``), ``episode_done`` and ``episode_metrics`` (brax ``EpisodeWrapper``
+  conventions, kept here because the env resets itself);
 * ``metrics``: every reward term ``r_<name>``, ``reward_total``, ``e_h``, ``e_o``,
   ``terminated``, ``truncated``, ``term_<reason>``, ``nan_reset``, ``impulse``.
 
 Auto-reset is built in: when an env is done, ``step`` returns the *post-reset* state and
 observation (brax ``AutoResetWrapper`` semantics, but with a fresh reference-state sample instead
-of a fixed first state).  ``done`` / ``reward`` / metrics describe the finished transition.  So wrap
-it with :func:`interprior_jax.envs.wrappers.wrap_for_training` (vmap only), not brax's default
+of a fixed first state).  ``done`` / ``reward`` / metrics describe the finished transition;
+``info['final_obs']`` is the exact observation of the state it reached (``config.final_obs``: one
+more kinematics pass + observation per step; off -> the key is absent).  So wrap it with :func:`interprior_jax.envs.wrappers.wrap_for_training` (vmap only), not brax's default
 (whose ``EpisodeWrapper`` would overwrite ``truncation``).
 
 Step = physics (``substeps`` MJX steps with the PD targets and any impulse) -> NaN guard ->
@@ -118,6 +121,8 @@ class HOIEnv(Env):
     self.clip_density = jnp.asarray(clip_density, jnp.float32)
     self.hand_groups = _hand_groups(scene.model, spec)
     self.palm_axis = np.asarray(PALM_AXES[spec.humanoid], np.float32)
+    self.body_weight = float(scene.model.body_subtreemass[spec.root_body_id]
+                             * np.linalg.norm(scene.model.opt.gravity))
     P = int(library.obj_points.shape[-2])
     self.obs_point_idx = np.linspace(0, P - 1, min(int(cfg.obs.num_surface_points), P)).astype(
         np.int32)
@@ -127,6 +132,7 @@ class HOIEnv(Env):
         num_bodies=spec.num_bodies, num_contacts=len(spec.contact_body_idx),
         future_offsets=tuple(int(k) for k in cfg.obs.future_offsets))
     self.metric_names = _metric_names()
+    self.final_obs = bool(cfg.final_obs)
 
   # -- brax Env interface ------------------------------------------------------------------------
 
@@ -241,6 +247,11 @@ class HOIEnv(Env):
     new_info.update(episode_metrics=em, episode_done=done.astype(jnp.float32))
     obs = self._observe(d_next, new_info["clip"], new_info["time"], new_info["obj_params"],
                         contacts_valid=~done)
+    if self.final_obs:
+      # The state this step reached, before the reset (the terminal s_T of a finished episode).
+      final = self._observe(_refresh_kinematics(mx, d), clip, time, params,
+                            contacts_valid=jnp.ones((), bool))
+      new_info["final_obs"] = jnp.where(done, final, obs)
     return state.replace(pipeline_state=d_next, obs=obs, reward=reward,
                          done=done.astype(jnp.float32), metrics=metrics, info=new_info)
 
@@ -266,7 +277,8 @@ class HOIEnv(Env):
         key_body_idx=jnp.asarray(self.spec.key_body_idx),
         contact_body_idx=jnp.asarray(self.spec.contact_body_idx),
         hand_groups=jnp.asarray(self.hand_groups), palm_axis=jnp.asarray(self.palm_axis),
-        near_decay=self.cfg.reward.near_decay, ig_eps=self.cfg.reward.ig_eps)
+        near_decay=self.cfg.reward.near_decay, ig_eps=self.cfg.reward.ig_eps,
+        body_weight=self.body_weight)
 
   def _reset_data(self, qpos, qvel, params):
     mx = perturbations.apply_object_params(self.sys, self.obj_base, params)
@@ -305,6 +317,8 @@ class HOIEnv(Env):
         "episode_metrics": {k: zero for k in ("sum_reward", "length") + self.metric_names},
     }
     obs = self._observe(d, clip, time, params, contacts_valid=jnp.zeros((), bool))
+    if self.final_obs:
+      info["final_obs"] = obs
     return State(pipeline_state=d, obs=obs, reward=zero, done=zero, metrics=metrics, info=info)
 
   def _observe(self, d, clip, time, params, contacts_valid) -> jax.Array:
@@ -364,7 +378,11 @@ def make_env(cfg: ml_collections.ConfigDict, clips: Sequence[Any]) -> HOIEnv:
   if not clips:
     raise ValueError("make_env: no clips")
   name = clips[0].object_name
+  skeleton = str(cfg.scene.get("skeleton", "default"))
   for c in clips:
+    if c.skeleton != skeleton:
+      raise ValueError(f"{c.source or c.name}: field 'skeleton': the clip was made with skeleton "
+                       f"{c.skeleton!r} but config.scene.skeleton is {skeleton!r}")
     if c.object_name != name:
       raise ValueError(f"{c.source or c.name}: field 'object_name': {c.object_name!r} differs from "
                        f"{name!r} of clip {clips[0].name!r}; one object per env")

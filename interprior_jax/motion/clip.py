@@ -59,6 +59,9 @@ class Clip:
   # (geometry and surface points) with its density multiplied by ``object_density_scale``.
   object_scale: float = 1.0
   object_density_scale: float = 1.0
+  # The humanoid skeleton the clip's body positions were computed with (see
+  # ``assets.humanoid.skeleton_offsets``): simulate it with the same skeleton.
+  skeleton: str = "default"
 
   @property
   def num_frames(self) -> int:

@@ -408,7 +408,8 @@ def convert_interact(ic: InteractClip, humanoid: str = "smplx", scene=None,
     scene: a :class:`~interprior_jax.assets.scene.Scene` of that humanoid (objects are ignored);
       default: :func:`humanoid_scene` ``(humanoid, skeleton)``.
     name: clip name (default: the file stem).
-    skeleton: the humanoid's skeleton when ``scene`` is None ('default', 'omomo_sub2', a path).
+    skeleton: the humanoid's skeleton ('default', 'omomo_sub2', a path): builds the scene when
+      ``scene`` is None, must name ``scene``'s skeleton otherwise; recorded in ``Clip.skeleton``.
   Returns:
     :class:`Conversion` (the validated clip and its report).
   Raises:
@@ -443,7 +444,7 @@ def convert_interact(ic: InteractClip, humanoid: str = "smplx", scene=None,
       body_pos=body_pos.astype(np.float32), body_quat=body_quat.astype(np.float32),
       obj_pos=np.asarray(ic.obj_pos, np.float32), obj_quat=np.asarray(ic.obj_quat, np.float32),
       body_contact=np.asarray(ic.body_contact[:, take], np.int8),
-      obj_contact=np.asarray(ic.obj_contact, np.int8))
+      obj_contact=np.asarray(ic.obj_contact, np.int8), skeleton=str(skeleton))
   validate_clip(clip)
   T, A = joint_pos.shape
   report = ConversionReport(

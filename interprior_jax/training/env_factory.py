@@ -46,11 +46,21 @@ ENV_BUILDERS: dict[str, EnvEntry] = {
 
 
 def _synthetic(config, arg: str):
+  """``config.data.num_clips`` generated clips; a non-empty ``config.data.object`` restricts the
+  generator to that library object (the HOI env takes one object), so no clip is drawn and then
+  dropped by the object filter."""
+  import dataclasses
+
   from interprior_jax.motion import synth
 
   d = config.data
+  families = tuple(d.families)
+  gen_cfg = synth.SynthConfig()
+  obj = str(d.get("object", ""))
+  if obj:
+    gen_cfg = dataclasses.replace(gen_cfg, objects=tuple((f, (obj,)) for f in families))
   return synth.generate_dataset(int(d.num_clips), humanoid=config.env.scene.humanoid,
-                                seed=int(config.seed), families=tuple(d.families))
+                                seed=int(config.seed), families=families, config=gen_cfg)
 
 
 def _native(config, arg: str):
@@ -77,9 +87,11 @@ def _omomo(config, arg: str):
                         convert.library_object_name(interact_pt.parse_clip_name(f)[1]))]
   n = int(config.data.get("max_clips", 0))
   files = files[:n] if n > 0 else files
-  scene = convert.humanoid_scene(config.env.scene.humanoid)
+  skeleton = str(config.env.scene.get("skeleton", "default"))
+  scene = convert.humanoid_scene(config.env.scene.humanoid, skeleton)
   return [convert.interact_to_clip(interact_pt.load_interact_clip(f),
-                                   humanoid=config.env.scene.humanoid, scene=scene)
+                                   humanoid=config.env.scene.humanoid, scene=scene,
+                                   skeleton=skeleton)
           for f in files]
 
 

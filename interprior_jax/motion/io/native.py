@@ -40,7 +40,7 @@ def save_clips(folder: str | pathlib.Path, clips: Sequence[Clip]) -> pathlib.Pat
     entries.append({"file": fname, "name": c.name, "humanoid": c.humanoid,
                     "object_name": c.object_name, "fps": c.fps, "num_frames": c.num_frames,
                     "source": c.source, "object_scale": c.object_scale,
-                    "object_density_scale": c.object_density_scale})
+                    "object_density_scale": c.object_density_scale, "skeleton": c.skeleton})
   manifest = {"format": FORMAT, "version": VERSION, "clips": entries}
   path = folder / "manifest.json"
   path.write_text(json.dumps(manifest, indent=1))
@@ -80,7 +80,8 @@ def load_clips(folder: str | pathlib.Path) -> list[Clip]:
                body_names=tuple(str(s) for s in z["body_names"]),
                joint_names=tuple(str(s) for s in z["joint_names"]),
                object_scale=float(e.get("object_scale", 1.0)),
-               object_density_scale=float(e.get("object_density_scale", 1.0)), **arrays)
+               object_density_scale=float(e.get("object_density_scale", 1.0)),
+               skeleton=str(e.get("skeleton", "default")), **arrays)
     validate_clip(c)
     if "num_frames" in e and e["num_frames"] != c.num_frames:
       raise ClipError(f"{f}: field 'num_frames': manifest says {e['num_frames']}, file has "
