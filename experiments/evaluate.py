@@ -7,6 +7,13 @@ folder of InterAct ``.pt`` files or a native dataset folder). Every clip is play
 frame until it ends; success = tracked to the end with no early termination; E_h = mean key-body
 position error, E_o = mean object surface-point error (the env's ``e_h`` / ``e_o`` metrics, m).
 Writes ``DIR/eval.json``.
+
+Stage-2 goal tasks (a distilled bundle, ``experiments/distill.py``):
+
+  python experiments/evaluate.py --workdir DIR --task snapshot|trajectory|contact|chain|random_init
+
+success / failure rate / E_h / E_o as defined in ``interprior_jax/training/distill_eval.py`` and
+docs/tasks.md; writes ``DIR/eval_<task>.json``.
 """
 
 import os
@@ -27,7 +34,11 @@ flags.DEFINE_bool("randomize", False, "Keep per-episode object randomization.")
 flags.DEFINE_integer("episodes_per_clip", 1, "Episodes per clip (different seeds).")
 flags.DEFINE_integer("seed", 0, "Evaluation seed.")
 flags.DEFINE_bool("stochastic", False, "Sample actions instead of using the mean.")
-flags.DEFINE_string("out", None, "Output JSON (default DIR/eval.json).")
+flags.DEFINE_string("out", None, "Output JSON (default DIR/eval.json, DIR/eval_<task>.json).")
+flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "contact", "chain",
+                                       "random_init"],
+                  "tracking (expert or any bundle) or a Stage-2 sparse-goal task.")
+flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
 FLAGS = flags.FLAGS
 
 
@@ -40,6 +51,17 @@ def main(_):
 
   runtime.enable_compilation_cache()
   workdir = pathlib.Path(FLAGS.workdir)
+  if FLAGS.task != "tracking":
+    from interprior_jax.training import distill_eval
+
+    result = distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.task,
+                                             FLAGS.num_episodes, FLAGS.seed)
+    result.update({"workdir": str(workdir), **launch.provenance()})
+    out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / f"eval_{FLAGS.task}.json"
+    launch.write_json(out, result)
+    print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']:.3f} failure_rate="
+          f"{result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']} -> {out}")
+    return
   source = None
   if FLAGS.clips:
     p = pathlib.Path(FLAGS.clips)

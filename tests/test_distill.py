@@ -121,6 +121,11 @@ def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_dis
   eps = jax.random.normal(key, obs.eps.shape)
   ref = algo.student_act(res.state.params, res.state.normalizer, obs.replace(eps=eps))
   np.testing.assert_allclose(a, ref, atol=1e-5)
+  # a sparse-goal evaluation task runs on the bundle and reports bounded rates
+  from interprior_jax.training import distill_eval
+  r = distill_eval.evaluate_goal_task(tmp_path / ckpt_lib.BUNDLE_DIR, "snapshot", 8)
+  assert 0.0 <= r["success_rate"] <= 1.0 and 0.0 <= r["failure_rate"] <= 1.0
+  assert len(r["per_episode"]) == 8 and math.isfinite(r["e_pos"])
 
 
 def test_ablation_rows_and_config_errors():

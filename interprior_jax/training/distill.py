@@ -324,24 +324,35 @@ def inference_policy(bundle) -> tuple[dict, Callable]:
   """``(params, policy)`` with ``policy(params, obs_history [..., k, D_s], goal [..., G, D_g],
   mask [..., G, D_g], key) -> action [..., A]``: prior + decoder only (no encoder, no expert).
   ``key`` draws the latent noise: hold it fixed over an episode (temporal coherence)."""
-  model, cfg = student_from_bundle(bundle)
-  normalize = cfg.normalize_obs
-  params = {"student": bundle.actor_params, "normalizer": bundle.normalizer}
+  params, act_eps, latent_size = latent_inference_policy(bundle)
 
   def policy(params, obs_history, goal, mask, key):
-    eps = jax.random.normal(key, obs_history.shape[:-2] + (cfg.network.latent_size,))
+    eps = jax.random.normal(key, obs_history.shape[:-2] + (latent_size,))
+    return act_eps(params, obs_history, goal, mask, eps)
+
+  return params, policy
+
+
+def latent_inference_policy(bundle) -> tuple[dict, Callable, int]:
+  """``(params, act_eps, Z)``: like :func:`inference_policy` but taking the per-episode noise
+  ``eps [..., Z]`` directly (what :class:`GoalEnv` observations carry)."""
+  model, cfg = student_from_bundle(bundle)
+  params = {"student": bundle.actor_params, "normalizer": bundle.normalizer}
+  clip = cfg.obs_clip if cfg.bound_obs else None
+
+  def act_eps(params, obs_history, goal, mask, eps):
     obs = distill_env.StudentObs(reference=jnp.zeros(obs_history.shape[:-2] + (0,)),
                                  history=obs_history, goals=goal, mask=mask, eps=eps,
                                  snap_steps=jnp.zeros(obs_history.shape[:-2], jnp.int32))
     norm = params["normalizer"]
-    if normalize:
+    if cfg.normalize_obs:  # the reference input is encoder-only: drop its statistics
       norm = norm.replace(mean={**norm.mean, "reference": jnp.zeros((0,))},
                           m2={**norm.m2, "reference": jnp.zeros((0,))})
-    h, g, _ = normalize_inputs(norm, obs, normalize, cfg.obs_clip if cfg.bound_obs else None)
+    h, g, _ = normalize_inputs(norm, obs, cfg.normalize_obs, clip)
     a = model.apply(params["student"], h, g, mask, eps, method=model.act)
     return jnp.clip(a, -cfg.action_bound, cfg.action_bound)
 
-  return params, policy
+  return params, act_eps, cfg.network.latent_size
 
 
 # ------------------------------------------------------------------------------- assembly

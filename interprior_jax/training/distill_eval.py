@@ -1,0 +1,162 @@
+"""Sparse-goal evaluation tasks of the distilled policy (Table 1 of the paper; docs/tasks.md).
+
+Each copy plays one episode of the :class:`~distill_env.GoalEnv` with the task's goal kind forced
+(one mask family, probability 1). A goal is a reference frame at a fixed absolute time ``L``
+steps ahead (``horizon``); it is **reached** at a step when every given (masked) residual entry is
+within its field tolerance (:data:`distill_env.HOI_TOLERANCE` / ``TOY_TOLERANCE``: |body / root /
+object position| <= 0.15 / 0.1 / 0.1 m per axis, rotations <= 0.5 rad per log-map axis, contact
+flags matching). Per task:
+
+* ``snapshot``: one full-body + object snapshot goal; success = reached within ``horizon`` steps;
+* ``trajectory``: H-frame preview of the reference, no snapshot; success = the t+1 preview frame
+  is within tolerance on at least ``trajectory_hit_rate`` of the steps;
+* ``contact``: snapshot with the contact mask (which bodies touch the object, and where);
+* ``chain``: ``chain_length`` consecutive object + end-effector snapshot goals (the next one is
+  drawn when the previous target time passes); success = every goal reached in its window;
+* ``random_init``: as ``snapshot`` but from a random reference frame with perturbed start state.
+
+Every task also fails when the episode terminates early (fall; for the HOI env only the ``fall``
+condition is enabled during goal tasks: tracking-deviation terminations are meaningless for sparse
+goals). Reported: ``success_rate``, ``failure_rate`` (early terminations), ``e_h`` / ``e_o`` (mean
+key-body / object-point error vs the reference the goals come from; HOI env) and per-episode records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalTask:
+  snapshot_family: str          # generic family name, mapped per env kind (TASK_FAMILIES)
+  trajectory_family: str
+  token: str                    # "snapshot" | "trajectory": which token decides success
+  horizon: int                  # steps per goal
+  chain_length: int = 1
+  random_init: bool = False
+
+
+TASKS: dict[str, GoalTask] = {
+    "snapshot": GoalTask("full", "none", "snapshot", 45),
+    "trajectory": GoalTask("none", "full", "trajectory", 90),
+    "contact": GoalTask("contact", "none", "snapshot", 45),
+    "chain": GoalTask("object+extremities", "none", "snapshot", 45, chain_length=3),
+    "random_init": GoalTask("full", "none", "snapshot", 60, random_init=True),
+}
+# Generic family -> the env's family (the toy env has positions / velocities only).
+TASK_FAMILIES: dict[str, dict[str, str]] = {
+    "hoi": {},
+    "toy": {"contact": "pos", "object+extremities": "pos"},
+}
+TRAJECTORY_HIT_RATE = 0.9
+METRICS = {"hoi": ("e_h", "e_o"), "toy": ("e_pos",)}
+
+
+def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collections.ConfigDict:
+  """Env / goal config of the bundle's run adapted to ``task`` (no impulses / randomisation)."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  fam = TASK_FAMILIES.get(c.env_kind, {})
+  c.goals.snapshot_families = (fam.get(task.snapshot_family, task.snapshot_family),)
+  c.goals.snapshot_probs = (1.0,)
+  c.goals.trajectory_families = (fam.get(task.trajectory_family, task.trajectory_family),)
+  c.goals.trajectory_probs = (1.0,)
+  c.goals.snapshot_min = c.goals.snapshot_max = int(task.horizon)
+  if c.env_kind == "hoi":
+    e = c.env
+    e.perturb.mode = "off"
+    e.randomize.enabled = False
+    e.termination.enabled = ("fall",)
+    e.max_episode_steps = task.horizon * task.chain_length + 2
+    e.init.start_prob = 0.0 if task.random_init else 1.0
+    e.init.psi_prob = 0.0
+    if not task.random_init:
+      for k in ("root_pos_noise", "joint_pos_noise", "vel_noise"):
+        e.init[k] = 0.0
+  return c
+
+
+def run_task(genv, act_eps, params, reset_state, task: GoalTask, key, metric_names):
+  """Scan of ``horizon * chain_length`` vmapped steps; ``[N]`` per-episode results."""
+  tol = jnp.asarray(genv.source.tolerance_vector())
+  tok = -1 if task.token == "snapshot" else 0
+  n = reset_state.done.shape[0]
+  zf = jnp.zeros((n,), jnp.float32)
+  num_steps = task.horizon * task.chain_length
+
+  def reached(obs):
+    return (jnp.all(jnp.abs(obs.goals[:, tok] * obs.mask[:, tok]) <= tol, axis=-1)
+            ).astype(jnp.float32)
+
+  def body(carry, _):
+    s, active, cur, done_goals, hits, length, term, sums = carry
+    r = reached(s.obs) * active
+    cur = jnp.maximum(cur, r)
+    a = act_eps(params, s.obs.history, s.obs.goals, s.obs.mask, s.obs.eps)
+    ns = jax.vmap(genv.step)(s, a)
+    wrapped = (ns.obs.snap_steps > s.obs.snap_steps).astype(jnp.float32) * active
+    done_goals = done_goals + wrapped * cur
+    cur = cur * (1.0 - wrapped)
+    done = ns.done.astype(jnp.float32)
+    trunc = ns.info.get("truncation", zf).astype(jnp.float32)
+    term = term + active * done * (1.0 - trunc)
+    sums = {k: sums[k] + active * ns.metrics[k] for k in metric_names}
+    return (ns, active * (1.0 - done), cur, done_goals, hits + r, length + active, term,
+            sums), None
+
+  carry = (reset_state, jnp.ones((n,)), zf, zf, zf, zf, zf, {k: zf for k in metric_names})
+  (s, active, cur, done_goals, hits, length, term, sums), _ = jax.lax.scan(
+      body, carry, None, num_steps)
+  done_goals = done_goals + cur * (s.obs.snap_steps == task.horizon)  # last window just closed
+  if task.token == "trajectory":
+    success = (hits >= TRAJECTORY_HIT_RATE * num_steps).astype(jnp.float32)
+  else:
+    success = (done_goals >= task.chain_length).astype(jnp.float32)
+  success = success * (1.0 - jnp.minimum(term, 1.0))
+  out = {"success": success, "terminated": jnp.minimum(term, 1.0), "goals_reached": done_goals,
+         "length": length}
+  out.update({k: v / jnp.maximum(length, 1.0) for k, v in sums.items()})
+  return out
+
+
+def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0) -> dict:
+  """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`)."""
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import distill
+  from interprior_jax.training import distill_env
+  from interprior_jax.training import env_factory
+
+  if task_name not in TASKS:
+    raise ValueError(f"unknown task {task_name!r}; valid {sorted(TASKS)}")
+  task = TASKS[task_name]
+  bundle = ckpt_lib.load_bundle(bundle_dir)
+  if "goals" not in bundle.config:
+    raise ValueError(f"{bundle_dir}/config.json: field 'goals' missing (not a Stage-2 bundle; "
+                     "goal tasks need a distilled policy)")
+  config = task_config(ml_collections.ConfigDict(bundle.config), task)
+  params, act_eps, z = distill.latent_inference_policy(bundle)
+  base = env_factory.make_env(config)
+  gcfg = distill.goal_config_from(config.goals, z)
+  genv = distill_env.GoalEnv(base, distill_env.make_goal_source(config.env_kind, base, gcfg),
+                             gcfg)
+  k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
+  reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))
+  metric_names = METRICS.get(config.env_kind, ())
+  per = jax.device_get(jax.jit(lambda s, k: run_task(genv, act_eps, params, s, task, k,
+                                                     metric_names))(reset, k_run))
+  per = {k: np.asarray(v, np.float64) for k, v in per.items()}
+  result = {"task": task_name, "definition": dataclasses.asdict(task),
+            "num_episodes": int(num_episodes), "success_rate": float(np.mean(per["success"])),
+            "failure_rate": float(np.mean(per["terminated"])),
+            "mean_goals_reached": float(np.mean(per["goals_reached"])),
+            "tolerance": dict(genv.source.tolerance)}
+  for m in ("e_h", "e_o"):
+    result[m] = float(np.mean(per[m])) if m in per else None
+  for m in metric_names:
+    result[m] = float(np.mean(per[m]))
+  result["per_episode"] = [{k: float(v[i]) for k, v in per.items()} for i in range(num_episodes)]
+  return result
