@@ -1,9 +1,10 @@
 """Stage 1: the imitation expert (PPO on the HOI tracking env).
 
 Variants: ``smpl`` (default), ``smplx``, ``g1`` (method.md PPO defaults: 4096 envs, horizon 32,
-minibatch 16384, 6 epochs, lr 2e-5, fixed log-std -2.9, MLPs 1024-1024-512), ``smoke`` (HOI env on one
-OMOMO clip, CPU-sized: 16 envs, 64-64 MLPs, 2 iterations; ~6 min of CPU compile cold) and ``toy`` (the point-mass test env, learns on CPU
-in seconds).
+minibatch 16384, 6 epochs, lr 2e-5, fixed log-std -2.9, MLPs 1024-1024-512), ``smoke`` (HOI env on
+one embedded synthetic carry clip of the box -- no shared data needed -- CPU-sized: 16 envs,
+64-64 MLPs, 2 iterations; ~4-5 min of CPU compile cold on 2 loaded cores) and ``toy`` (the
+point-mass test env, learns on CPU in seconds).
 
   python experiments/train_expert.py --config=configs/expert.py:smoke --workdir /tmp/expert
 """
@@ -59,8 +60,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.env_kind = "hoi"
   c.env = _env_config(variant)
   if variant == "smoke":
-    c.data.source = "omomo"  # one real clip (switch to "synthetic" for data-free CI)
-    c.data.max_clips = 1
+    # One embedded synthetic carry clip of the box: runs with no shared data.
+    c.data.update(source="synthetic", num_clips=1, families=("carry",), object="box")
     c.ppo = ppo.ppo_config_dict(
         num_envs=16, unroll_length=8, minibatch_size=64, num_epochs=2, learning_rate=3e-4,
         network={"actor_hidden": (64, 64), "critic_hidden": (64, 64)})
