@@ -7,7 +7,9 @@ Method:
    torso link, ``G1_HEAD_OFFSET`` above it).
 2. **Scale**: ``s = G1 leg length / source leg length`` (hip -> knee -> ankle bone lengths at the
    rest pose of each model).  The whole scene is scaled by ``s`` about the world origin (floor
-   stays z = 0): human keypoints, root and object positions; the retargeted clip records
+   stays z = 0): human keypoints, root and object positions; the human targets are then shifted
+   vertically so the source's ankle height on the floor maps to the G1's (its ankle joint sits
+   lower above the sole); the retargeted clip records
    ``object_scale = clip.object_scale * s`` so the env builds the object at the same scale, and
    footholds stay planted (a uniform scaling maps fixed points to fixed points).
 3. **IK** (:mod:`interprior_jax.motion.ik`) on the G1 scene: keypoint targets, root position and
@@ -37,8 +39,8 @@ G1_HEAD_OFFSET = (0.0, 0.0, 0.42)  # approx. head centre in the torso link frame
 # (source body, G1 body, G1 local offset, weight)
 KEYPOINT_MAP: tuple[tuple[str, str, tuple[float, float, float], float], ...] = (
     ("Pelvis", "pelvis", (0.0, 0.0, 0.0), 1.0),
-    ("L_Hip", "left_hip_roll_link", (0.0, 0.0, 0.0), 0.5),
-    ("R_Hip", "right_hip_roll_link", (0.0, 0.0, 0.0), 0.5),
+    ("L_Hip", "left_hip_pitch_link", (0.0, 0.0, 0.0), 0.5),
+    ("R_Hip", "right_hip_pitch_link", (0.0, 0.0, 0.0), 0.5),
     ("L_Knee", "left_knee_link", (0.0, 0.0, 0.0), 1.0),
     ("R_Knee", "right_knee_link", (0.0, 0.0, 0.0), 1.0),
     ("L_Ankle", "left_ankle_roll_link", (0.0, 0.0, 0.0), 2.0),
@@ -64,7 +66,9 @@ LABEL_MAP: dict[str, str] = {
         ("wrist_pitch_link", "Wrist"), ("wrist_yaw_link", "Wrist"))},
 }
 LEG_CHAIN = (("Hip", "Knee"), ("Knee", "Ankle"))
-G1_LEG_CHAIN = (("left_hip_roll_link", "left_knee_link"), ("left_knee_link", "left_ankle_roll_link"))
+G1_ANKLES = ("left_ankle_roll_link", "right_ankle_roll_link")
+ANKLE_FLOOR_PERCENTILE = 5.0
+G1_LEG_CHAIN = (("left_hip_pitch_link", "left_knee_link"), ("left_knee_link", "left_ankle_roll_link"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,12 +131,18 @@ def retarget_to_g1(clip: clip_lib.Clip, config: RetargetConfig = RetargetConfig(
   scale = _leg_length(g1_rest, spec.body_names, G1_LEG_CHAIN) / source_leg_length(clip)
 
   src = np.asarray(clip.body_pos, np.float64)[:, [names.index(s) for s, *_ in KEYPOINT_MAP]]
-  targets = scale * src
+  # Vertical shift so the scaled source ankles stand at the G1 ankle height above the floor
+  # (the source's ankle height on the floor: a low percentile over the clip, both ankles).
+  ankles = [names.index(f"{s}_Ankle") for s in "LR"]
+  src_ankle_floor = float(np.percentile(clip.body_pos[:, ankles, 2], ANKLE_FLOOR_PERCENTILE))
+  g1_ankle = float(np.mean([g1_rest[spec.body_names.index(n), 2] for n in G1_ANKLES]))
+  shift = np.array([0.0, 0.0, g1_ankle - scale * src_ankle_floor])
+  targets = scale * src + shift
   T = clip.num_frames
   weights = np.tile(np.array([w for *_, w in KEYPOINT_MAP]), (T, 1))
   res = solver.solve(targets, weights, np.tile(spec.action_offset, (T, 1)),
                      np.full(spec.action_size, config.w_posture),
-                     root_pos_target=scale * np.asarray(clip.root_pos, np.float64),
+                     root_pos_target=scale * np.asarray(clip.root_pos, np.float64) + shift,
                      root_quat_target=np.asarray(clip.root_quat, np.float64),
                      root_weights=(config.w_root_pos, config.w_root_rot))
   body_pos, body_quat = solver.forward_kinematics(res.root_pos, res.root_quat, res.joint_pos)
@@ -156,3 +166,34 @@ def retarget_to_g1(clip: clip_lib.Clip, config: RetargetConfig = RetargetConfig(
                           per_keypoint_mean={s: float(e) for (s, *_), e in
                                              zip(KEYPOINT_MAP, err.mean(0))})
   return clip_lib.validate_clip(out), report
+
+
+def main(argv=None) -> None:
+  """``python -m interprior_jax.motion.retarget [--omomo FILE ...] [--synth N]``: prints the
+  keypoint error of each retargeted clip (OMOMO files are converted to smpl first)."""
+  import argparse
+  import json
+
+  from interprior_jax import runtime
+  from interprior_jax.motion import convert
+  from interprior_jax.motion import synth
+  from interprior_jax.motion.io.interact_pt import load_interact_clip
+
+  p = argparse.ArgumentParser(description=main.__doc__)
+  p.add_argument("--omomo", nargs="*", default=[], help="clip file names under <shared>/interact_omomo/clips")
+  p.add_argument("--synth", type=int, default=0, help="number of synthetic smpl clips (seed 0)")
+  args = p.parse_args(argv)
+  runtime.enable_compilation_cache()
+  sources = [convert.interact_to_clip(load_interact_clip(paths.omomo_root() / "clips" / f),
+                                      humanoid="smpl") for f in args.omomo]
+  if args.synth:
+    sources += synth.generate_dataset(args.synth, humanoid="smpl", seed=0)
+  for c in sources:
+    _, rep = retarget_to_g1(c)
+    print(json.dumps({"clip": c.name, "frames": c.num_frames, "scale": round(rep.scale, 4),
+                      "mean_error_m": round(rep.mean_error, 4),
+                      "max_error_m": round(rep.max_error, 4)}))
+
+
+if __name__ == "__main__":
+  main()
