@@ -29,6 +29,9 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   c.substeps = 4  # physics steps per policy step: 4 x 1/120 s = 30 Hz policy
   c.max_episode_steps = 300  # truncation (bootstrapped), besides the clip end
   c.contact_dist = 1e-3  # a contact counts as touching when its distance is below this (m)
+  # info['final_obs']: exact pre-reset observation for PPO's truncation bootstrap (one more
+  # kinematics pass + observation per step; False -> V(s_T) ~ V(s_{T-1}), see training/rollout.py).
+  c.final_obs = True
 
   c.obs = ml_collections.ConfigDict({
       "future_offsets": (1, 16),  # reference frames t + k (policy steps) fed as residual goals
@@ -54,6 +57,7 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
       "energy": ml_collections.ConfigDict({
           "joint_acc": 2e-6,  # mean squared hinge acceleration over a policy step ((rad/s^2)^2)
           "obj_acc": 1e-4,  # squared object linear acceleration ((m/s^2)^2)
+          "contact_force": 1.0,  # (humanoid-object normal force / humanoid weight)^2
       }),
       "hand": ml_collections.ConfigDict({
           "enabled": True,

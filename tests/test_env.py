@@ -69,16 +69,33 @@ def test_random_actions_200_steps(smpl):
 def test_truncation_at_max_length(smpl):
   env, reset, step, _ = smpl
   state = reset(jax.random.split(jax.random.PRNGKey(5), NUM_ENVS))
+  # Start the (constant) clip's time at 0 so that the first episodes end by max_episode_steps.
+  state = state.replace(info={**state.info, "time": jnp.zeros_like(state.info["time"])})
   zero = jnp.zeros((NUM_ENVS, env.action_size))
   saw_trunc = False
   for _ in range(env.cfg.max_episode_steps):
+    prev = state
     state = step(state, zero)
     t = np.asarray(state.info["truncation"])
+    live = np.asarray(state.done) == 0
+    # final_obs = obs where no reset happened ...
+    np.testing.assert_array_equal(np.asarray(state.info["final_obs"])[live],
+                                  np.asarray(state.obs)[live])
     if t.any():
       saw_trunc = True
       assert np.all(np.asarray(state.info["steps"])[t > 0] == 0)  # reset happened
       assert np.all(np.asarray(state.metrics["terminated"])[t > 0] == 0)
+      # ... and, on the truncated step, the observation of the state reached before the reset:
+      # replay the same step one count short of the limit (no truncation, same physics).
+      again = step(prev.replace(info={**prev.info, "steps": prev.info["steps"] - 1}), zero)
+      assert np.all(np.asarray(again.done)[t > 0] == 0)
+      np.testing.assert_allclose(np.asarray(state.info["final_obs"])[t > 0],
+                                 np.asarray(again.obs)[t > 0], rtol=1e-6, atol=1e-6)
+      assert not np.allclose(np.asarray(state.info["final_obs"])[t > 0],
+                             np.asarray(state.obs)[t > 0])
   assert saw_trunc
+  r_cf = np.asarray(state.metrics["r_contact_force"])
+  assert np.all((r_cf > 0) & (r_cf <= 1))
 
 
 def test_nan_guard_resets_only_that_env(smpl):

@@ -42,6 +42,9 @@ def setup():
   return scene, lib, sf.sim_index(scene.model, scene.spec)
 
 
+BODY_WEIGHT = 700.0  # N, unit of the contact-force energy term in these tests
+
+
 def _mujoco_frame(scene, idx, qpos, qvel):
   m = scene.model
   d = mujoco.MjData(m)
@@ -76,14 +79,16 @@ def _errors(scene, lib, idx, sim, ref, pts_scale=1.0):
       joint_vel_prev=ref.joint_vel, obj_lin_vel_prev=ref.obj_lin_vel, dt=1 / 30,
       key_body_idx=jnp.asarray(s.key_body_idx), contact_body_idx=jnp.asarray(s.contact_body_idx),
       hand_groups=jnp.asarray(_hand_groups(scene.model, s)),
-      palm_axis=jnp.asarray([[0, 0, -1.0]] * 2), near_decay=5.0, ig_eps=0.05)
+      palm_axis=jnp.asarray([[0, 0, -1.0]] * 2), near_decay=5.0, ig_eps=0.05,
+      body_weight=BODY_WEIGHT)
 
 
 def _sim_from_ref(ref, contact):
   return sf.SimFrame(**{k: getattr(ref, k) for k in (
       "root_pos", "root_quat", "joint_pos", "joint_vel", "body_pos", "body_quat", "body_lin_vel",
       "body_ang_vel", "obj_pos", "obj_quat", "obj_lin_vel", "obj_ang_vel")},
-      body_obj_contact=contact, body_floor_contact=jnp.zeros_like(contact))
+      body_obj_contact=contact, body_floor_contact=jnp.zeros_like(contact),
+      obj_contact_force=jnp.zeros(()))
 
 
 def test_tracking_terms_are_one_at_the_reference(setup):
@@ -253,3 +258,48 @@ def test_make_env_validation():
   bad.termination.enabled = ("fall", "typo")
   with pytest.raises(ValueError, match="typo"):
     make_env(bad, [a])
+
+
+def test_contact_normal_forces_match_mujoco_and_energy_term(setup):
+  """efc rows -> per-contact normal force equals mj_contactForce; only humanoid-object pairs
+  enter F_ho; the energy term is exp(-w (F_ho / weight)^2)."""
+  scene, _, idx = setup
+  m, spec = scene.model, scene.spec
+  d = mujoco.MjData(m)
+  d.qpos[:] = spec.init_qpos
+  obj = spec.objects[0]
+  # The box on the floor pressed into the shins: humanoid-object and object-floor contacts.
+  mujoco.mj_forward(m, d)
+  root = d.xpos[spec.root_body_id].copy()
+  d.qpos[obj.qpos_adr:obj.qpos_adr + 3] = root + np.array([0.2, 0.0, -0.74])
+  mujoco.mj_forward(m, d)  # solves the constraint forces
+  n = d.ncon
+  assert n > 0
+  ours = sf.mujoco_contact_normal_forces(d, idx)
+  f6 = np.zeros(6)
+  ref = []
+  for i in range(n):
+    mujoco.mj_contactForce(m, d, i, f6)
+    ref.append(f6[0])
+  np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+  geom = np.asarray(d.contact.geom[:n])
+  hum = idx.geom_body_idx < idx.num_bodies
+  pair = (idx.geom_is_obj[geom[:, 0]] & hum[geom[:, 1]]) | (idx.geom_is_obj[geom[:, 1]]
+                                                            & hum[geom[:, 0]])
+  assert pair.any() and (~pair).any()
+  f_ho = float(np.sum(np.asarray(ref)[pair]))
+  assert f_ho > 0
+  frame = sf.sim_frame_from_mujoco(d, idx, 1e-3)
+  assert float(frame.obj_contact_force) == pytest.approx(f_ho, rel=1e-5)
+  cfg = load_env_config("smoke").reward
+  e = rewards.StepErrors(**{**{f: jnp.zeros(()) for f in rewards.StepErrors.__dataclass_fields__},
+                            "contact_force": jnp.asarray((f_ho / BODY_WEIGHT) ** 2),
+                            "hand_dist": jnp.zeros(2), "hand_facing": jnp.zeros(2),
+                            "hand_contact": jnp.zeros(2), "hand_required": jnp.zeros(2)})
+  _, terms = rewards.compute_reward(e, jnp.bool_(False), cfg)
+  expected = np.exp(-cfg.energy.contact_force * (f_ho / BODY_WEIGHT) ** 2)
+  assert float(terms["r_contact_force"]) == pytest.approx(expected, rel=1e-5)
+  assert float(terms["r_energy"]) == pytest.approx(expected, rel=1e-5)
+  # No efc rows (e.g. no contact at all): zero forces, no indexing error.
+  np.testing.assert_array_equal(
+      sf.contact_normal_forces(np.zeros(0), np.array([-1]), np.array([3]), False), [0.0])

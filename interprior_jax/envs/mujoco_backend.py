@@ -21,7 +21,8 @@ import numpy as np
 
 from interprior_jax.envs import perturbations, rewards, terminations
 from interprior_jax.envs.hoi_env import HOIEnv
-from interprior_jax.envs.sim_frame import SimFrame, sim_frame_from_arrays
+from interprior_jax.envs.sim_frame import (SimFrame, mujoco_contact_normal_forces,
+                                           sim_frame_from_arrays)
 
 
 class MujocoReplay:
@@ -87,12 +88,14 @@ class MujocoReplay:
     d, n = self.data, self.data.ncon
     geom = np.zeros((self._max_contacts, 2), np.int32)
     dist = np.full((self._max_contacts,), np.inf, np.float32)
+    force = np.zeros((self._max_contacts,), np.float32)
     k = min(n, self._max_contacts)
     if k:
       geom[:k] = d.contact.geom[:k]
       dist[:k] = d.contact.dist[:k]
+      force[:k] = mujoco_contact_normal_forces(d, self.env.idx)[:k]
     return sim_frame_from_arrays(d.qpos, d.qvel, d.xpos, d.xquat, d.cvel, d.subtree_com, geom,
-                                 dist, self.env.idx, self.env.cfg.contact_dist)
+                                 dist, self.env.idx, self.env.cfg.contact_dist, force)
 
   def _observe(self, contacts_valid: bool) -> np.ndarray:
     return np.asarray(self._obs(self.frame(), jnp.int32(self.clip), jnp.float32(self.time),

@@ -18,7 +18,11 @@ Tracking terms (registry :data:`TRACK_TERMS`, all world frame):
   touching, label -1 and touching; 0 = unknown, ignored).
 
 Energy (:data:`ENERGY_TERMS`): mean squared hinge acceleration and squared object acceleration
-over the policy step (velocity differences / control dt).  Contact forces are NOT included yet.
+over the policy step (velocity differences / control dt), and ``contact_force``: the squared total
+normal force between humanoid and object in units of the humanoid's weight,
+``(F_ho / (m g))^2`` (penalises slamming / crushing the object; a carry needs ~0.1 m g).  ``F_ho``
+is the solver's force of the policy step's *last* physics substep (``SimFrame.obj_contact_force``),
+not an average over substeps.
 
 Hand reward (InterMimic+, reference-free given the current state; :func:`hand_reward`): for each
 hand whose reference label says "touching" (``g_h = 1``), a score
@@ -54,6 +58,7 @@ class StepErrors:
   contact: jax.Array
   joint_acc: jax.Array
   obj_acc: jax.Array
+  contact_force: jax.Array  # (F_ho / body_weight)^2
   e_h: jax.Array  # mean key-body position error (m)
   e_o: jax.Array  # mean object surface-point error (m)
   ig_ratio: jax.Array  # weighted |ig_sim - ig_ref| / weighted |ig_ref|
@@ -69,7 +74,7 @@ def _normalize(w):
 
 def step_errors(sim, ref, *, sim_points, ref_points, sim_anchors, ref_anchors, joint_vel_prev,
                 obj_lin_vel_prev, dt, key_body_idx, contact_body_idx,
-                hand_groups, palm_axis, near_decay, ig_eps) -> StepErrors:
+                hand_groups, palm_axis, near_decay, ig_eps, body_weight) -> StepErrors:
   """All errors of one env at one step.
 
   Args:
@@ -80,6 +85,7 @@ def step_errors(sim, ref, *, sim_points, ref_points, sim_anchors, ref_anchors, j
     key_body_idx (K,), contact_body_idx (C,), hand_groups (2, H): body-layout indices.
     palm_axis: (2, 3) palm normal of each hand in its body frame.
     near_decay, ig_eps: weighting constants (config).
+    body_weight: humanoid weight m g (N), the unit of the contact-force term.
   """
   d_ref = geometry.safe_norm(ref.body_obj_vec)  # (B,)
   near = jnp.exp(-near_decay * d_ref)
@@ -128,6 +134,7 @@ def step_errors(sim, ref, *, sim_points, ref_points, sim_anchors, ref_anchors, j
       ig=ig_sq, contact=contact_err,
       joint_acc=jnp.sum(((sim.joint_vel - joint_vel_prev) / dt) ** 2) / A,
       obj_acc=sq(sim.obj_lin_vel, obj_lin_vel_prev) / dt ** 2,
+      contact_force=(sim.obj_contact_force / body_weight) ** 2,
       e_h=jnp.mean(jnp.sqrt(dp[key_body_idx] + 1e-12)),
       e_o=jnp.mean(geometry.safe_norm(sim_points - ref_points)),
       ig_ratio=ig_ratio, hand_dist=hand_dist, hand_facing=facing, hand_contact=hand_contact,
@@ -136,7 +143,7 @@ def step_errors(sim, ref, *, sim_points, ref_points, sim_anchors, ref_anchors, j
 
 TRACK_TERMS: tuple[str, ...] = ("body_pos", "body_rot", "body_lin_vel", "body_ang_vel", "obj_pos",
                                 "obj_rot", "obj_lin_vel", "obj_ang_vel", "ig", "contact")
-ENERGY_TERMS: tuple[str, ...] = ("joint_acc", "obj_acc")
+ENERGY_TERMS: tuple[str, ...] = ("joint_acc", "obj_acc", "contact_force")
 
 
 def _check_names(weights, allowed, where):

@@ -16,10 +16,15 @@ body_ang_vel        (B,3)   angular velocity (world frame)
 obj_*               .       active object pose and velocities (same conventions)
 body_obj_contact    (B,)    1.0 when a geom of the body touches the object
 body_floor_contact  (B,)    1.0 when a geom of the body touches the floor
+obj_contact_force   ()      total normal contact force between humanoid and object (N), from the
+                            constraint solver's last physics step (``efc_force``)
 ==================  ======  ===================================================================
 
 Contacts are gathered with precomputed geom -> body-layout maps (:class:`SimIndex`): one
-scatter-max per flag, no loop over bodies or contacts.
+scatter-max per flag, no loop over bodies or contacts.  Contact normal forces come from the
+solver's constraint forces: with MuJoCo's pyramidal cone a contact of dimension ``dim`` owns
+``2 (dim - 1)`` rows from ``efc_address`` whose forces sum to its normal force (elliptic cone:
+the first row); ``mj_contactForce`` gives the same numbers (checked in the tests).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class SimFrame:
   obj_ang_vel: jax.Array
   body_obj_contact: jax.Array
   body_floor_contact: jax.Array
+  obj_contact_force: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +76,7 @@ class SimIndex:
   geom_is_obj: np.ndarray  # (ngeom,) bool
   geom_is_floor: np.ndarray  # (ngeom,) bool
   num_bodies: int
+  elliptic_cone: bool  # model.opt.cone == mjCONE_ELLIPTIC (one efc row per contact normal)
 
 
 def sim_index(model: mujoco.MjModel, spec: SceneSpec, object_slot: int = 0) -> SimIndex:
@@ -91,7 +98,8 @@ def sim_index(model: mujoco.MjModel, spec: SceneSpec, object_slot: int = 0) -> S
       obj_qpos_adr=int(obj.qpos_adr), obj_qvel_adr=int(obj.qvel_adr),
       root_qpos_adr=int(spec.root_qpos_adr), root_qvel_adr=int(spec.root_qvel_adr),
       qpos_adr=np.asarray(spec.qpos_adr, np.int32), qvel_adr=np.asarray(spec.qvel_adr, np.int32),
-      geom_body_idx=geom_body_idx, geom_is_obj=is_obj, geom_is_floor=is_floor, num_bodies=B)
+      geom_body_idx=geom_body_idx, geom_is_obj=is_obj, geom_is_floor=is_floor, num_bodies=B,
+      elliptic_cone=int(model.opt.cone) == int(mujoco.mjtCone.mjCONE_ELLIPTIC))
 
 
 def _point_lin_vel(cvel, subtree_com, ids, root_ids, points):
@@ -127,9 +135,43 @@ def contact_flags(geom: jax.Array, dist: jax.Array, idx: SimIndex,
   return scatter(is_obj), scatter(is_floor)
 
 
+# Largest number of efc rows of one contact normal (pyramidal cone, contact dimension 6).
+MAX_CONTACT_ROWS = 2 * (6 - 1)
+
+
+def contact_normal_forces(efc_force, efc_address, dim, elliptic: bool) -> jax.Array:
+  """(N,) normal force of each contact from the constraint forces (0 where ``efc_address < 0``).
+
+  Args:
+    efc_force: (nefc,) constraint forces; efc_address (N,) first row of each contact (-1: none);
+    dim (N,) contact dimensions; elliptic: the model uses the elliptic friction cone.
+  """
+  efc_force = jnp.asarray(efc_force)
+  adr, dim = jnp.asarray(efc_address), jnp.asarray(dim)
+  if efc_force.shape[0] == 0:
+    return jnp.zeros(adr.shape, efc_force.dtype)
+  rows = jnp.arange(1 if elliptic else MAX_CONTACT_ROWS)
+  n_rows = jnp.ones_like(dim) if elliptic else jnp.where(dim > 1, 2 * (dim - 1), 1)
+  take = jnp.clip(adr[:, None] + rows[None, :], 0, efc_force.shape[0] - 1)
+  mask = (rows[None, :] < n_rows[:, None]) & (adr[:, None] >= 0)
+  return jnp.sum(jnp.where(mask, efc_force[take], 0.0), axis=-1)
+
+
+def human_object_force(contact_geom, normal_force, idx: SimIndex) -> jax.Array:
+  """Scalar: sum of the normal forces of contacts between a humanoid geom and the object."""
+  g = jnp.asarray(contact_geom)
+  is_obj, is_hum = jnp.asarray(idx.geom_is_obj), jnp.asarray(idx.geom_body_idx < idx.num_bodies)
+  pair = (is_obj[g[:, 0]] & is_hum[g[:, 1]]) | (is_obj[g[:, 1]] & is_hum[g[:, 0]])
+  return jnp.sum(jnp.where(pair, normal_force, 0.0))
+
+
 def sim_frame_from_arrays(qpos, qvel, xpos, xquat, cvel, subtree_com, contact_geom, contact_dist,
-                          idx: SimIndex, threshold: float) -> SimFrame:
-  """:class:`SimFrame` from raw simulator arrays (jax or numpy; one env, no batch dims)."""
+                          idx: SimIndex, threshold: float,
+                          contact_normal_force=None) -> SimFrame:
+  """:class:`SimFrame` from raw simulator arrays (jax or numpy; one env, no batch dims).
+
+  ``contact_normal_force``: (N,) per contact (:func:`contact_normal_forces`); None -> 0.
+  """
   qpos, qvel = jnp.asarray(qpos), jnp.asarray(qvel)
   xpos, xquat = jnp.asarray(xpos), jnp.asarray(xquat)
   cvel, subtree_com = jnp.asarray(cvel), jnp.asarray(subtree_com)
@@ -150,21 +192,34 @@ def sim_frame_from_arrays(qpos, qvel, xpos, xquat, cvel, subtree_com, contact_ge
       body_ang_vel=cvel[ids, :3],
       obj_pos=obj_pos, obj_quat=xquat[idx.obj_body_id], obj_lin_vel=obj_lin,
       obj_ang_vel=cvel[idx.obj_body_id, :3],
-      body_obj_contact=body_obj, body_floor_contact=body_floor)
+      body_obj_contact=body_obj, body_floor_contact=body_floor,
+      obj_contact_force=(jnp.zeros((), xpos.dtype) if contact_normal_force is None else
+                         human_object_force(contact_geom, contact_normal_force, idx)))
+
+
+def _mjx_impl(d):
+  impl = getattr(d, "_impl", None)
+  return impl if impl is not None and hasattr(impl, "contact") else d
 
 
 def mjx_contact(d) -> tuple[jax.Array, jax.Array]:
   """``(geom (N, 2), dist (N,))`` of an MJX Data (JAX implementation)."""
-  impl = getattr(d, "_impl", None)
-  con = impl.contact if impl is not None and hasattr(impl, "contact") else d.contact
+  con = _mjx_impl(d).contact
   return con.geom, con.dist
+
+
+def mjx_contact_normal_forces(d, idx: SimIndex) -> jax.Array:
+  """(N,) normal force of every MJX contact candidate (0 for inactive ones)."""
+  impl = _mjx_impl(d)
+  return contact_normal_forces(impl.efc_force, impl.contact.efc_address, impl.contact.dim,
+                               idx.elliptic_cone)
 
 
 def sim_frame_from_mjx(d, idx: SimIndex, threshold: float) -> SimFrame:
   """:class:`SimFrame` of one (unbatched) MJX Data whose kinematics are current."""
   geom, dist = mjx_contact(d)
   return sim_frame_from_arrays(d.qpos, d.qvel, d.xpos, d.xquat, d.cvel, d.subtree_com, geom,
-                               dist, idx, threshold)
+                               dist, idx, threshold, mjx_contact_normal_forces(d, idx))
 
 
 def sim_frame_from_mujoco(d: mujoco.MjData, idx: SimIndex, threshold: float) -> SimFrame:
@@ -172,5 +227,13 @@ def sim_frame_from_mujoco(d: mujoco.MjData, idx: SimIndex, threshold: float) -> 
   n = d.ncon
   geom = np.asarray(d.contact.geom[:n]).reshape(n, 2) if n else np.zeros((1, 2), np.int32)
   dist = np.asarray(d.contact.dist[:n]) if n else np.full((1,), np.inf)
+  force = mujoco_contact_normal_forces(d, idx) if n else np.zeros(1)
   return sim_frame_from_arrays(d.qpos, d.qvel, d.xpos, d.xquat, d.cvel, d.subtree_com, geom,
-                               dist, idx, threshold)
+                               dist, idx, threshold, force)
+
+
+def mujoco_contact_normal_forces(d: mujoco.MjData, idx: SimIndex) -> np.ndarray:
+  """(ncon,) normal force of every active MuJoCo C contact."""
+  n = d.ncon
+  return np.asarray(contact_normal_forces(np.asarray(d.efc_force), d.contact.efc_address[:n],
+                                          d.contact.dim[:n], idx.elliptic_cone))
