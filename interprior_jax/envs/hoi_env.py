@@ -20,13 +20,15 @@ Auto-reset is built in: when an env is done, ``step`` returns the *post-reset* s
 observation (brax ``AutoResetWrapper`` semantics, but with a fresh reference-state sample instead
 of a fixed first state).  ``done`` / ``reward`` / metrics describe the finished transition;
 ``info['final_obs']`` is the exact observation of the state it reached (``config.final_obs``: one
-more kinematics pass + observation per step; off -> the key is absent).  So wrap it with :func:`interprior_jax.envs.wrappers.wrap_for_training` (vmap only), not brax's default
+more kinematics pass + observation per step; off -> the key is absent).  So wrap it with
+:func:`interprior_jax.envs.wrappers.wrap_for_training` (vmap only), not brax's default
 (whose ``EpisodeWrapper`` would overwrite ``truncation``).
 
 Step = physics (``substeps`` MJX steps with the PD targets and any impulse) -> NaN guard ->
 reference lookup -> errors -> terminations / truncation -> reward -> PSI insert -> reset of done
 envs (``where``-select of qpos / qvel) -> one kinematics pass (``mjx.kinematics``, ``com_pos``,
-``com_vel``; no collision, no solver) -> observation.  Rewards and terminations read the body
+``com_vel``; no collision, no solver) -> observation (-> with ``config.final_obs`` a second
+kinematics pass on the pre-reset data and its observation).  Rewards and terminations read the body
 state as MuJoCo leaves it after ``mj_step`` (kinematics of the last substep's start, i.e. one
 physics step = 8 ms stale, consistent with that pass's contacts); the observation reads the
 refreshed kinematics.  Contacts of reset envs are zeroed in the observation.  Keeping a single
