@@ -1,16 +1,35 @@
 """Quickstart: the main job on the embedded default (no external data needed).
 
-Variants: ``default`` (smpl + box, a few hundred env copies) and ``smoke`` (CI-sized, 2 CPU cores).
+Variants: ``default`` (smpl + box, a few hundred env copies) and ``smoke`` (CI-sized, 2 CPU cores:
+the whole job stays under ~10 min with a cold compilation cache).
 Usage: ``python experiments/quickstart.py --config=configs/quickstart.py:smoke --workdir DIR``.
+
+``config.expert`` is a complete ``configs/expert.py`` config (the ``smoke`` variant, resized per
+quickstart variant); its data is replaced by the quickstart's generated dataset (``DIR/data``).
 """
+
+import importlib.util
+import os
 
 import ml_collections
 
 from interprior_jax import config as config_lib
 
+VARIANTS = ("default", "smoke")
+
+
+def _expert_config(variant: str) -> ml_collections.ConfigDict:
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expert.py")
+  spec = importlib.util.spec_from_file_location("_interprior_expert_config", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(variant)
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = arg or "default"
+  if variant not in VARIANTS:
+    raise ValueError(f"configs/quickstart.py: unknown variant {variant!r}; valid: {VARIANTS}")
   c = ml_collections.ConfigDict()
   c.variant = variant
   c.seed = 0
@@ -19,6 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "source": "synthetic",  # the embedded generator; "native:<dir>" loads a converted dataset
       "num_clips": 8,
       "families": ("carry", "push"),
+      "object": "box",  # one library object for every clip (the HOI env takes one object)
   })
   c.sim = ml_collections.ConfigDict({
       "num_envs": 64,
@@ -26,9 +46,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "action_noise": 0.05,  # std of random actions around zero (PD offset)
   })
   c.video = ml_collections.ConfigDict({"enabled": True, "width": 320, "height": 240})
+  # Stage "expert": PPO on the HOI env over the generated clips -> DIR/expert (checkpoints,
+  # policy/ bundle, history.json).  Stage "eval": the bundle on every clip from its first frame
+  # -> DIR/expert/eval.json.
+  c.train_expert = True
+  c.expert = _expert_config("smoke")
+  c.expert.loop.update(num_iterations=50, log_every=5, checkpoint_every=25)
+  c.expert.ppo.update(num_envs=256, unroll_length=16, minibatch_size=1024)
+  c.eval = ml_collections.ConfigDict({
+      "enabled": True,
+      "perturb": "off",  # off | random | fixed
+      "episodes_per_clip": 1,
+  })
   if variant == "smoke":
     c.data.num_clips = 4
     c.sim.num_envs = 4
-  elif variant != "default":
-    raise ValueError(f"configs/quickstart.py: unknown variant {variant!r} (smoke, default)")
+    c.expert = _expert_config("smoke")  # 16 envs, horizon 8, 64-64 MLPs
+    c.expert.loop.update(num_iterations=3, log_every=1, checkpoint_every=3)
   return c

@@ -7,6 +7,11 @@ Stages (each timed and summarized in ``DIR/report.json``):
   2. data: generate the embedded synthetic HOI dataset and save it (native format, DIR/data).
   3. sim: step ``num_envs`` MJX copies under small random actions (30 Hz control, PD targets).
   4. video: render env 0's rollout to DIR/rollout.mp4 when an OpenGL backend is available.
+  5. expert: Stage-1 PPO on the HOI env over the generated clips (``config.expert``, a complete
+     ``configs/expert.py`` config): DIR/expert/{checkpoints, policy (inference bundle),
+     history.json, config.json}.
+  6. eval: the bundle on every generated clip from its first frame (success rate, E_h, E_o,
+     per clip): DIR/expert/eval.json (same as ``experiments/evaluate.py --workdir DIR/expert``).
 """
 
 import os
@@ -52,18 +57,23 @@ def stage_data(cfg, scene, workdir):
 
   from interprior_jax.motion.io import native
 
+  import ml_collections
+
+  from interprior_jax.training import env_factory
+
   t0 = time.perf_counter()
+  if cfg.data.source != "synthetic" and not cfg.data.source.startswith("native:"):
+    raise ValueError(f"config.data.source={cfg.data.source!r}: use 'synthetic' or 'native:DIR'")
+  # The trainers' loader: synthetic clips drawn with config.data.object only / native filtered.
+  load_cfg = ml_collections.ConfigDict({
+      "seed": cfg.seed, "data": cfg.data.to_dict(),
+      "env": {"scene": {"humanoid": scene.spec.humanoid}}})
+  clips = env_factory.load_clips(load_cfg)
+  quality = []
   if cfg.data.source == "synthetic":
     from interprior_jax.motion import synth
 
-    clips = synth.generate_dataset(cfg.data.num_clips, humanoid=scene.spec.humanoid,
-                                   seed=cfg.seed, families=tuple(cfg.data.families))
     quality = [synth.quality_report(c) for c in clips]
-  elif cfg.data.source.startswith("native:"):
-    clips = native.load_clips(cfg.data.source.split(":", 1)[1])
-    quality = []
-  else:
-    raise ValueError(f"config.data.source={cfg.data.source!r}: use 'synthetic' or 'native:DIR'")
   gen_s = time.perf_counter() - t0
   native.save_clips(workdir / "data", clips)
   summary = {
@@ -125,6 +135,66 @@ def stage_sim(cfg, scene):
   return np.asarray(qpos0), summary
 
 
+def _expert_config(cfg, workdir):
+  """``config.expert`` bound to the quickstart's seed and dataset (``native:DIR/data``)."""
+  import ml_collections
+
+  ecfg = ml_collections.ConfigDict(cfg.expert.to_dict())
+  if ecfg.env_kind != "hoi":
+    raise ValueError(f"config.expert.env_kind={ecfg.env_kind!r}: the quickstart trains the HOI env")
+  if ecfg.env.scene.humanoid != cfg.scene.humanoid:
+    raise ValueError(f"config.expert.env.scene.humanoid={ecfg.env.scene.humanoid!r} differs from "
+                     f"config.scene.humanoid={cfg.scene.humanoid!r}")
+  ecfg.seed = cfg.seed
+  ecfg.data.update(source=f"native:{workdir / 'data'}", object=cfg.data.object, max_clips=0)
+  return ecfg
+
+
+def stage_expert(cfg, clips, workdir):
+  import math
+
+  from interprior_jax.training import expert
+
+  ecfg = _expert_config(cfg, workdir)
+  edir = workdir / "expert"
+  edir.mkdir(parents=True, exist_ok=True)
+  launch.write_json(edir / "config.json", ecfg.to_dict())
+  t0 = time.perf_counter()
+  algo = expert.build(ecfg, clips=clips)
+  build_s = time.perf_counter() - t0
+  res = expert.train(ecfg, edir, algo=algo)
+  wall = time.perf_counter() - t0
+  hist = res.history
+  launch.write_json(edir / "history.json", {"history": hist})
+  keys = ("episode_return", "episode_length", "reward", "success_rate", "env/e_h", "env/e_o",
+          "env/r_track", "loss")
+  pick = lambda h: {k: h.get(k) for k in keys}  # noqa: E731
+  finite = bool(hist) and all(math.isfinite(h["loss"]) for h in hist) and not res.nan_events
+  return {
+      "workdir": str(edir), "bundle": str(edir / "policy"), "iterations": int(res.state.step),
+      "num_envs": algo.env.num_envs, "env_steps": int(res.state.step) * algo.env_steps_per_iteration,
+      "observation_size": int(algo.env.observation_size), "action_size": algo.env.action_size,
+      "build_s": build_s, "wall_s": wall, "nan_events": len(res.nan_events), "finite": finite,
+      "first": pick(hist[0]) if hist else {}, "last": pick(hist[-1]) if hist else {},
+  }
+
+
+def stage_eval(cfg, clips, workdir):
+  from interprior_jax.training import evaluation
+
+  edir = workdir / "expert"
+  t0 = time.perf_counter()
+  opts = evaluation.EvalOptions(perturb=cfg.eval.perturb,
+                                episodes_per_clip=int(cfg.eval.episodes_per_clip), seed=cfg.seed)
+  result = evaluation.evaluate_bundle(edir / "policy", opts, clips=clips)
+  result.update({"workdir": str(edir), **launch.provenance()})
+  launch.write_json(edir / "eval.json", result)
+  out = {k: result[k] for k in ("num_episodes", "success_rate", "mean_length", "e_h", "e_o",
+                                "perturb", "num_steps")}
+  out.update(wall_s=time.perf_counter() - t0, eval_json=str(edir / "eval.json"))
+  return out
+
+
 def main(_):
   cfg = FLAGS.config
   workdir = launch.start(cfg)
@@ -132,7 +202,7 @@ def main(_):
   t_all = time.perf_counter()
   scene, report["stages"]["scene"] = stage_scene(cfg)
   logging.info("scene: %s", report["stages"]["scene"])
-  _, report["stages"]["data"] = stage_data(cfg, scene, workdir)
+  clips, report["stages"]["data"] = stage_data(cfg, scene, workdir)
   logging.info("data: %d clips", report["stages"]["data"]["num_clips"])
   qpos0, report["stages"]["sim"] = stage_sim(cfg, scene)
   logging.info("sim: %s", report["stages"]["sim"])
@@ -142,8 +212,16 @@ def main(_):
         scene.model, qpos0, workdir / "rollout.mp4", fps=config_lib.CONTROL_HZ,
         width=cfg.video.width, height=cfg.video.height,
         track_body=int(scene.spec.root_body_id))
+  ok = bool(report["stages"]["sim"]["all_finite"])
+  if cfg.train_expert:
+    report["stages"]["expert"] = stage_expert(cfg, clips, workdir)
+    logging.info("expert: %s", report["stages"]["expert"])
+    ok = ok and report["stages"]["expert"]["finite"]
+    if cfg.eval.enabled:
+      report["stages"]["eval"] = stage_eval(cfg, clips, workdir)
+      logging.info("eval: %s", report["stages"]["eval"])
   report["total_s"] = time.perf_counter() - t_all
-  report["ok"] = bool(report["stages"]["sim"]["all_finite"])
+  report["ok"] = ok
   launch.write_json(workdir / "report.json", report)
   print(f"quickstart: wrote {workdir / 'report.json'} (ok={report['ok']}, "
         f"{report['total_s']:.0f} s)")
