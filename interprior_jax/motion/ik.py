@@ -29,6 +29,7 @@ warm starts and small steps that is sufficient for kinematic data generation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import jax
@@ -54,11 +55,15 @@ class IKSettings:
     first_frame_iterations: LM iterations for the first frame of a sequence.
     damping: Levenberg-Marquardt damping added to the normal equations' diagonal.
     max_step: per-coordinate step clip (rad for hinges and root rotation, m for root position).
+    jacobian: 'analytic' (hinge columns ``axis x (x - anchor)`` from one FK pass; default) or
+      'autodiff' (``jax.jacfwd`` through FK: one tangent per dof, ~7x the FK work; the reference
+      the analytic one is tested against).
   """
   iterations: int = 4
   first_frame_iterations: int = 60
   damping: float = 1e-3
   max_step: float = 0.35
+  jacobian: str = "analytic"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,12 +82,33 @@ class IKResult:
       in the scene's action order.
     keypoint_pos: (..., T, K, 3) FK of the keypoints at the solution.
     keypoint_err: (..., T, K) distance |FK_k - target_k| in metres (unweighted).
+    body_pos / body_quat: (..., T, B, 3) / (..., T, B, 4) FK of the scene's body layout at the
+      solution (filled by :meth:`IKSolver.solve_many`; None from :meth:`IKSolver.solve`).
   """
   root_pos: np.ndarray
   root_quat: np.ndarray
   joint_pos: np.ndarray
   keypoint_pos: np.ndarray
   keypoint_err: np.ndarray
+  body_pos: np.ndarray | None = None
+  body_quat: np.ndarray | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class IKProblem:
+  """One sequence for :meth:`IKSolver.solve_many` (same meaning as :meth:`IKSolver.solve`'s args).
+
+  Attributes:
+    targets: (T, K, 3); weights: (T, K); posture_ref: (T, A); posture_weights: (A,) or (T, A);
+    root_pos_target: (T, 3); root_quat_target: (T, 4); root_weights: (2,) or (T, 2).
+  """
+  targets: np.ndarray
+  weights: np.ndarray
+  posture_ref: np.ndarray
+  posture_weights: np.ndarray
+  root_pos_target: np.ndarray
+  root_quat_target: np.ndarray
+  root_weights: np.ndarray
 
 
 def _axis_rotation(axis, angle):
@@ -161,12 +187,25 @@ class TreeFK:
     self.adr, self.axis, self.anchor, self.q0, self.active = adr, axis, anchor, q0, active
 
   def __call__(self, qpos):
+    xpos, xmat, _, _ = self.frames(qpos)
+    return xpos, xmat
+
+  def frames(self, qpos):
+    """``qpos (nq,) -> (xpos (nb, 3), xmat (nb, 3, 3), hinge_axis (nb, S, 3), hinge_anchor (nb, S, 3))``.
+
+    ``hinge_axis`` / ``hinge_anchor``: world axis and anchor of hinge slot ``S`` of each body (as
+    MuJoCo's ``xaxis`` / ``xanchor``; padded slots hold finite junk), the ingredients of the
+    analytic Jacobian ``d x / d q_j = axis_j x (x - anchor_j)``.
+    """
     angle = (qpos[self.adr] - self.q0) * self.active  # (nb, S)
     rot = jnp.broadcast_to(jnp.asarray(self.body_mat), (self.nbody, 3, 3))
     pos = jnp.asarray(self.body_pos)
+    axes, anchors = [], []
     for k in range(self.adr.shape[1]):
-      rj = _axis_rotation(self.axis[:, k], angle[:, k])
       a = self.anchor[:, k]
+      axes.append(_mv(rot, jnp.asarray(self.axis[:, k])))  # parent frame, before this hinge
+      anchors.append(pos + _mv(rot, a))
+      rj = _axis_rotation(self.axis[:, k], angle[:, k])
       pos = pos + _mv(rot, a - _mv(rj, a))
       rot = _mm(rot, rj)
     if len(self.free_bodies):
@@ -180,7 +219,10 @@ class TreeFK:
       p = self.parent[lv]
       xpos = xpos.at[lv].set(xpos[p] + _mv(xmat[p], pos[lv]))
       xmat = xmat.at[lv].set(_mm(xmat[p], rot[lv]))
-    return xpos, xmat
+    pmat, ppos = xmat[self.parent], xpos[self.parent]  # (nb, 3, 3), (nb, 3); world: own parent 0
+    axis = jnp.stack([_mv(pmat, x) for x in axes], 1)
+    anchor = jnp.stack([ppos + _mv(pmat, x) for x in anchors], 1)
+    return xpos, xmat, axis, anchor
 
 
 class IKSolver:
@@ -212,6 +254,26 @@ class IKSolver:
     self._root = spec.root_qpos_adr
     self._hinge = jnp.asarray(spec.qpos_adr)
     self._layout_ids = jnp.asarray(spec.body_ids)
+    if settings.jacobian not in ("analytic", "autodiff"):
+      raise ValueError(f"IKSettings.jacobian: {settings.jacobian!r}, expected 'analytic' or 'autodiff'")
+    # Analytic Jacobian tables: hinge -> (body, slot) of TreeFK; keypoint x hinge ancestry mask.
+    slot_of = {int(self._fk.adr[b, k]): (b, k) for b, k in zip(*np.nonzero(self._fk.active))}
+    try:
+      bs = np.asarray([slot_of[int(a)] for a in spec.qpos_adr], np.int32).reshape(-1, 2)
+    except KeyError as e:
+      raise ValueError(f"IKSolver: actuated qpos address {e} is not a hinge of the model") from None
+    self._h_body, self._h_slot = bs[:, 0], bs[:, 1]
+    mask = np.zeros((len(self.keypoints), spec.action_size), np.float32)
+    parent = model.body_parentid
+    for i, b in enumerate(np.asarray(self._kp_body)):
+      chain = {int(b)}
+      while b != 0:
+        b = parent[b]
+        chain.add(int(b))
+      mask[i] = np.isin(self._h_body, list(chain))
+    self._kp_hinge_mask = mask
+    self._first_batch = jax.jit(jax.vmap(self._first_frame))
+    self._chunk_batch = jax.jit(jax.vmap(self._chunk))
     self._solve_seq = jax.jit(self._sequence)
     self._solve_batch = jax.jit(jax.vmap(self._sequence))
     self._fk_batch = jax.jit(jax.vmap(self._fk_bodies))
@@ -252,6 +314,41 @@ class IKSolver:
     r_post = tgt["post_w"] * (hq - tgt["post_ref"])
     return jnp.concatenate([r_kp, r_rp, r_rr, r_post])
 
+  def _residual_jacobian(self, state, tgt):
+    """Residual at ``delta = 0`` (M,) and its Jacobian (M, 6 + A) w.r.t. ``delta``."""
+    if self.settings.jacobian == "autodiff":
+      zero = jnp.zeros((ROOT_DOF + self.spec.action_size,), jnp.float32)
+      return self._residual(zero, state, tgt), jax.jacfwd(self._residual)(zero, state, tgt)
+    root_pos, root_quat, hinges = state
+    xpos, xmat, axis, anchor = self._fk.frames(self._qpos(root_pos, root_quat, hinges))
+    kp = xpos[self._kp_body] + _mv(xmat[self._kp_body], self._kp_off)  # (K, 3)
+    K, A = kp.shape[0], self.spec.action_size
+    eye3 = jnp.eye(3, dtype=kp.dtype)
+    d_pos = jnp.broadcast_to(eye3, (K, 3, 3))  # d kp / d root translation
+    # R <- exp(dw) R rotates every point about the root: d kp / d dw_i = e_i x (kp - root_pos).
+    d_rot = jnp.swapaxes(jnp.cross(eye3[None], (kp - root_pos)[:, None, :]), 1, 2)
+    h_axis, h_anchor = axis[self._h_body, self._h_slot], anchor[self._h_body, self._h_slot]
+    d_hinge = jnp.cross(h_axis[None], kp[:, None] - h_anchor[None]) * self._kp_hinge_mask[..., None]
+    j_kp = tgt["w"][:, None, None] * jnp.concatenate(
+        [d_pos, d_rot, jnp.swapaxes(d_hinge, 1, 2)], -1)  # (K, 3, 6 + A)
+
+    def root_rot(dw):
+      return tgt["root_w"][1] * geo.quat_diff_expmap(
+          tgt["root_quat"], geo.quat_mul(geo.quat_from_expmap(dw), root_quat))
+
+    zero3 = jnp.zeros((3,), kp.dtype)
+    r_rr, j_rr = root_rot(zero3), jax.jacfwd(root_rot)(zero3)
+    z = functools.partial(jnp.zeros, dtype=kp.dtype)
+    jac = jnp.concatenate([
+        j_kp.reshape(3 * K, ROOT_DOF + A),
+        jnp.concatenate([tgt["root_w"][0] * eye3, z((3, 3 + A))], 1),
+        jnp.concatenate([z((3, 3)), j_rr, z((3, A))], 1),
+        jnp.concatenate([z((A, ROOT_DOF)), jnp.diag(tgt["post_w"])], 1)], 0)
+    res = jnp.concatenate([(tgt["w"][:, None] * (kp - tgt["p"])).reshape(-1),
+                           tgt["root_w"][0] * (root_pos - tgt["root_pos"]), r_rr,
+                           tgt["post_w"] * (hinges - tgt["post_ref"])])
+    return res, jac
+
   def _apply(self, state, dx):
     root_pos, root_quat, hinges = state
     lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
@@ -268,9 +365,7 @@ class IKSolver:
     the cost never increases.
     """
     n = ROOT_DOF + self.spec.action_size
-    zero = jnp.zeros((n,), jnp.float32)
-    r = self._residual(zero, state, tgt)
-    jac = jax.jacfwd(self._residual)(zero, state, tgt)
+    r, jac = self._residual_jacobian(state, tgt)
     eye = self.settings.damping * jnp.eye(n, dtype=jac.dtype)
 
     def step(j):
@@ -307,6 +402,68 @@ class IKSolver:
     err = jnp.linalg.norm(kp - tgt["p"], axis=-1)
     return rp, rq, hq, kp, err
 
+  def _first_frame(self, tg0, init):
+    """Frame 0 of a sequence: ``first_frame_iterations`` LM steps from ``init`` (static count)."""
+    return jax.lax.fori_loop(0, self.settings.first_frame_iterations,
+                             lambda _, st: self._lm_step(st, tg0), init)
+
+  def _chunk(self, state, tgt):
+    """``C`` consecutive frames (tgt: dict of (C, ...)) warm-started from ``state``, each with
+    ``iterations`` LM steps; returns the last state and per-frame outputs incl. body FK."""
+
+    def body(s, tg):
+      s = jax.lax.fori_loop(0, self.settings.iterations, lambda _, st: self._lm_step(st, tg), s)
+      return s, s
+
+    last, (rp, rq, hq) = jax.lax.scan(body, state, tgt)
+    kp = jax.vmap(self._keypoints)(rp, rq, hq)
+    err = jnp.linalg.norm(kp - tgt["p"], axis=-1)
+    bpos, bquat = jax.vmap(self._fk_bodies)(rp, rq, hq)
+    return last, (rp, rq, hq, kp, err, bpos, bquat)
+
+  def _pack(self, targets, weights, posture_ref, posture_weights, root_pos_target,
+            root_quat_target, root_weights, init):
+    """Validated, broadcast numpy float32 targets dict (..., T, ...) and first-frame init."""
+    targets = np.asarray(targets, np.float32)
+    batch = targets.shape[:-3]
+    if len(batch) > 1:
+      raise ValueError(f"targets: shape {targets.shape}, expected (T, K, 3) or (N, T, K, 3)")
+    T, K = targets.shape[-3], targets.shape[-2]
+    A = self.spec.action_size
+    if K != len(self.keypoints) or targets.shape[-1] != 3:
+      raise ValueError(f"targets: shape {targets.shape}, expected (..., T, {len(self.keypoints)}, 3)")
+    lead = batch + (T,)
+
+    def full(x, tail, name):
+      x = np.asarray(x, np.float32)
+      try:
+        return np.broadcast_to(x, lead + tail)
+      except ValueError:
+        raise ValueError(f"{name}: shape {x.shape} does not broadcast to {lead + tail}") from None
+
+    root_q0 = self.spec.init_qpos[self._root + 3:self._root + 7]
+    if root_pos_target is None:
+      root_pos_target = np.zeros(lead + (3,), np.float32)
+    if root_quat_target is None:
+      root_quat_target = np.broadcast_to(np.asarray(root_q0, np.float32), lead + (4,))
+    tgt = {"p": targets, "w": full(weights, (K,), "weights"),
+           "root_pos": full(root_pos_target, (3,), "root_pos_target"),
+           "root_quat": full(root_quat_target, (4,), "root_quat_target"),
+           "root_w": full(root_weights, (2,), "root_weights"),
+           "post_ref": full(posture_ref, (A,), "posture_ref"),
+           "post_w": full(posture_weights, (A,), "posture_weights")}
+    if init is None:
+      use_root = tgt["root_w"][..., 0, :1] > 0
+      kp_xy = targets[..., 0, :, :2].mean(-2)
+      guess = np.concatenate(
+          [kp_xy, np.full(batch + (1,), self.spec.standing_root_height, np.float32)], -1)
+      init = (np.where(use_root, tgt["root_pos"][..., 0, :], guess),
+              tgt["root_quat"][..., 0, :], tgt["post_ref"][..., 0, :])
+    else:
+      init = tuple(np.broadcast_to(np.asarray(x, np.float32), batch + (n,))
+                   for x, n in zip(init, (3, 4, A)))
+    return tgt, tuple(np.asarray(x, np.float32) for x in init)
+
   def solve(self, targets, weights, posture_ref, posture_weights, root_pos_target=None,
             root_quat_target=None, root_weights=(0.0, 0.0), init=None) -> IKResult:
     """Solves one sequence ``(T, ...)`` or a batch of sequences ``(N, T, ...)``.
@@ -321,49 +478,87 @@ class IKSolver:
         default: the scene's standing pose moved to the first root target (or the first
         keypoint target's horizontal position).
     Returns:
-      :class:`IKResult` as numpy arrays.
+      :class:`IKResult` as numpy arrays.  One compilation per input shape; for many sequences
+      of different lengths use :meth:`solve_many`.
     """
-    targets = jnp.asarray(targets, jnp.float32)
-    batch = targets.shape[:-3]
-    if len(batch) > 1:
-      raise ValueError(f"targets: shape {targets.shape}, expected (T, K, 3) or (N, T, K, 3)")
-    T, K = targets.shape[-3], targets.shape[-2]
-    A = self.spec.action_size
-    if K != len(self.keypoints) or targets.shape[-1] != 3:
-      raise ValueError(f"targets: shape {targets.shape}, expected (..., T, {len(self.keypoints)}, 3)")
-    lead = batch + (T,)
-
-    def full(x, tail, name, dtype=jnp.float32):
-      x = jnp.asarray(x, dtype)
-      try:
-        return jnp.broadcast_to(x, lead + tail)
-      except ValueError:
-        raise ValueError(f"{name}: shape {x.shape} does not broadcast to {lead + tail}") from None
-
-    root_q0 = self.spec.init_qpos[self._root + 3:self._root + 7]
-    if root_pos_target is None:
-      root_pos_target = jnp.zeros(lead + (3,))
-    if root_quat_target is None:
-      root_quat_target = jnp.broadcast_to(jnp.asarray(root_q0, jnp.float32), lead + (4,))
-    tgt = {"p": targets, "w": full(weights, (K,), "weights"),
-           "root_pos": full(root_pos_target, (3,), "root_pos_target"),
-           "root_quat": full(root_quat_target, (4,), "root_quat_target"),
-           "root_w": full(root_weights, (2,), "root_weights"),
-           "post_ref": full(posture_ref, (A,), "posture_ref"),
-           "post_w": full(posture_weights, (A,), "posture_weights")}
-    if init is None:
-      use_root = tgt["root_w"][..., 0, :1] > 0
-      kp_xy = targets[..., 0, :, :2].mean(-2)
-      guess = jnp.concatenate(
-          [kp_xy, jnp.full(batch + (1,), self.spec.standing_root_height, jnp.float32)], -1)
-      init = (jnp.where(use_root, tgt["root_pos"][..., 0, :], guess),
-              tgt["root_quat"][..., 0, :], tgt["post_ref"][..., 0, :])
-    else:
-      init = tuple(jnp.broadcast_to(jnp.asarray(x, jnp.float32), batch + (n,))
-                   for x, n in zip(init, (3, 4, A)))
-    fn = self._solve_batch if batch else self._solve_seq
+    tgt, init = self._pack(targets, weights, posture_ref, posture_weights, root_pos_target,
+                           root_quat_target, root_weights, init)
+    fn = self._solve_batch if tgt["p"].ndim == 4 else self._solve_seq
     rp, rq, hq, kp, err = fn(tgt, init)
     return IKResult(*(np.asarray(x) for x in (rp, rq, hq, kp, err)))
+
+  def solve_many(self, problems: Sequence[IKProblem], slots: int = 8,
+                 chunk: int = 32) -> list[IKResult]:
+    """Solves sequences of any lengths with two compiled programs (continuous batching).
+
+    ``slots`` lanes advance ``chunk`` frames per call of one jitted ``vmap`` x ``scan``; a lane
+    whose sequence ends takes the next one (longest first), so padding is at most ``chunk - 1``
+    frames per sequence plus the idle lanes of the last calls.  Frame 0 of every sequence gets
+    ``first_frame_iterations`` LM steps in a batched call before (then ``iterations`` more like
+    every frame).  A sequence's result does not depend on the others (lanes are independent).
+
+    Returns one :class:`IKResult` per problem (shapes ``(T, ...)``, ``body_pos`` / ``body_quat``
+    filled), in the order of ``problems``.
+    """
+    if slots < 1 or chunk < 1:
+      raise ValueError(f"solve_many: slots={slots}, chunk={chunk}; both must be >= 1")
+    packed = []
+    for i, pr in enumerate(problems):
+      try:
+        packed.append(self._pack(pr.targets, pr.weights, pr.posture_ref, pr.posture_weights,
+                                 pr.root_pos_target, pr.root_quat_target, pr.root_weights, None))
+      except ValueError as e:
+        raise ValueError(f"solve_many: problem {i}: {e}") from None
+      if packed[-1][0]["p"].ndim != 3:
+        raise ValueError(f"solve_many: problem {i}: targets must be (T, K, 3)")
+    n = len(packed)
+    if not n:
+      return []
+    keys = tuple(packed[0][0])
+    lengths = [p[0]["p"].shape[0] for p in packed]
+
+    def stack(idx, frames):
+      """(slots, len(frames), ...) targets of problems ``idx`` (frames clipped to each end)."""
+      return {k: np.stack([packed[i][0][k][np.minimum(frames, lengths[i] - 1)] for i in idx])
+              for k in keys}
+
+    # First frames of all problems, ``slots`` at a time (padded with the last problem).
+    first = []
+    for s0 in range(0, n, slots):
+      idx = [min(i, n - 1) for i in range(s0, s0 + slots)]
+      tg0 = {k: v[:, 0] for k, v in stack(idx, np.zeros(1, np.int64)).items()}
+      init = tuple(np.stack([packed[i][1][j] for i in idx]) for j in range(3))
+      out = jax.device_get(self._first_batch(tg0, init))
+      first += [tuple(x[b] for x in out) for b in range(min(slots, n - s0))]
+
+    queue = sorted(range(n), key=lambda i: -lengths[i])
+    lane_prob, lane_t = [-1] * slots, [0] * slots
+    state = [np.stack([first[queue[0]][j]] * slots) for j in range(3)]
+    parts: list[list] = [[] for _ in range(n)]
+    steps = np.arange(chunk)
+    while True:
+      for s in range(slots):
+        if lane_prob[s] < 0 or lane_t[s] >= lengths[lane_prob[s]]:
+          lane_prob[s], lane_t[s] = (queue.pop(0), 0) if queue else (-1, 0)
+          if lane_prob[s] >= 0:
+            for j in range(3):
+              state[j][s] = first[lane_prob[s]][j]
+      active = [s for s in range(slots) if lane_prob[s] >= 0]
+      if not active:
+        break
+      src = [s if lane_prob[s] >= 0 else active[0] for s in range(slots)]  # idle lanes copy one
+      for j in range(3):
+        state[j] = state[j][src]
+      probs = [lane_prob[s] for s in src]
+      tgt = {k: np.stack([packed[p][0][k][np.minimum(lane_t[s] + steps, lengths[p] - 1)]
+                          for s, p in zip(src, probs)]) for k in keys}
+      last, out = jax.device_get(self._chunk_batch(tuple(state), tgt))
+      state = [np.array(x) for x in last]
+      for s in active:
+        p, t = lane_prob[s], lane_t[s]
+        parts[p].append(tuple(x[s, :lengths[p] - t] for x in out))
+        lane_t[s] += chunk
+    return [IKResult(*(np.concatenate(c, 0) for c in zip(*pp))) for pp in parts]
 
   def forward_kinematics(self, root_pos, root_quat, joint_pos) -> tuple[np.ndarray, np.ndarray]:
     """(T, 3), (T, 4), (T, A) -> body_pos (T, B, 3), body_quat (T, B, 4) in the body layout."""

@@ -188,7 +188,8 @@ class SynthConfig:
       ("drag", ("box", "large_box", "cylinder", "table", "chair")),
   )
   max_hand_residual: float = 0.05
-  ik_batch: int = 8  # clips per batched IK call (a fixed size: one compilation per humanoid)
+  ik_batch: int = 8  # IK lanes (clips solved side by side; a fixed size: one compilation)
+  ik_chunk: int = 32  # frames each lane advances per IK call
   gait: GaitConfig = GaitConfig()
   ik: IKConfig = IKConfig()
   hand: HandConfig = HandConfig()

@@ -31,11 +31,11 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from interprior_jax import geometry as geo
 from interprior_jax.assets import objects as objects_lib
 from interprior_jax.assets import scene as scene_lib
 from interprior_jax.motion import clip as clip_lib
 from interprior_jax.motion import ik as ik_lib
+from interprior_jax.motion.synth import npquat
 from interprior_jax.motion.synth import shape as shape_lib
 from interprior_jax.motion.synth.config import SynthConfig
 
@@ -134,7 +134,7 @@ def _geom_samples(model, spec: scene_lib.SceneSpec):
   hand_set = set(int(i) for i in spec.hand_body_idx)
   for gid, bidx in zip(spec.humanoid_geom_ids, spec.humanoid_geom_body_idx):
     t, size = model.geom_type[gid], model.geom_size[gid]
-    rot = np.asarray(geo.quat_to_mat(model.geom_quat[gid]), np.float64)
+    rot = npquat.quat_to_mat(model.geom_quat[gid])
     if t == 2:  # sphere
       local, r = np.zeros((1, 3)), size[0]
     elif t == 3:  # capsule (axis z)
@@ -520,8 +520,8 @@ def _targets(plan: _Plan, kit: _Kit, cfg: SynthConfig, rng):
                                 mode="nearest")
   root_pos = np.concatenate([tk["xy"], z[:, None]], -1)
   pitch = 0.3 * tk["lean"]  # the pelvis takes a share of the lean, the spine the rest
-  root_quat = np.asarray(geo.quat_mul(_yaw_quat(yaw), np.stack(
-      [np.cos(pitch / 2), 0 * pitch, np.sin(pitch / 2), 0 * pitch], -1)), np.float64)
+  root_quat = npquat.quat_mul(_yaw_quat(yaw), np.stack(
+      [np.cos(pitch / 2), 0 * pitch, np.sin(pitch / 2), 0 * pitch], -1))
   posture = np.tile(kit.posture_ref, (T, 1))
   posture[:, kit.lean_idx] = (0.7 * tk["lean"] / len(kit.lean_idx))[:, None]
 
@@ -554,7 +554,7 @@ def _targets(plan: _Plan, kit: _Kit, cfg: SynthConfig, rng):
 
 def _sample_world(kit: _Kit, body_pos, body_quat) -> np.ndarray:
   """(T, B, 3), (T, B, 4) -> (T, P, 3) world geom sample points."""
-  rot = np.asarray(geo.quat_to_mat(body_quat[:, kit.geom_body]), np.float64)
+  rot = npquat.quat_to_mat(body_quat[:, kit.geom_body])
   return np.einsum("tpij,pj->tpi", rot, kit.geom_local) + body_pos[:, kit.geom_body]
 
 
@@ -584,27 +584,14 @@ def _labels(kit: _Kit, holding, body_dist, cfg: SynthConfig):
 # ------------------------------------------------------------------------------------------------
 
 
-def _pad(x: np.ndarray, T: int) -> np.ndarray:
-  return np.concatenate([x, np.repeat(x[-1:], T - len(x), 0)], 0) if len(x) < T else x
-
-
-def _solve(kit: _Kit, cfg: SynthConfig, items: list[dict]):
-  """Batched IK of several clips' targets (padded to a fixed T and batch size)."""
-  T_max = int(round(cfg.rand.max_duration * cfg.fps)) + 1
-  B = cfg.ik_batch
-  out = []
-  for start in range(0, len(items), B):
-    chunk = items[start:start + B]
-    chunk = chunk + [chunk[-1]] * (B - len(chunk))
-    stack = {k: np.stack([_pad(c[k], T_max) for c in chunk]) for k in
-             ("targets", "weights", "root_pos", "root_quat", "posture")}
-    res = kit.solver.solve(stack["targets"], stack["weights"], stack["posture"], kit.posture_w,
-                           root_pos_target=stack["root_pos"], root_quat_target=stack["root_quat"],
-                           root_weights=(cfg.ik.w_root_pos, cfg.ik.w_root_rot))
-    for b in range(min(B, len(items) - start)):
-      T = len(items[start + b]["targets"])
-      out.append(ik_lib.IKResult(*(x[b, :T] for x in dataclasses.astuple(res))))
-  return out
+def _solve(kit: _Kit, cfg: SynthConfig, items: list[dict]) -> list[ik_lib.IKResult]:
+  """IK of several clips' targets: :meth:`IKSolver.solve_many` (``cfg.ik_batch`` lanes of
+  ``cfg.ik_chunk`` frames: one compilation per humanoid whatever the clip lengths)."""
+  problems = [ik_lib.IKProblem(
+      targets=c["targets"], weights=c["weights"], posture_ref=c["posture"],
+      posture_weights=kit.posture_w, root_pos_target=c["root_pos"], root_quat_target=c["root_quat"],
+      root_weights=np.asarray((cfg.ik.w_root_pos, cfg.ik.w_root_rot))) for c in items]
+  return kit.solver.solve_many(problems, slots=cfg.ik_batch, chunk=cfg.ik_chunk)
 
 
 def _draw_plan(rng, family, cfg, kit):
@@ -632,8 +619,7 @@ def _generate(rngs, families, humanoid: str, cfg: SynthConfig, tags) -> list[cli
   results = _solve(kit, cfg, items)
   clips = []
   for plan, it, res, tag in zip(plans, items, results, tags):
-    body_pos, body_quat = kit.solver.forward_kinematics(res.root_pos, res.root_quat, res.joint_pos)
-    body_pos, body_quat = body_pos.astype(np.float64), body_quat.astype(np.float64)
+    body_pos, body_quat = res.body_pos.astype(np.float64), res.body_quat.astype(np.float64)
     d = _distances(kit, plan.shape, body_pos, body_quat, it["obj_pos"], it["obj_quat"])
     body_dist = _body_min(kit, d, kit.spec.num_bodies)
     labels = _labels(kit, plan.tracks["holding"], body_dist, cfg)

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from interprior_jax.assets import objects as objects_lib
-from interprior_jax import geometry as geo
+from interprior_jax.motion.synth import npquat
 
 _GRAD_EPS = 1e-4
 _TRACE_TOL = 1e-6
@@ -30,7 +30,7 @@ _FACE_TOL = 0.01
 
 def _rotmat(q) -> np.ndarray:
   """(..., 4) (w, x, y, z) -> (..., 3, 3) numpy rotation matrices (via :mod:`geometry`)."""
-  return np.asarray(geo.quat_to_mat(np.asarray(q, np.float64)), np.float64)
+  return npquat.quat_to_mat(q)
 
 
 def _box_sdf(p: np.ndarray, half: np.ndarray) -> np.ndarray:
