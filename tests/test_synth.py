@@ -73,6 +73,17 @@ def test_body_pos_is_fk_of_joints(clips):
   np.testing.assert_allclose(pos, c.body_pos[:5], atol=1e-5)
 
 
+def test_npquat_matches_geometry():
+  from interprior_jax import geometry as geo
+  from interprior_jax.motion.synth import npquat
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=(2, 5, 4))
+  np.testing.assert_allclose(npquat.quat_mul(a, b), np.asarray(geo.quat_mul(a, b)), rtol=1e-5,
+                             atol=1e-5)
+  np.testing.assert_allclose(npquat.quat_to_mat(a), np.asarray(geo.quat_to_mat(a)), rtol=1e-5,
+                             atol=1e-5)
+
+
 def test_unknown_family():
   with pytest.raises(KeyError, match="unknown family"):
     synth.generate_dataset(1, families=("dance",), config=CFG)
