@@ -78,14 +78,17 @@ def test_evaluate_bundle_toy(tmp_path):
 @pytest.mark.skipif(os.environ.get("INTERPRIOR_SLOW_TESTS") != "1",
                     reason="slow (HOI env compile); set INTERPRIOR_SLOW_TESTS=1")
 def test_evaluate_smoke_expert_hoi(tmp_path):
-  """Two smoke iterations on the synthetic clip, then eval with perturb off and fixed."""
+  """Two smoke iterations on the synthetic clip, then eval with fixed impulses, 2 episodes."""
   config = expert_config("smoke")
   res = expert.train(config, tmp_path)
   assert int(res.state.step) == config.loop.num_iterations
-  for mode in ("off", "fixed"):
-    out = evaluation.evaluate_bundle(tmp_path / "policy", evaluation.EvalOptions(perturb=mode))
-    assert out["perturb"] == mode and out["num_episodes"] == config.data.num_clips
-    assert 0.0 <= out["success_rate"] <= 1.0
-    assert 0.0 <= out["e_h"] < 1.0 and 0.0 <= out["e_o"] < 2.0
-    clip = out["per_clip"][0]
-    assert clip["episodes"] == 1 and clip["mean_length"] >= 1
+  out = evaluation.evaluate_bundle(tmp_path / "policy",
+                                   evaluation.EvalOptions(perturb="fixed", episodes_per_clip=2))
+  assert out["perturb"] == "fixed" and out["num_episodes"] == 2 * config.data.num_clips
+  assert out["trained_iterations"] == config.loop.num_iterations
+  assert 0.0 <= out["success_rate"] <= 1.0
+  assert 0.0 <= out["e_h"] < 1.0 and 0.0 <= out["e_o"] < 2.0
+  clip = out["per_clip"][0]
+  assert clip["episodes"] == 2 and clip["mean_length"] >= 1
+  for ep in out["episodes"]:
+    assert ep["ended"] and ep["success"] != ep["terminated"]  # every clip played to its end
