@@ -44,6 +44,7 @@ ROOT_POS_DIM = 3
 ROOT_QUAT_DIM = 4
 ROOT_DOF = 6  # tangent space of the free root: translation + rotation vector
 LINE_SEARCH = (1.0, 0.5, 0.25, 0.0)  # step fractions tried by each LM iteration
+FK_FRAME_BUCKET = 64  # forward_kinematics / keypoint_positions pad T to a multiple of this
 
 
 @dataclasses.dataclass(frozen=True)
@@ -560,15 +561,21 @@ class IKSolver:
         lane_t[s] += chunk
     return [IKResult(*(np.concatenate(c, 0) for c in zip(*pp))) for pp in parts]
 
+  def _padded(self, fn, root_pos, root_quat, joint_pos):
+    """Runs a frame-wise jitted ``fn`` on (T, ...) inputs padded to a multiple of ``FK_FRAME_BUCKET``
+    frames (a handful of compilations for any T instead of one per length)."""
+    T = np.shape(root_pos)[0]
+    n = max(FK_FRAME_BUCKET, -(-T // FK_FRAME_BUCKET) * FK_FRAME_BUCKET)
+    args = [np.asarray(x, np.float32) for x in (root_pos, root_quat, joint_pos)]
+    args = [np.concatenate([x, np.repeat(x[-1:] if T else np.zeros((1,) + x.shape[1:], np.float32),
+                                         n - T, 0)]) for x in args]
+    return [np.asarray(x)[:T] for x in jax.tree_util.tree_leaves(fn(*args))]
+
   def forward_kinematics(self, root_pos, root_quat, joint_pos) -> tuple[np.ndarray, np.ndarray]:
     """(T, 3), (T, 4), (T, A) -> body_pos (T, B, 3), body_quat (T, B, 4) in the body layout."""
-    pos, quat = self._fk_batch(jnp.asarray(root_pos, jnp.float32),
-                               jnp.asarray(root_quat, jnp.float32),
-                               jnp.asarray(joint_pos, jnp.float32))
-    return np.asarray(pos), np.asarray(quat)
+    pos, quat = self._padded(self._fk_batch, root_pos, root_quat, joint_pos)
+    return pos, quat
 
   def keypoint_positions(self, root_pos, root_quat, joint_pos) -> np.ndarray:
     """(T, 3), (T, 4), (T, A) -> (T, K, 3) FK of the keypoints."""
-    return np.asarray(self._kp_batch(
-        jnp.asarray(root_pos, jnp.float32), jnp.asarray(root_quat, jnp.float32),
-        jnp.asarray(joint_pos, jnp.float32)))
+    return self._padded(self._kp_batch, root_pos, root_quat, joint_pos)[0]

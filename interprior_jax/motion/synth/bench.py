@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -22,14 +23,18 @@ def main(argv=None) -> None:
   args = p.parse_args(argv)
   runtime.enable_compilation_cache()
   fams = tuple(args.families.split(","))
+  load0 = os.getloadavg()[0]
   t0 = time.perf_counter()
   synth.generate_dataset(1, humanoid=args.humanoid, seed=args.seed + 1, families=fams)  # compile
   t1 = time.perf_counter()
   clips = synth.generate_dataset(args.num, humanoid=args.humanoid, seed=args.seed, families=fams)
   t2 = time.perf_counter()
+  load1 = os.getloadavg()[0]
   reports = [synth.quality_report(c) for c in clips]
   keys = reports[0].keys()
   out = {"num_clips": len(clips), "humanoid": args.humanoid,
+         "load_avg_1m_before_after": [round(load0, 2), round(load1, 2)],
+         "cpu_count": os.cpu_count(),
          "first_call_s": round(t1 - t0, 1), "generate_s": round(t2 - t1, 1),
          "clips_per_s": round(len(clips) / (t2 - t1), 3),
          "mean_duration_s": round(float(np.mean([c.duration for c in clips])), 2),
