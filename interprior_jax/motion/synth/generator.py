@@ -658,7 +658,9 @@ def generate_dataset(num_clips: int, humanoid: str = "smpl", seed: int = 0,
   """``num_clips`` clips cycling through ``families`` (default ``config.families``).
 
   Clip ``i`` draws from ``numpy.random.default_rng([seed, i])``: deterministic by seed and
-  independent of ``num_clips``.  IK runs in batches of ``config.ik_batch`` clips.
+  independent of ``num_clips`` (a clip's IK does not depend on the other clips of the call; see
+  :meth:`~interprior_jax.motion.ik.IKSolver.solve_many`, ``config.ik_batch`` lanes of
+  ``config.ik_chunk`` frames).
   """
   families = tuple(families or config.families)
   if num_clips < 0:
