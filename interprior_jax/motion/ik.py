@@ -8,15 +8,17 @@ Problem, per frame ``t`` (one free root + ``A`` hinges, ``K`` keypoints)::
     s.t.   lo <= q_hinge <= hi                                   joint limits (by clipping)
 
 solved by damped least squares (Levenberg-Marquardt with a fixed damping ``lambda``):
-``(J^T J + lambda I) dx = -J^T r``, the Jacobian of the stacked residual from ``jax.jacfwd``
-through :class:`TreeFK` (the model's kinematic tree in JAX, equal to ``mj_kinematics``).  The root rotation is updated on the manifold
+``(J^T J + lambda I) dx = -J^T r`` over :class:`TreeFK` (the model's kinematic tree in JAX, equal
+to ``mj_kinematics``); the Jacobian is analytic (hinge column ``axis x (point - anchor)`` from
+one FK pass), ``jax.jacfwd`` through the FK being the tested reference (``IKSettings.jacobian``).  The root rotation is updated on the manifold
 (``R <- exp(dw) R``), hinges are clipped to their limits after each step and every step is
 clipped to ``max_step`` per coordinate.
 
 Frames are solved in sequence with ``lax.scan``, each warm-started from the previous frame's
 solution (temporal coherence, few iterations per frame); the first frame gets more iterations.
-Independent sequences (clips) are batched with ``vmap``.  One jitted program per solver instance
-and input shape: callers pad to a fixed frame count / batch size to keep the compile count at one.
+Independent sequences (clips) are batched with ``vmap``: :meth:`IKSolver.solve` for equal-length
+batches (one program per shape), :meth:`IKSolver.solve_many` for any number of sequences of any
+lengths with two programs (fixed lanes x frame chunks, continuous batching).
 
 Why this and not mink (QP-based differential IK over MuJoCo C): this solver runs batched over many
 clips in one XLA program (CPU or accelerator), has no QP/solver dependency, is differentiable
