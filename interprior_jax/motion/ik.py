@@ -11,8 +11,8 @@ solved by damped least squares (Levenberg-Marquardt with a fixed damping ``lambd
 ``(J^T J + lambda I) dx = -J^T r`` over :class:`TreeFK` (the model's kinematic tree in JAX, equal
 to ``mj_kinematics``); the Jacobian is analytic (hinge column ``axis x (point - anchor)`` from
 one FK pass), ``jax.jacfwd`` through the FK being the tested reference (``IKSettings.jacobian``).
-The root rotation is updated on the manifold (``R <- exp(dw) R``), hinges are clipped to their limits after each step and every step is
-clipped to ``max_step`` per coordinate.
+The root rotation is updated on the manifold (``R <- exp(dw) R``), hinges are clipped to their
+limits after each step and every step is clipped to ``max_step`` per coordinate.
 
 Frames are solved in sequence with ``lax.scan``, each warm-started from the previous frame's
 solution (temporal coherence, few iterations per frame); the first frame gets more iterations.
