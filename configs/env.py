@@ -27,6 +27,9 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
     c.scene.physics.timestep = 1.0 / 120.0
   c.impl = ""  # MJX backend: "" (default), "jax" or "warp"
   c.substeps = 4  # physics steps per policy step: 4 x 1/120 s = 30 Hz policy
+  # PD target = offset + action_scale * half joint range * clip(a, -1, 1).  1 = method.md; on
+  # SMPL(-X) the hinge ranges are +-180 deg, so one action unit is pi rad.
+  c.action_scale = 1.0
   c.max_episode_steps = 300  # truncation (bootstrapped), besides the clip end
   c.contact_dist = 1e-3  # a contact counts as touching when its distance is below this (m)
   # info['final_obs']: exact pre-reset observation for PPO's truncation bootstrap (one more

@@ -258,6 +258,13 @@ def test_make_env_validation():
   bad.termination.enabled = ("fall", "typo")
   with pytest.raises(ValueError, match="typo"):
     make_env(bad, [a])
+  scaled = cfg.copy_and_resolve_references()
+  scaled.action_scale = 0.25
+  env = make_env(scaled, [a])
+  np.testing.assert_allclose(env.scale_action(jnp.array([2.0, -0.4, 1.0])), [0.25, -0.1, 0.25])
+  target = env.spec.pd_target(np.asarray(env.scale_action(jnp.ones(env.action_size))))
+  np.testing.assert_allclose(target, env.spec.action_offset + 0.25 * env.spec.action_scale,
+                             rtol=1e-6)
 
 
 def test_contact_normal_forces_match_mujoco_and_energy_term(setup):

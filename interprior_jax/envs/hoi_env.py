@@ -186,7 +186,7 @@ class HOIEnv(Env):
     f_pel, f_obj = perturbations.impulse_forces(k_imp, info["steps"], self.dt, cfg.perturb)
     xfrc = jnp.zeros_like(d0.xfrc_applied)
     xfrc = xfrc.at[self.spec.root_body_id, :3].set(f_pel).at[self.idx.obj_body_id, :3].set(f_obj)
-    d = mjx_sim.set_action(d0, self.spec, action).replace(xfrc_applied=xfrc)
+    d = mjx_sim.set_action(d0, self.spec, self.scale_action(action)).replace(xfrc_applied=xfrc)
     d = mjx_sim.step_n(mx, d, int(cfg.substeps)).replace(xfrc_applied=jnp.zeros_like(xfrc))
     finite = mjx_sim.data_is_finite(d) & jnp.all(jnp.isfinite(d.xpos))
     d = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), d, d0)
@@ -258,6 +258,11 @@ class HOIEnv(Env):
                          done=done.astype(jnp.float32), metrics=metrics, info=new_info)
 
   # -- internals ---------------------------------------------------------------------------------
+
+  def scale_action(self, action):
+    """Policy action (A,) in [-1, 1] -> the scene's action: clipped, times
+    ``config.action_scale`` (1: PD target = offset + half joint range * a, method.md)."""
+    return jnp.clip(action, -1.0, 1.0) * self.cfg.action_scale
 
   def surface_points(self, clip, params) -> jax.Array:
     """(P, 3) object-frame surface points of this env's (scaled) object."""

@@ -105,7 +105,8 @@ class MujocoReplay:
     """One policy step: ``(obs, reward, done, metrics)``."""
     env, m, d = self.env, self.model, self.data
     qvel_prev = d.qvel.copy()
-    d.ctrl[env.spec.actuator_ids] = env.spec.pd_target(np.asarray(action, np.float64))
+    d.ctrl[env.spec.actuator_ids] = env.spec.pd_target(
+        np.asarray(env.scale_action(jnp.asarray(action)), np.float64))
     for _ in range(int(env.cfg.substeps)):
       mujoco.mj_step(m, d)
     self.time += env.dt
