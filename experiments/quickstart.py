@@ -169,12 +169,14 @@ def stage_expert(cfg, clips, workdir):
   keys = ("episode_return", "episode_length", "reward", "success_rate", "env/e_h", "env/e_o",
           "env/r_track", "loss")
   pick = lambda h: {k: h.get(k) for k in keys}  # noqa: E731
-  finite = bool(hist) and all(math.isfinite(h["loss"]) for h in hist) and not res.nan_events
+  # A re-run in the same DIR resumes the finished run (no new iterations, still finite).
+  finite = all(math.isfinite(h["loss"]) for h in hist) and not res.nan_events
   return {
       "workdir": str(edir), "bundle": str(edir / "policy"), "iterations": int(res.state.step),
       "num_envs": algo.env.num_envs, "env_steps": int(res.state.step) * algo.env_steps_per_iteration,
       "observation_size": int(algo.env.observation_size), "action_size": algo.env.action_size,
-      "build_s": build_s, "wall_s": wall, "nan_events": len(res.nan_events), "finite": finite,
+      "resumed_from": res.resumed_from, "new_iterations": len(hist), "build_s": build_s,
+      "wall_s": wall, "nan_events": len(res.nan_events), "finite": finite,
       "first": pick(hist[0]) if hist else {}, "last": pick(hist[-1]) if hist else {},
   }
 
