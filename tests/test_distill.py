@@ -107,7 +107,12 @@ def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_dis
     assert all(math.isfinite(h[k]) for h in res.history), k
   act = loop_lib.history_array(res.history, "loss_action")
   assert np.mean(act[-3:]) < 0.5 * np.mean(act[:2]), act
-  assert all(math.isfinite(h["loss_action_prior"]) for h in res.history)
+  # The deployed path (prior + decoder, no encoder) improves too, on the batch and in rollouts
+  # (iteration 0 executes only expert actions, labels are the expert's mean either way).
+  prior = loop_lib.history_array(res.history, "loss_action_prior")
+  assert np.mean(prior[-4:]) < 0.6 * np.mean(prior[:2]), prior
+  rollout_err = loop_lib.history_array(res.history, "rollout_action_error")
+  assert np.mean(rollout_err[-4:]) < 0.6 * np.mean(rollout_err[:2]), rollout_err
   beta = loop_lib.history_array(res.history, "expert_share")
   assert beta[0] == 1.0 and beta[-1] == 0.0
   w_kl = loop_lib.history_array(res.history, "w_kl")

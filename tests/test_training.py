@@ -138,3 +138,41 @@ def test_checkpoint_zero_size_leaves_and_structure_mismatch(tmp_path):
   with pytest.raises(ValueError, match="structure differs"):
     ck.restore({"a": jnp.arange(3.0), "other": jnp.zeros(2)})
   ck.close()
+
+
+def test_adaptive_learning_rate_rule_and_state():
+  cfg = ppo.PPOConfig(lr_schedule="adaptive", desired_kl=0.01, lr_factor=2.0, lr_min=1e-5,
+                      lr_max=1e-3, learning_rate=1e-4)
+  lr = jnp.asarray(1e-4)
+  np.testing.assert_allclose(ppo.adapt_learning_rate(lr, jnp.asarray(0.05), cfg), 5e-5)
+  np.testing.assert_allclose(ppo.adapt_learning_rate(lr, jnp.asarray(0.001), cfg), 2e-4)
+  np.testing.assert_allclose(ppo.adapt_learning_rate(lr, jnp.asarray(0.01), cfg), 1e-4)
+  np.testing.assert_allclose(ppo.adapt_learning_rate(jnp.asarray(1e-5), jnp.asarray(1.0), cfg), 1e-5)
+  np.testing.assert_allclose(ppo.adapt_learning_rate(jnp.asarray(1e-3), jnp.asarray(0.0), cfg), 1e-3)
+  const = ppo.PPOConfig(learning_rate=1e-4)
+  np.testing.assert_allclose(ppo.adapt_learning_rate(lr, jnp.asarray(1.0), const), 1e-4)
+  with pytest.raises(ValueError, match="lr_schedule"):
+    ppo.PPOConfig(lr_schedule="cosine").validate()
+  # the rate lives in the optimizer state and drives Adam's step size
+  opt = ppo.make_optimizer(cfg)
+  params = {"w": jnp.ones(3)}
+  state = opt.init(params)
+  np.testing.assert_allclose(ppo.learning_rate(state), 1e-4)
+  state = ppo.with_learning_rate(state, 3e-4)
+  np.testing.assert_allclose(ppo.learning_rate(state), 3e-4)
+  upd, _ = opt.update({"w": jnp.full(3, 0.5)}, state, params)
+  np.testing.assert_allclose(upd["w"], -3e-4, rtol=1e-3)  # first Adam step = -lr * sign(g)
+
+
+def test_adaptive_learning_rate_moves_in_training(toy):
+  config, _ = toy
+  c = config.copy_and_resolve_references()
+  c.ppo.update(lr_schedule="adaptive", desired_kl=1e-6)  # every update overshoots: lr falls
+  algo = expert.build(c)
+  state = algo.init(jax.random.PRNGKey(0))
+  step = algo.jit_train_step(state)
+  state, m = step(state, jax.random.PRNGKey(1))
+  n_updates = c.ppo.num_epochs * (c.ppo.num_envs * c.ppo.unroll_length // c.ppo.minibatch_size)
+  # the first minibatch (kl = 0 before any update) leaves the rate alone; every later one divides
+  expected = c.ppo.learning_rate / c.ppo.lr_factor ** (n_updates - 1)
+  np.testing.assert_allclose(float(m["learning_rate"]), max(expected, c.ppo.lr_min), rtol=1e-4)

@@ -47,6 +47,11 @@ class LatentPolicyConfig:
   recon_hidden: tuple[int, ...] = (512,)
   activation: str = "elu"
   project_latent: bool = True      # bounded latent (unit sphere)
+  # Added to the prior's and the encoder's raw log-std outputs, so both start near
+  # std = exp(init_log_std).  At 0 the prior starts at std ~1-3 per latent dim, and a 64-dim noise
+  # of that size swamps |mu_p| ~ 1 in the unit-sphere projection: the deployed (prior) path then
+  # decodes a random direction and has to unlearn it through a KL weighted 1e-4..1e-2.
+  init_log_std: float = -2.0
   min_log_std: float = -5.0
   max_log_std: float = 2.0
 
@@ -96,7 +101,8 @@ class LatentPolicy(nn.Module):
 
   def _split(self, h: jax.Array) -> tuple[jax.Array, jax.Array]:
     mu, log_std = jnp.split(h, 2, axis=-1)
-    return mu, jnp.clip(log_std, self.cfg.min_log_std, self.cfg.max_log_std)
+    return mu, jnp.clip(log_std + self.cfg.init_log_std, self.cfg.min_log_std,
+                        self.cfg.max_log_std)
 
   def _check(self, history, goals, mask):
     if history.shape[-2:-1] != (self.num_history,) or goals.shape[-2:] != (

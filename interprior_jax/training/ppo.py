@@ -46,6 +46,9 @@ class NetworkConfig:
   learn_log_std: bool = False
 
 
+LR_SCHEDULES = ("constant", "adaptive")
+
+
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
   """Defaults from method.md (InterMimic expert PPO)."""
@@ -54,6 +57,15 @@ class PPOConfig:
   minibatch_size: int = 16384
   num_epochs: int = 6
   learning_rate: float = 2e-5
+  # "constant", or "adaptive": after every minibatch step the learning rate is divided by
+  # ``lr_factor`` when that minibatch's approx_kl > 2 * desired_kl and multiplied by it when
+  # approx_kl < desired_kl / 2, within [lr_min, lr_max] (the rl_games rule InterMimic trains with).
+  # The current rate lives in the optimizer state (checkpointed) and is logged as learning_rate.
+  lr_schedule: str = "constant"
+  desired_kl: float = 0.008
+  lr_factor: float = 1.5
+  lr_min: float = 1e-6
+  lr_max: float = 1e-2
   max_grad_norm: float = 1.0
   gamma: float = 0.99
   gae_lambda: float = 0.95
@@ -78,6 +90,8 @@ class PPOConfig:
     return self.batch_size // self.minibatch_size
 
   def validate(self) -> "PPOConfig":
+    if self.lr_schedule not in LR_SCHEDULES:
+      raise ValueError(f"config.ppo.lr_schedule: {self.lr_schedule!r} is not one of {LR_SCHEDULES}")
     if self.batch_size % self.minibatch_size:
       raise ValueError(f"config.ppo: num_envs * unroll_length = {self.batch_size} is not a "
                        f"multiple of minibatch_size = {self.minibatch_size}")
@@ -140,7 +154,31 @@ def make_networks(action_size: int, net: NetworkConfig) -> tuple[nn.Module, nn.M
 
 
 def make_optimizer(cfg: PPOConfig) -> optax.GradientTransformation:
-  return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.learning_rate))
+  """Global-norm clipping then Adam whose learning rate is an injected hyperparameter (so the
+  adaptive schedule can change it inside the jitted step; see :func:`learning_rate`)."""
+  return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                     optax.inject_hyperparams(optax.adam)(learning_rate=cfg.learning_rate))
+
+
+def learning_rate(opt_state) -> jax.Array:
+  """The current Adam learning rate held in a :func:`make_optimizer` state."""
+  return opt_state[1].hyperparams["learning_rate"]
+
+
+def with_learning_rate(opt_state, lr: jax.Array):
+  """``opt_state`` with its Adam learning rate replaced by ``lr`` (pure)."""
+  adam = opt_state[1]
+  hp = dict(adam.hyperparams, learning_rate=jnp.asarray(lr, adam.hyperparams["learning_rate"].dtype))
+  return (opt_state[0], adam._replace(hyperparams=hp)) + tuple(opt_state[2:])
+
+
+def adapt_learning_rate(lr: jax.Array, approx_kl: jax.Array, cfg: PPOConfig) -> jax.Array:
+  """One step of the KL-adaptive rule (``cfg.lr_schedule == 'adaptive'``; identity otherwise)."""
+  if cfg.lr_schedule != "adaptive":
+    return lr
+  lr = jnp.where(approx_kl > 2.0 * cfg.desired_kl, lr / cfg.lr_factor, lr)
+  lr = jnp.where(approx_kl < 0.5 * cfg.desired_kl, lr * cfg.lr_factor, lr)
+  return jnp.clip(lr, cfg.lr_min, cfg.lr_max)
 
 
 class PPO:
@@ -261,13 +299,18 @@ class PPO:
     grad_fn = jax.value_and_grad(self.loss, has_aux=True)
 
     def sgd_step(carry, mb):
-      p, o, bad = carry
+      p, o, bad, i = carry
       (loss, m), g = grad_fn(p, norm, mb)
       ok = jnp.isfinite(loss) & nan_guard.tree_all_finite(g)
       updates, o_new = self.optimizer.update(g, o, p)
       p_new = optax.apply_updates(p, updates)
+      # approx_kl of this minibatch measures the updates made so far in this iteration; the
+      # first minibatch has seen none (kl = 0), so it does not move the rate.
+      lr = learning_rate(o)
+      o_new = with_learning_rate(o_new, jnp.where(i > 0, adapt_learning_rate(lr, m["approx_kl"], c),
+                                                  lr))
       p, o = nan_guard.select(ok, (p_new, o_new), (p, o))
-      return (p, o, bad + (~ok).astype(jnp.int32)), m
+      return (p, o, bad + (~ok).astype(jnp.int32), i + 1), m
 
     def epoch(carry, k):
       perm = jax.random.permutation(k, c.batch_size)
@@ -276,8 +319,8 @@ class PPO:
       mbs = sharding.constrain_batch(mbs, mesh, axis=1)
       return jax.lax.scan(sgd_step, carry, mbs)
 
-    (params, opt_state, bad), m = jax.lax.scan(
-        epoch, (params, state.opt_state, jnp.zeros((), jnp.int32)),
+    (params, opt_state, bad, _), m = jax.lax.scan(
+        epoch, (params, state.opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32)),
         jax.random.split(k_perm, c.num_epochs))
 
     obs_ok = nan_guard.tree_all_finite(tr.obs)
@@ -289,6 +332,7 @@ class PPO:
     metrics.update(rollout_lib.episode_summary(tr))
     metrics.update({
         "nonfinite_updates": bad,
+        "learning_rate": learning_rate(opt_state),
         "state_finite": nan_guard.tree_all_finite((params, opt_state, new_norm)),
         "advantage_mean": jnp.mean(adv), "return_mean": jnp.mean(ret),
         "value_mean": jnp.mean(tr.extras["value"]),
