@@ -3,8 +3,10 @@
 Variants: ``smpl`` (default), ``smplx``, ``g1`` (method.md PPO defaults: 4096 envs, horizon 32,
 minibatch 16384, 6 epochs, lr 2e-5, fixed log-std -2.9, MLPs 1024-1024-512), ``smoke`` (HOI env on
 one embedded synthetic carry clip of the box -- no shared data needed -- CPU-sized: 16 envs,
-64-64 MLPs, 2 iterations; ~4-5 min of CPU compile cold on 2 loaded cores) and ``toy`` (the
-point-mass test env, learns on CPU in seconds).
+64-64 MLPs, 2 iterations; ~4-5 min of CPU compile cold on 2 loaded cores), ``stand`` (the CPU
+learning check of tests/test_training_hoi.py and docs/results.md: smpl holding a constant standing
+clip, impulses / object randomisation / start noise off, 32 envs x 16 steps, 60 iterations, ~6 min
+on 2 cores) and ``toy`` (the point-mass test env, learns on CPU in seconds).
 
   python experiments/train_expert.py --config=configs/expert.py:smoke --workdir /tmp/expert
 """
@@ -16,7 +18,7 @@ import ml_collections
 
 from interprior_jax.training import ppo
 
-VARIANTS = ("smoke", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "stand", "smpl", "smplx", "g1", "toy")
 
 
 def _env_config(variant: str) -> ml_collections.ConfigDict:
@@ -58,7 +60,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.loop.update(num_iterations=30, log_every=5, checkpoint_every=10, keep_checkpoints=3)
     return c
   c.env_kind = "hoi"
-  c.env = _env_config(variant)
+  c.env = _env_config("smoke" if variant == "stand" else variant)
+  if variant == "stand":
+    # Curriculum step 0 on CPU: a constant standing clip with every perturbation off, so what is
+    # learnt is control under the policy's own exploration noise.  action_scale 0.1: one action
+    # unit = 0.1 * pi rad on SMPL's +-180 deg hinges (1.0 = method.md); state-dependent log-std
+    # (networks/mlp.py) starting at -1.5.  Measured: docs/results.md, "Stage 1 smoke (CPU)".
+    c.data.update(source="standing:90", object="box")
+    c.env.action_scale = 0.1
+    c.env.perturb.mode = "off"
+    c.env.randomize.enabled = False
+    c.env.init.update(root_pos_noise=0.0, joint_pos_noise=0.0, vel_noise=0.0)
+    c.ppo = ppo.ppo_config_dict(
+        num_envs=32, unroll_length=16, minibatch_size=128, num_epochs=4, learning_rate=3e-4,
+        network={"actor_hidden": (64, 64), "critic_hidden": (64, 64), "init_log_std": -1.5,
+                 "state_dependent_std": True})
+    c.loop.update(num_iterations=60, log_every=5, checkpoint_every=30, keep_checkpoints=2)
   if variant == "smoke":
     # One embedded synthetic carry clip of the box: runs with no shared data.
     c.data.update(source="synthetic", num_clips=1, families=("carry",), object="box")

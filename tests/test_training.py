@@ -176,3 +176,20 @@ def test_adaptive_learning_rate_moves_in_training(toy):
   # the first minibatch (kl = 0 before any update) leaves the rate alone; every later one divides
   expected = c.ppo.learning_rate / c.ppo.lr_factor ** (n_updates - 1)
   np.testing.assert_allclose(float(m["learning_rate"]), max(expected, c.ppo.lr_min), rtol=1e-4)
+
+
+def test_state_dependent_log_std_head():
+  from interprior_jax.networks import mlp
+  pol = mlp.GaussianPolicy(3, (8,), init_log_std=-1.5, state_dependent_std=True)
+  obs = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
+  params = pol.init(jax.random.PRNGKey(1), obs)
+  mean, log_std = pol.apply(params, obs)
+  assert mean.shape == log_std.shape == (5, 3)
+  np.testing.assert_allclose(log_std, -1.5, atol=0.5)  # small head init: starts near init
+  assert float(jnp.std(log_std)) > 0.0  # a function of the state
+  g = jax.grad(lambda p: jnp.sum(pol.apply(p, obs)[1]))(params)
+  assert float(jnp.abs(g["params"]["mlp"]["out"]["kernel"]).sum()) > 0.0
+  big = jax.tree.map(lambda x: x * 1e4, params)
+  lo, hi = mlp.STATE_LOG_STD_RANGE
+  ls = pol.apply(big, obs)[1]
+  assert float(ls.min()) >= lo and float(ls.max()) <= hi

@@ -58,21 +58,35 @@ class MLP(nn.Module):
     return x
 
 
+# Bounds of a state-dependent log-std (``GaussianPolicy.state_dependent_std``).
+STATE_LOG_STD_RANGE = (-5.0, 1.0)
+
+
 class GaussianPolicy(nn.Module):
   """obs ``[..., obs_dim]`` -> (mean ``[..., act_dim]``, log_std ``[..., act_dim]``).
 
-  ``learn_log_std``: False keeps ``log_std = init_log_std`` fixed (a constant, not a parameter);
-  True makes it a state-independent parameter initialized to ``init_log_std``.
+  Three log-std modes: fixed ``init_log_std`` (a constant, not a parameter; method.md's expert);
+  ``learn_log_std``: a state-independent parameter initialized to ``init_log_std``;
+  ``state_dependent_std`` (overrides the former): a second head of the actor MLP, ``init_log_std +
+  out`` clipped to :data:`STATE_LOG_STD_RANGE` (brax's default policy is state-dependent too).  A
+  lone log-std parameter moves at most ~learning_rate per Adam step; the head's output sums many
+  weights and can follow the return much faster at the same learning rate.
   """
   action_size: int
   hidden: Sequence[int] = (1024, 1024, 512)
   act: str = "elu"
   init_log_std: float = -2.9
   learn_log_std: bool = False
+  state_dependent_std: bool = False
 
   @nn.compact
   def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-    mean = MLP(self.hidden, self.action_size, self.act, POLICY_HEAD_INIT_SCALE, name="mlp")(obs)
+    n_out = 2 * self.action_size if self.state_dependent_std else self.action_size
+    out = MLP(self.hidden, n_out, self.act, POLICY_HEAD_INIT_SCALE, name="mlp")(obs)
+    if self.state_dependent_std:
+      mean, raw = jnp.split(out, 2, axis=-1)
+      return mean, jnp.clip(raw + self.init_log_std, *STATE_LOG_STD_RANGE)
+    mean = out
     if self.learn_log_std:
       log_std = self.param("log_std", nn.initializers.constant(self.init_log_std),
                            (self.action_size,))

@@ -95,13 +95,27 @@ def _omomo(config, arg: str):
           for f in files]
 
 
+def _standing(config, arg: str):
+  """One constant clip of the scene's standing pose (``standing[:FRAMES]``, default 90 frames) with
+  ``config.data.object`` (default box) resting in front: the CPU learning check's clip."""
+  from interprior_jax.envs.standing import standing_clip
+
+  try:
+    frames = int(arg) if arg else 90
+  except ValueError:
+    raise ValueError(f"config.data.source='standing:{arg}': the argument is a frame count") from None
+  obj = str(config.data.get("object", "")) or "box"
+  return [standing_clip(config.env.scene.humanoid, object_name=obj, num_frames=frames)]
+
+
 # ``config.data.source`` = "<kind>" or "<kind>:<arg>".
-DATA_SOURCES: dict[str, Callable] = {"synthetic": _synthetic, "native": _native, "omomo": _omomo}
+DATA_SOURCES: dict[str, Callable] = {"synthetic": _synthetic, "native": _native, "omomo": _omomo,
+                                     "standing": _standing}
 
 
 def load_clips(config: ml_collections.ConfigDict, source: str | None = None) -> list:
   """Clips for ``config.data.source`` (or ``source``): ``synthetic``, ``native:DIR``,
-  ``omomo[:DIR]``. ValueError names an unknown source; ``config.data.object`` (non-empty) keeps
+  ``omomo[:DIR]``, ``standing[:FRAMES]``. ValueError names an unknown source; ``config.data.object`` (non-empty) keeps
   that object's clips (the HOI env takes one object; for omomo the file's object name or its
   library name); ``max_clips`` > 0 keeps the first N."""
   source = source or config.data.source

@@ -44,6 +44,7 @@ class NetworkConfig:
   activation: str = "elu"
   init_log_std: float = -2.9
   learn_log_std: bool = False
+  state_dependent_std: bool = False  # log-std from a second actor head (networks/mlp.py)
 
 
 LR_SCHEDULES = ("constant", "adaptive")
@@ -148,7 +149,8 @@ class TrainState:
 
 def make_networks(action_size: int, net: NetworkConfig) -> tuple[nn.Module, nn.Module]:
   actor = mlp.GaussianPolicy(action_size, tuple(net.actor_hidden), net.activation,
-                             net.init_log_std, net.learn_log_std)
+                             net.init_log_std, net.learn_log_std,
+                             net.state_dependent_std)
   critic = mlp.ValueNet(tuple(net.critic_hidden), net.activation)
   return actor, critic
 
