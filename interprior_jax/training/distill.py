@@ -359,6 +359,7 @@ def latent_inference_policy(bundle) -> tuple[dict, Callable, int]:
 def _augment_hoi(env_cfg: ml_collections.ConfigDict, aug: ml_collections.ConfigDict) -> None:
   """Physical-perturbation augmentation switches -> HOI env config (in place)."""
   env_cfg.perturb.mode = "random" if aug.impulses else "off"
+  env_cfg.final_obs = False  # no critic to bootstrap: skip the env's extra pre-reset observation
   env_cfg.randomize.enabled = bool(aug.randomize_object)
   if not aug.perturbed_starts:
     for k in ("root_pos_noise", "joint_pos_noise", "vel_noise"):

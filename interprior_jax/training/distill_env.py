@@ -30,6 +30,8 @@ import numpy as np
 from brax.envs.base import Env, State
 from flax import struct
 
+from interprior_jax.training import rollout as rollout_lib
+
 # info keys owned by GoalEnv (all prefixed, fixed shapes per env).
 KEY = "goal_key"
 HISTORY = "goal_history"
@@ -277,12 +279,19 @@ class GoalEnv(Env):
                       goals=self.source.goals_fn(s, self._offsets(info[SNAP])),
                       mask=info[MASK], eps=info[EPS], snap_steps=info[SNAP])
 
+  @staticmethod
+  def _inner_info(info: dict) -> dict:
+    """The inner env's info without its ``final_obs`` (an inner-observation array: the student's
+    observation is a :class:`StudentObs`, and distillation bootstraps no value, so the vector
+    wrapper's own pre-reset fallback is used)."""
+    return {k: v for k, v in info.items() if k != rollout_lib.ENV_FINAL_OBS}
+
   def reset(self, rng: jax.Array) -> State:
     k_env, k_draw, k_next = jax.random.split(rng, 3)
     s = self.env.reset(k_env)
     mask, eps, snap = self._episode_draws(k_draw)
     x = self.source.state_fn(s)
-    info = dict(s.info)
+    info = self._inner_info(s.info)
     info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
                  MASK: mask, EPS: eps, SNAP: snap.astype(jnp.int32)})
     return s.replace(obs=self._observe(s, info), info=info)
@@ -294,7 +303,7 @@ class GoalEnv(Env):
     k_draw, k_next = jax.random.split(key)
     m, eps, snap = self._episode_draws(k_draw)
     x = self.source.state_fn(s)
-    info = dict(s.info)
+    info = self._inner_info(s.info)
     info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
                  MASK: m if mask is None else mask, EPS: eps,
                  SNAP: (snap if snap_steps is None else snap_steps).astype(jnp.int32)})
@@ -311,7 +320,7 @@ class GoalEnv(Env):
     fresh_hist = jnp.broadcast_to(x, rolled.shape)
     snap = info[SNAP] - 1
     snap = jnp.where(snap <= 0, self._horizon(k_len), snap)  # goal chain: next target
-    new = dict(ns.info)
+    new = self._inner_info(ns.info)
     new.update({KEY: key, HISTORY: jnp.where(done, fresh_hist, rolled),
                 MASK: jnp.where(done, mask, info[MASK]), EPS: jnp.where(done, eps, info[EPS]),
                 SNAP: jnp.where(done, snap_new, snap).astype(jnp.int32)})
