@@ -260,9 +260,7 @@ class Distiller:
     def sgd_step(carry, mb):
       p, o, bad = carry
       (loss, m), g = grad_fn(p, norm, mb, kl_w)
-      ok = jnp.isfinite(loss) & nan_guard.tree_all_finite(g)
-      updates, o_new = self.optimizer.update(g, o, p)
-      p, o = nan_guard.select(ok, (optax.apply_updates(p, updates), o_new), (p, o))
+      p, o, ok = nan_guard.guarded_update(self.optimizer, p, o, loss, g)
       return (p, o, bad + (~ok).astype(jnp.int32)), m
 
     def epoch(carry, k):
@@ -296,10 +294,8 @@ class Distiller:
     return new_state, metrics
 
   def jit_train_step(self, state: TrainState):
-    sh = self.state_shardings(state)
-    rep = sharding.replicated(self.mesh)
-    return jax.jit(self.train_step, in_shardings=(sh, rep), out_shardings=(sh, rep),
-                   donate_argnums=0)
+    """``jax.jit(train_step)`` with the state's shardings pinned (input donated)."""
+    return sharding.jit_train_step(self.train_step, self.state_shardings(state), self.mesh)
 
   def export(self, state: TrainState, directory, config) -> None:
     """Inference bundle: student params + input normalizer + config + sizes."""

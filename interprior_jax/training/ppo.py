@@ -303,15 +303,12 @@ class PPO:
     def sgd_step(carry, mb):
       p, o, bad, i = carry
       (loss, m), g = grad_fn(p, norm, mb)
-      ok = jnp.isfinite(loss) & nan_guard.tree_all_finite(g)
-      updates, o_new = self.optimizer.update(g, o, p)
-      p_new = optax.apply_updates(p, updates)
+      lr = learning_rate(o)
+      p, o, ok = nan_guard.guarded_update(self.optimizer, p, o, loss, g)
       # approx_kl of this minibatch measures the updates made so far in this iteration; the
       # first minibatch has seen none (kl = 0), so it does not move the rate.
-      lr = learning_rate(o)
-      o_new = with_learning_rate(o_new, jnp.where(i > 0, adapt_learning_rate(lr, m["approx_kl"], c),
-                                                  lr))
-      p, o = nan_guard.select(ok, (p_new, o_new), (p, o))
+      new_lr = jnp.where(ok & (i > 0), adapt_learning_rate(lr, m["approx_kl"], c), lr)
+      o = with_learning_rate(o, new_lr)
       return (p, o, bad + (~ok).astype(jnp.int32), i + 1), m
 
     def epoch(carry, k):
@@ -343,10 +340,7 @@ class PPO:
 
   def jit_train_step(self, state: TrainState):
     """``jax.jit(train_step)`` with the state's shardings pinned (input donated)."""
-    sh = self.state_shardings(state)
-    rep = sharding.replicated(self.mesh)
-    return jax.jit(self.train_step, in_shardings=(sh, rep), out_shardings=(sh, rep),
-                   donate_argnums=0)
+    return sharding.jit_train_step(self.train_step, self.state_shardings(state), self.mesh)
 
   def export(self, state: TrainState, directory, config) -> None:
     """Writes the inference bundle (actor params + normalizer + config) to ``directory``."""

@@ -69,3 +69,11 @@ def constrain_batch(tree, mesh: Mesh, axis: int = 0):
 def replicate(tree, mesh: Mesh):
   """Places a host pytree replicated on every device of ``mesh``."""
   return jax.device_put(tree, replicated(mesh))
+
+
+def jit_train_step(train_step, state_shardings, mesh: Mesh):
+  """``jax.jit(train_step)`` for ``train_step(state, key) -> (state, metrics)`` with the state's
+  shardings pinned on input and output, the key and metrics replicated, the state donated."""
+  rep = replicated(mesh)
+  return jax.jit(train_step, in_shardings=(state_shardings, rep),
+                 out_shardings=(state_shardings, rep), donate_argnums=0)
