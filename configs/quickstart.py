@@ -26,6 +26,14 @@ def _expert_config(variant: str) -> ml_collections.ConfigDict:
   return mod.get_config(variant)
 
 
+def _distill_config(variant: str) -> ml_collections.ConfigDict:
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distill.py")
+  spec = importlib.util.spec_from_file_location("_interprior_distill_config", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(variant)
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = arg or "default"
   if variant not in VARIANTS:
@@ -43,7 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sim = ml_collections.ConfigDict({
       "num_envs": 64,
       "seconds": 2.0,  # simulated seconds per env
-      "action_noise": 0.05,  # std of random actions around zero (PD offset)
+      "action_noise": 0.005,  # std of random actions around zero (PD offset; 1 unit = pi rad on smpl)
   })
   c.video = ml_collections.ConfigDict({"enabled": True, "width": 320, "height": 240})
   # Stage "expert": PPO on the HOI env over the generated clips -> DIR/expert (checkpoints,
@@ -58,7 +66,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "perturb": "off",  # off | random | fixed
       "episodes_per_clip": 1,
   })
+  # Stage "distill": Stage-2 DAgger distillation of the expert bundle into the masked latent
+  # policy -> DIR/student (its env/data come from the expert bundle).  Stage "student_eval": the
+  # student bundle on the sparse-goal tasks -> DIR/student/eval_<task>.json.
+  c.distill_student = True
+  c.distill = _distill_config("smoke")
+  c.distill.loop.update(num_iterations=20, log_every=5, checkpoint_every=20)
+  c.distill.distill.update(num_envs=64, beta_decay_iterations=10, kl_anneal_iterations=10)
+  c.student_eval = ml_collections.ConfigDict({
+      "enabled": True,
+      "tasks": ("snapshot",),
+      "episodes": 16,
+  })
   if variant == "smoke":
+    c.distill.loop.update(num_iterations=4, log_every=1, checkpoint_every=4)
+    c.distill.distill.update(num_envs=16, beta_decay_iterations=2, kl_anneal_iterations=2)
+    c.student_eval.episodes = 4
     c.data.num_clips = 4
     c.sim.num_envs = 4
     c.expert = _expert_config("smoke")  # 16 envs, horizon 8, 64-64 MLPs

@@ -12,6 +12,11 @@ Stages (each timed and summarized in ``DIR/report.json``):
      history.json, config.json}.
   6. eval: the bundle on every generated clip from its first frame (success rate, E_h, E_o,
      per clip): DIR/expert/eval.json (same as ``experiments/evaluate.py --workdir DIR/expert``).
+  7. distill: Stage-2 DAgger distillation of that expert into the masked latent policy
+     (``config.distill``, a complete ``configs/distill.py`` config): DIR/student/{checkpoints,
+     policy (prior + decoder bundle), history.json}.
+  8. student_eval: the student bundle on the sparse-goal tasks (``config.student_eval.tasks``):
+     DIR/student/eval_<task>.json (same as ``experiments/evaluate.py --task``).
 """
 
 import os
@@ -197,6 +202,49 @@ def stage_eval(cfg, clips, workdir):
   return out
 
 
+def stage_distill(cfg, workdir):
+  import math
+
+  import ml_collections
+
+  from interprior_jax.training import distill
+
+  sdir = workdir / "student"
+  sdir.mkdir(parents=True, exist_ok=True)
+  dcfg = ml_collections.ConfigDict(cfg.distill.to_dict())
+  dcfg.seed = cfg.seed
+  launch.write_json(sdir / "config.json", dcfg.to_dict())
+  t0 = time.perf_counter()
+  res = distill.train(dcfg, sdir, workdir / "expert")
+  hist = res.history
+  launch.write_json(sdir / "history.json", {"history": hist})
+  keys = ("loss_action", "loss_action_prior", "rollout_action_error", "loss_kl", "beta",
+          "episode_length", "loss")
+  pick = lambda h: {k: h.get(k) for k in keys}  # noqa: E731
+  finite = all(math.isfinite(h["loss"]) for h in hist) and not res.nan_events
+  return {"workdir": str(sdir), "bundle": str(sdir / "policy"), "iterations": int(res.state.step),
+          "new_iterations": len(hist), "resumed_from": res.resumed_from,
+          "wall_s": time.perf_counter() - t0, "nan_events": len(res.nan_events),
+          "finite": finite, "first": pick(hist[0]) if hist else {},
+          "last": pick(hist[-1]) if hist else {}}
+
+
+def stage_student_eval(cfg, workdir):
+  from interprior_jax.training import distill_eval
+
+  sdir = workdir / "student"
+  out = {}
+  for task in cfg.student_eval.tasks:
+    t0 = time.perf_counter()
+    r = distill_eval.evaluate_goal_task(sdir / "policy", task, int(cfg.student_eval.episodes),
+                                        seed=cfg.seed)
+    r.update({"workdir": str(sdir), **launch.provenance()})
+    launch.write_json(sdir / f"eval_{task}.json", r)
+    out[task] = {k: r[k] for k in ("num_episodes", "success_rate", "failure_rate")}
+    out[task]["wall_s"] = time.perf_counter() - t0
+  return out
+
+
 def main(_):
   cfg = FLAGS.config
   workdir = launch.start(cfg)
@@ -222,6 +270,13 @@ def main(_):
     if cfg.eval.enabled:
       report["stages"]["eval"] = stage_eval(cfg, clips, workdir)
       logging.info("eval: %s", report["stages"]["eval"])
+    if cfg.distill_student:
+      report["stages"]["distill"] = stage_distill(cfg, workdir)
+      logging.info("distill: %s", report["stages"]["distill"])
+      ok = ok and report["stages"]["distill"]["finite"]
+      if cfg.student_eval.enabled:
+        report["stages"]["student_eval"] = stage_student_eval(cfg, workdir)
+        logging.info("student_eval: %s", report["stages"]["student_eval"])
   report["total_s"] = time.perf_counter() - t_all
   report["ok"] = ok
   launch.write_json(workdir / "report.json", report)
