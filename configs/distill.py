@@ -17,21 +17,12 @@ The env (``env_kind``, ``env``, ``data``) is taken from the expert bundle's conf
 ``augment`` switches then set the env's impulses / object randomisation / perturbed starts.
 """
 
-import importlib.util
-import os
-
 import ml_collections
+
+from interprior_jax import config as config_lib
 
 VARIANTS = ("smoke", "smpl", "smplx", "g1", "toy")
 ABLATION_NAMES = ("plain", "shaping", "bounded")
-
-
-def _load(name: str):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"_interprior_{name}_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -42,7 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if ablation not in ABLATION_NAMES:
     raise ValueError(f"configs/distill.py: unknown ablation {ablation!r}; valid: "
                      f"{ABLATION_NAMES}")
-  expert = _load("expert").get_config(variant)
+  expert = config_lib.sibling_config(__file__, "expert", variant)
   c = ml_collections.ConfigDict()
   c.variant = variant
   c.seed = 0

@@ -11,22 +11,12 @@ on 2 cores) and ``toy`` (the point-mass test env, learns on CPU in seconds).
   python experiments/train_expert.py --config=configs/expert.py:smoke --workdir /tmp/expert
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
+from interprior_jax import config as config_lib
 from interprior_jax.training import ppo
 
 VARIANTS = ("smoke", "stand", "smpl", "smplx", "g1", "toy")
-
-
-def _env_config(variant: str) -> ml_collections.ConfigDict:
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "env.py")
-  spec = importlib.util.spec_from_file_location("_interprior_env_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.env_config(variant)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -60,7 +50,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.loop.update(num_iterations=30, log_every=5, checkpoint_every=10, keep_checkpoints=3)
     return c
   c.env_kind = "hoi"
-  c.env = _env_config("smoke" if variant == "stand" else variant)
+  c.env = config_lib.sibling_config(__file__, "env", "smoke" if variant == "stand" else variant)
   if variant == "stand":
     # Curriculum step 0 on CPU: a constant standing clip with every perturbation off, so what is
     # learnt is control under the policy's own exploration noise.  action_scale 0.1: one action

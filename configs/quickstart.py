@@ -8,30 +8,11 @@ Usage: ``python experiments/quickstart.py --config=configs/quickstart.py:smoke -
 quickstart variant); its data is replaced by the quickstart's generated dataset (``DIR/data``).
 """
 
-import importlib.util
-import os
-
 import ml_collections
 
 from interprior_jax import config as config_lib
 
 VARIANTS = ("default", "smoke")
-
-
-def _expert_config(variant: str) -> ml_collections.ConfigDict:
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "expert.py")
-  spec = importlib.util.spec_from_file_location("_interprior_expert_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(variant)
-
-
-def _distill_config(variant: str) -> ml_collections.ConfigDict:
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distill.py")
-  spec = importlib.util.spec_from_file_location("_interprior_distill_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(variant)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -58,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # policy/ bundle, history.json).  Stage "eval": the bundle on every clip from its first frame
   # -> DIR/expert/eval.json.
   c.train_expert = True
-  c.expert = _expert_config("smoke")
+  c.expert = config_lib.sibling_config(__file__, "expert", "smoke")
   c.expert.loop.update(num_iterations=50, log_every=5, checkpoint_every=25)
   c.expert.ppo.update(num_envs=256, unroll_length=16, minibatch_size=1024)
   c.eval = ml_collections.ConfigDict({
@@ -70,7 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # policy -> DIR/student (its env/data come from the expert bundle).  Stage "student_eval": the
   # student bundle on the sparse-goal tasks -> DIR/student/eval_<task>.json.
   c.distill_student = True
-  c.distill = _distill_config("smoke")
+  c.distill = config_lib.sibling_config(__file__, "distill", "smoke")
   c.distill.loop.update(num_iterations=20, log_every=5, checkpoint_every=20)
   c.distill.distill.update(num_envs=64, beta_decay_iterations=10, kl_anneal_iterations=10)
   c.student_eval = ml_collections.ConfigDict({
@@ -84,6 +65,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.student_eval.episodes = 4
     c.data.num_clips = 4
     c.sim.num_envs = 4
-    c.expert = _expert_config("smoke")  # 16 envs, horizon 8, 64-64 MLPs
+    c.expert = config_lib.sibling_config(__file__, "expert", "smoke")  # 16 envs, horizon 8, 64-64 MLPs
     c.expert.loop.update(num_iterations=3, log_every=1, checkpoint_every=3)
   return c

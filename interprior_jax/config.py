@@ -7,6 +7,7 @@ This module is the single bridge (``scene_options(cfg.scene)``), so a misspelt k
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import pathlib
 from typing import Any
@@ -18,6 +19,18 @@ from interprior_jax.assets import scene as scene_lib
 
 # Per-embodiment physics defaults: policy at 30 Hz, 4 physics substeps (120 Hz) for all.
 CONTROL_HZ = 30.0
+
+
+def sibling_config(this_file: str, name: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """``get_config(arg)`` of ``configs/<name>.py`` next to ``this_file`` (a config file): lets one
+  config embed another (the configs folder is not a package, so it is loaded by path)."""
+  path = pathlib.Path(this_file).resolve().parent / f"{name}.py"
+  spec = importlib.util.spec_from_file_location(f"_interprior_{name}_config", path)
+  if spec is None or spec.loader is None:
+    raise ValueError(f"{this_file}: cannot load the sibling config {path}")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(arg)
 
 
 def physics_config(**overrides) -> ml_collections.ConfigDict:
