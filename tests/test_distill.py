@@ -159,7 +159,7 @@ def test_ablation_rows_and_config_errors():
 
 @pytest.mark.skipif(os.environ.get("INTERPRIOR_SLOW_TESTS") != "1",
                     reason="slow (HOI env compile); set INTERPRIOR_SLOW_TESTS=1")
-def test_hoi_smoke_distillation(omomo_root, tmp_path):
+def test_hoi_smoke_distillation(tmp_path):
   ec = load_config("expert", "smoke")
   ec.ppo.network.actor_hidden = (16,)
   ec.ppo.network.critic_hidden = (16,)
