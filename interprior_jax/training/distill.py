@@ -41,6 +41,7 @@ from interprior_jax.training import distill_losses as L
 from interprior_jax.training import nan_guard
 from interprior_jax.training import normalization
 from interprior_jax.training import rollout as rollout_lib
+from interprior_jax.training import ppo as ppo_lib
 from interprior_jax.training import sharding
 from interprior_jax.training.ppo import TrainState
 
@@ -178,18 +179,10 @@ class Distiller:
 
     params, opt_state, norm = jax.jit(init_rest, out_shardings=sharding.replicated(self.mesh))(
         k_net)
-    return TrainState(params=params, opt_state=opt_state, normalizer=norm, env_state=env_state,
-                      key=sharding.replicate(k_run, self.mesh),
-                      step=sharding.replicate(jnp.zeros((), jnp.int32), self.mesh),
-                      extra=None if extra is None else sharding.replicate(extra, self.mesh))
+    return ppo_lib.fresh_train_state(params, opt_state, norm, env_state, k_run, extra, self.mesh)
 
   def state_shardings(self, state: TrainState) -> TrainState:
-    rep = sharding.replicated(self.mesh)
-    r = lambda t: jax.tree.map(lambda _: rep, t)  # noqa: E731
-    return TrainState(params=r(state.params), opt_state=r(state.opt_state),
-                      normalizer=r(state.normalizer),
-                      env_state=sharding.batch_shardings(state.env_state, self.mesh),
-                      key=rep, step=rep, extra=r(state.extra))
+    return ppo_lib.train_state_shardings(state, self.mesh)
 
   # ------------------------------------------------------------------------------ policy
   def inputs(self, norm, obs):
@@ -411,14 +404,13 @@ def expert_from_bundle(directory) -> tuple[Any, Callable, int]:
   import pathlib
 
   from interprior_jax.training import checkpoint as ckpt_lib
-  from interprior_jax.training import ppo
 
   d = pathlib.Path(directory)
   if not (d / ckpt_lib.BUNDLE_PARAMS).is_file() and (d / ckpt_lib.BUNDLE_DIR).is_dir():
     d = d / ckpt_lib.BUNDLE_DIR
   bundle = ckpt_lib.load_bundle(d)
   obs_size = int(jax.tree.leaves(bundle.normalizer.mean)[0].shape[-1])
-  return bundle, ppo.bundle_policy(bundle, deterministic=True), obs_size
+  return bundle, ppo_lib.bundle_policy(bundle, deterministic=True), obs_size
 
 
 def train(config: ml_collections.ConfigDict, workdir, expert_dir, algo: Distiller | None = None,

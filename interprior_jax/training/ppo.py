@@ -147,6 +147,26 @@ class TrainState:
   extra: Any = None
 
 
+def fresh_train_state(params, opt_state, normalizer, env_state, key: jax.Array, extra,
+                      mesh: Mesh) -> TrainState:
+  """A step-0 :class:`TrainState` (key, step and extra replicated over ``mesh``); shared by the
+  PPO and distillation trainers."""
+  return TrainState(params=params, opt_state=opt_state, normalizer=normalizer,
+                    env_state=env_state, key=sharding.replicate(key, mesh),
+                    step=sharding.replicate(jnp.zeros((), jnp.int32), mesh),
+                    extra=None if extra is None else sharding.replicate(extra, mesh))
+
+
+def train_state_shardings(state: TrainState, mesh: Mesh) -> TrainState:
+  """Shardings of a TrainState: env_state along envs (``mesh`` data axis), the rest replicated."""
+  rep = sharding.replicated(mesh)
+  r = lambda t: jax.tree.map(lambda _: rep, t)  # noqa: E731
+  return TrainState(params=r(state.params), opt_state=r(state.opt_state),
+                    normalizer=r(state.normalizer),
+                    env_state=sharding.batch_shardings(state.env_state, mesh),
+                    key=rep, step=rep, extra=r(state.extra))
+
+
 def make_networks(action_size: int, net: NetworkConfig) -> tuple[nn.Module, nn.Module]:
   actor = mlp.GaussianPolicy(action_size, tuple(net.actor_hidden), net.activation,
                              net.init_log_std, net.learn_log_std,
@@ -220,20 +240,11 @@ class PPO:
 
     params, opt_state, norm = jax.jit(init_rest, out_shardings=sharding.replicated(self.mesh))(
         k_actor, k_critic)
-    return TrainState(params=params, opt_state=opt_state, normalizer=norm, env_state=env_state,
-                      key=sharding.replicate(k_run, self.mesh),
-                      step=sharding.replicate(jnp.zeros((), jnp.int32), self.mesh),
-                      extra=None if extra is None else sharding.replicate(extra, self.mesh))
+    return fresh_train_state(params, opt_state, norm, env_state, k_run, extra, self.mesh)
 
   def state_shardings(self, state: TrainState) -> TrainState:
     """Shardings of a TrainState: env_state along envs, the rest replicated."""
-    rep = sharding.replicated(self.mesh)
-    return TrainState(
-        params=jax.tree.map(lambda _: rep, state.params),
-        opt_state=jax.tree.map(lambda _: rep, state.opt_state),
-        normalizer=jax.tree.map(lambda _: rep, state.normalizer),
-        env_state=sharding.batch_shardings(state.env_state, self.mesh),
-        key=rep, step=rep, extra=jax.tree.map(lambda _: rep, state.extra))
+    return train_state_shardings(state, self.mesh)
 
   # ------------------------------------------------------------------------------ policy
   def normalize(self, normalizer: normalization.RunningStats, obs):
