@@ -25,11 +25,19 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   c.scene = config_lib.scene_config(humanoid=humanoid, objects=(), object_xy=(), object_yaw=())
   if humanoid == "g1":
     c.scene.physics.timestep = 1.0 / 120.0
-  c.impl = ""  # MJX backend: "" (default), "jax" or "warp"
+  # Physics backend: "jax" (MJX, also ""), "warp" (MJX-Warp) on accelerators; "c" (MuJoCo C in
+  # batch on the CPU threads, envs/c_physics.py: 10x+ faster on CPUs).  c_threads: 0 = the CPUs
+  # this process may use ($INTERPRIOR_C_THREADS overrides).
+  c.impl = ""
+  c.c_threads = 0
   c.substeps = 4  # physics steps per policy step: 4 x 1/120 s = 30 Hz policy
-  # PD target = offset + action_scale * half joint range * clip(a, -1, 1).  1 = method.md; on
-  # SMPL(-X) the hinge ranges are +-180 deg, so one action unit is pi rad.
-  c.action_scale = 1.0
+  # PD targets (HOIEnv.targets_from_ref): "residual" = the next reference frame's hinge angles +
+  # action_scale * clip(a, -1, 1) (zero action follows the reference; docs/results.md);
+  # "absolute" = joint mid-range + action_scale * clip(a, -1, 1), where action_scale 0 means half
+  # the joint range (method.md's exact form: on SMPL's +-180 deg hinges one unit is pi rad).
+  # action_scale is in radians per action unit.
+  c.action_mode = "residual"
+  c.action_scale = 0.5
   c.max_episode_steps = 300  # truncation (bootstrapped), besides the clip end
   c.contact_dist = 1e-3  # a contact counts as touching when its distance is below this (m)
   # info['final_obs']: exact pre-reset observation for PPO's truncation bootstrap (one more

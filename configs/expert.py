@@ -6,17 +6,20 @@ one embedded synthetic carry clip of the box -- no shared data needed -- CPU-siz
 64-64 MLPs, 2 iterations; ~4-5 min of CPU compile cold on 2 loaded cores), ``stand`` (the CPU
 learning check of tests/test_training_hoi.py and docs/results.md: smpl holding a constant standing
 clip, impulses / object randomisation / start noise off, 32 envs x 16 steps, 60 iterations, ~6 min
-on 2 cores) and ``toy`` (the point-mass test env, learns on CPU in seconds).
+on 2 cores), ``embedded`` / ``largetable`` (the CPU experts of docs/results.md: MuJoCo C physics,
+residual actions, 4 synthetic box clips / 3 real OMOMO largetable clips) and ``toy`` (the point-mass test env, learns on CPU in seconds).
 
   python experiments/train_expert.py --config=configs/expert.py:smoke --workdir /tmp/expert
 """
+
+import math
 
 import ml_collections
 
 from interprior_jax import config as config_lib
 from interprior_jax.training import ppo
 
-VARIANTS = ("smoke", "stand", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "stand", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -50,14 +53,38 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.loop.update(num_iterations=30, log_every=5, checkpoint_every=10, keep_checkpoints=3)
     return c
   c.env_kind = "hoi"
-  c.env = config_lib.sibling_config(__file__, "env", "smoke" if variant == "stand" else variant)
+  env_variant = {"stand": "smoke", "embedded": "smpl", "largetable": "smpl"}.get(variant, variant)
+  c.env = config_lib.sibling_config(__file__, "env", env_variant)
+  if variant in ("embedded", "largetable"):
+    # The CPU experts (docs/results.md, "Stage 1 experts (CPU)"): MuJoCo C physics, residual PD
+    # targets (0.5 rad per action unit around the next reference frame), perturbations and object
+    # randomisation off, 64 surface points, 256 envs x 32 steps, 256-256 MLPs with a learnt
+    # log-std starting at -1 (bundle ~1 MB).
+    c.env.update(impl="c", action_mode="residual", action_scale=0.5)
+    c.env.perturb.mode = "off"
+    c.env.randomize.enabled = False
+    c.env.obs.num_surface_points = 64
+    c.env.reward.ig_num_anchors = 8
+    c.ppo = ppo.ppo_config_dict(
+        num_envs=256, unroll_length=32, minibatch_size=2048, num_epochs=4, learning_rate=3e-4,
+        network={"actor_hidden": (256, 256), "critic_hidden": (256, 256), "init_log_std": -1.0,
+                 "learn_log_std": True})
+    c.loop.update(num_iterations=1500, log_every=5, checkpoint_every=20, keep_checkpoints=3)
+  if variant == "embedded":
+    # Embedded default: the first 4 synthetic box carry/push clips of seed 0 (no shared data).
+    c.data.update(source="synthetic", num_clips=4, families=("carry", "push"), object="box")
+  if variant == "largetable":
+    # Real data: short OMOMO largetable clips of subject 2 (../shared), smpl skeleton omomo_sub2.
+    c.env.scene.skeleton = "omomo_sub2"
+    c.data.update(source="omomo", object="largetable", max_clips=3)
   if variant == "stand":
     # Curriculum step 0 on CPU: a constant standing clip with every perturbation off, so what is
     # learnt is control under the policy's own exploration noise.  action_scale 0.1: one action
     # unit = 0.1 * pi rad on SMPL's +-180 deg hinges (1.0 = method.md); state-dependent log-std
     # (networks/mlp.py) starting at -1.5.  Measured: docs/results.md, "Stage 1 smoke (CPU)".
     c.data.update(source="standing:90", object="box")
-    c.env.action_scale = 0.1
+    c.env.action_mode = "absolute"
+    c.env.action_scale = 0.1 * math.pi  # = the old multiplier 0.1 on smpl's +-pi half ranges
     c.env.perturb.mode = "off"
     c.env.randomize.enabled = False
     c.env.init.update(root_pos_noise=0.0, joint_pos_noise=0.0, vel_noise=0.0)

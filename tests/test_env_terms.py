@@ -259,12 +259,38 @@ def test_make_env_validation():
   with pytest.raises(ValueError, match="typo"):
     make_env(bad, [a])
   scaled = cfg.copy_and_resolve_references()
-  scaled.action_scale = 0.25
+  scaled.update(action_mode="absolute", action_scale=0.25)
   env = make_env(scaled, [a])
-  np.testing.assert_allclose(env.scale_action(jnp.array([2.0, -0.4, 1.0])), [0.25, -0.1, 0.25])
-  target = env.spec.pd_target(np.asarray(env.scale_action(jnp.ones(env.action_size))))
-  np.testing.assert_allclose(target, env.spec.action_offset + 0.25 * env.spec.action_scale,
+  lo, hi = env.spec.joint_range[:, 0], env.spec.joint_range[:, 1]
+  ref = jnp.asarray(0.5 * (lo + hi) + 0.1)
+  ones = jnp.ones(env.action_size)
+  # absolute: mid-range + 0.25 rad * clip(a); the reference is ignored.
+  np.testing.assert_allclose(env.targets_from_ref(2.0 * ones, ref), env.spec.action_offset + 0.25,
                              rtol=1e-6)
+  np.testing.assert_allclose(env.targets_from_ref(-0.4 * ones, ref), env.spec.action_offset - 0.1,
+                             rtol=1e-6, atol=1e-6)
+  method = scaled.copy_and_resolve_references()
+  method.action_scale = 0.0  # method.md: half the joint range per unit
+  env_m = make_env(method, [a])
+  np.testing.assert_allclose(env_m.targets_from_ref(ones, ref), hi, rtol=1e-6)
+  np.testing.assert_allclose(env_m.targets_from_ref(-0.5 * ones, ref),
+                             env.spec.action_offset - 0.5 * env.spec.action_scale, rtol=1e-5,
+                             atol=1e-6)
+  # residual: the reference + 0.25 rad * clip(a), clipped to the joint range.
+  resid = scaled.copy_and_resolve_references()
+  resid.action_mode = "residual"
+  env_r = make_env(resid, [a])
+  np.testing.assert_allclose(env_r.targets_from_ref(0 * ones, ref), ref, rtol=1e-6)
+  np.testing.assert_allclose(env_r.targets_from_ref(-2.0 * ones, ref), ref - 0.25, rtol=1e-6)
+  np.testing.assert_allclose(env_r.targets_from_ref(ones, jnp.asarray(hi)), hi, rtol=1e-6)
+  bad_mode = resid.copy_and_resolve_references()
+  bad_mode.action_mode = "relative"
+  with pytest.raises(ValueError, match="action_mode"):
+    make_env(bad_mode, [a])
+  zero = resid.copy_and_resolve_references()
+  zero.action_scale = 0.0
+  with pytest.raises(ValueError, match="action_scale"):
+    make_env(zero, [a])
 
 
 def test_contact_normal_forces_match_mujoco_and_energy_term(setup):

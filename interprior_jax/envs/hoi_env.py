@@ -48,7 +48,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from brax.envs.base import Env, State
-from mujoco import mjx
 
 from interprior_jax import geometry
 from interprior_jax.assets.scene import Scene
@@ -56,11 +55,11 @@ from interprior_jax.envs import goals
 from interprior_jax.envs import init_states
 from interprior_jax.envs import observations
 from interprior_jax.envs import perturbations
+from interprior_jax.envs import physics as physics_lib
 from interprior_jax.envs import rewards
 from interprior_jax.envs import terminations
-from interprior_jax.envs.sim_frame import SimIndex, sim_frame_from_mjx, sim_index
+from interprior_jax.envs.sim_frame import SimIndex, sim_index
 from interprior_jax.motion import features as mfeatures
-from interprior_jax.sim import mjx_sim
 
 # Palm normal of (left, right) hand bodies in their body frames.  SMPL(-X): the rest pose is a
 # T-pose with palms facing down.  G1: wrist links with arms down, palms facing the body.
@@ -91,6 +90,9 @@ def _hand_groups(model, spec) -> np.ndarray:
   return np.array([g + [g[0]] * (width - len(g)) for g in groups], np.int32)
 
 
+ACTION_MODES = ("residual", "absolute")
+
+
 def _metric_names() -> tuple[str, ...]:
   return (rewards.reward_metric_names()
           + ("reward_total", "e_h", "e_o", "terminated", "truncated", "nan_reset", "impulse")
@@ -113,9 +115,17 @@ class HOIEnv(Env):
       raise ValueError(f"no palm axes for humanoid {spec.humanoid!r}; known {sorted(PALM_AXES)}")
     if int(cfg.substeps) < 1:
       raise ValueError(f"config.substeps must be >= 1, got {cfg.substeps}")
+    if cfg.action_mode not in ACTION_MODES:
+      raise ValueError(f"config.env.action_mode={cfg.action_mode!r}; valid: {ACTION_MODES}")
+    if float(cfg.action_scale) < 0 or (cfg.action_mode == "residual"
+                                       and float(cfg.action_scale) <= 0):
+      raise ValueError(f"config.env.action_scale={cfg.action_scale}: radians per action unit, "
+                       "> 0 (0 only in 'absolute' mode: half the joint range, method.md)")
     self.idx: SimIndex = sim_index(scene.model, spec)
-    self.sys = mjx_sim.put_model(scene.model, impl=cfg.impl or None)
-    self._d0 = mjx_sim.initial_data(scene.model, spec, impl=cfg.impl or None)
+    self.physics = physics_lib.make_physics(cfg.impl, scene, self.idx, int(cfg.substeps),
+                                            float(cfg.contact_dist),
+                                            threads=int(cfg.get("c_threads", 0)))
+    self._d0 = self.physics.init_data()
     self.dt = float(cfg.substeps) * spec.timestep
     self.obj_base = perturbations.object_base(scene.model, spec.objects[0].body_id,
                                               spec.objects[0].geom_ids)
@@ -152,7 +162,8 @@ class HOIEnv(Env):
 
   @property
   def backend(self) -> str:
-    return "mjx"
+    """The physics backend (``config.impl``): "jax", "warp" or "c"."""
+    return self.physics.name
 
   def reset(self, rng: jax.Array) -> State:
     """A fresh episode: clip start / random frame (PSI is empty at the first reset)."""
@@ -180,22 +191,22 @@ class HOIEnv(Env):
     d0 = state.pipeline_state
     key, k_imp, k_reset, k_psi = jax.random.split(info["rng"], 4)
     params = info["obj_params"]
-    mx = perturbations.apply_object_params(self.sys, self.obj_base, params)
+    clip, steps = info["clip"], info["steps"] + 1
+    time = info["time"] + self.dt
+    ref = self.library.frame(clip, time)  # the frame this step aims at (and is scored against)
 
     # Physics.
     f_pel, f_obj = perturbations.impulse_forces(k_imp, info["steps"], self.dt, cfg.perturb)
-    xfrc = jnp.zeros_like(d0.xfrc_applied)
+    nbody = self.scene.model.nbody
+    xfrc = jnp.zeros((nbody, 6))
     xfrc = xfrc.at[self.spec.root_body_id, :3].set(f_pel).at[self.idx.obj_body_id, :3].set(f_obj)
-    d = mjx_sim.set_action(d0, self.spec, self.scale_action(action)).replace(xfrc_applied=xfrc)
-    d = mjx_sim.step_n(mx, d, int(cfg.substeps)).replace(xfrc_applied=jnp.zeros_like(xfrc))
-    finite = mjx_sim.data_is_finite(d) & jnp.all(jnp.isfinite(d.xpos))
+    ctrl = d0.ctrl.at[jnp.asarray(self.spec.actuator_ids)].set(
+        self.targets_from_ref(action, ref.joint_pos))
+    d, finite = self.physics.step(d0, params, ctrl, xfrc)
     d = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), d, d0)
 
-    # Reference, errors, terminations, reward.
-    clip, steps = info["clip"], info["steps"] + 1
-    time = info["time"] + self.dt
-    ref = self.library.frame(clip, time)
-    sim = sim_frame_from_mjx(d, self.idx, cfg.contact_dist)
+    # Errors, terminations, reward.
+    sim = self.physics.frame(d)
     points = self.surface_points(clip, params)
     errs = self.errors(sim, ref, points, d0.qvel)
     hand_loss = terminations.update_hand_loss(info["hand_loss"], errs)
@@ -229,10 +240,7 @@ class HOIEnv(Env):
     rq, rv, rclip, rtime, rparams = self._sample_reset(k_reset, psi)
     sel = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(done, x, y), a, b)  # noqa
     next_params = sel(rparams, params)
-    d_next = d.replace(qpos=jnp.where(done, rq, d.qpos), qvel=jnp.where(done, rv, d.qvel),
-                       qacc_warmstart=jnp.where(done, 0.0, d.qacc_warmstart))
-    d_next = _refresh_kinematics(
-        perturbations.apply_object_params(self.sys, self.obj_base, next_params), d_next)
+    d_next = self.physics.refresh(self.physics.reset_state(d, rq, rv, done), next_params)
     new_info = dict(info)
     new_info.update(
         rng=key, clip=jnp.where(done, rclip, clip), time=jnp.where(done, rtime, time),
@@ -251,7 +259,7 @@ class HOIEnv(Env):
                         contacts_valid=~done)
     if self.final_obs:
       # The state this step reached, before the reset (the terminal s_T of a finished episode).
-      final = self._observe(_refresh_kinematics(mx, d), clip, time, params,
+      final = self._observe(self.physics.refresh(d, params), clip, time, params,
                             contacts_valid=jnp.ones((), bool))
       new_info["final_obs"] = jnp.where(done, final, obs)
     return state.replace(pipeline_state=d_next, obs=obs, reward=reward,
@@ -259,10 +267,35 @@ class HOIEnv(Env):
 
   # -- internals ---------------------------------------------------------------------------------
 
-  def scale_action(self, action):
-    """Policy action (A,) in [-1, 1] -> the scene's action: clipped, times
-    ``config.action_scale`` (1: PD target = offset + half joint range * a, method.md)."""
-    return jnp.clip(action, -1.0, 1.0) * self.cfg.action_scale
+  def pd_targets(self, action, clip, time):
+    """Absolute PD targets (A,) (radians, action order) of policy ``action`` (A,) taken at
+    reference ``time`` of ``clip``: the one function every consumer of a policy uses (env step,
+    evaluation, distillation labels, sim-to-sim).  See :meth:`targets_from_ref`."""
+    ref = self.library.frame(jnp.asarray(clip, jnp.int32), jnp.asarray(time) + self.dt)
+    return self.targets_from_ref(action, ref.joint_pos)
+
+  def targets_from_ref(self, action, ref_joint_pos):
+    """PD targets (A,) from ``action`` (A,) and the next reference frame's hinge angles (A,).
+
+    ``config.action_mode``:
+
+    * ``"residual"``: ``ref_joint_pos + action_scale * clip(a, -1, 1)`` (zero action follows the
+      reference kinematically; ``action_scale`` in radians);
+    * ``"absolute"`` (method.md): ``mid + s * clip(a, -1, 1)`` with ``s`` = ``action_scale``
+      radians, or half the joint range when ``action_scale`` is 0 (method.md's exact form).
+
+    Clipped to the joint ranges.
+    """
+    cfg, spec = self.cfg, self.spec
+    a = jnp.clip(action, -1.0, 1.0)
+    scale = float(cfg.action_scale)
+    lo, hi = jnp.asarray(spec.joint_range[:, 0]), jnp.asarray(spec.joint_range[:, 1])
+    if cfg.action_mode == "residual":
+      target = ref_joint_pos + scale * a
+    else:
+      target = jnp.asarray(spec.action_offset) + (
+          scale if scale > 0 else jnp.asarray(spec.action_scale)) * a
+    return jnp.clip(target, lo, hi)
 
   def surface_points(self, clip, params) -> jax.Array:
     """(P, 3) object-frame surface points of this env's (scaled) object."""
@@ -288,10 +321,8 @@ class HOIEnv(Env):
         body_weight=self.body_weight)
 
   def _reset_data(self, qpos, qvel, params):
-    mx = perturbations.apply_object_params(self.sys, self.obj_base, params)
-    d = self._d0.replace(qpos=qpos, qvel=qvel, qacc_warmstart=jnp.zeros_like(self._d0.qacc),
-                         xfrc_applied=jnp.zeros_like(self._d0.xfrc_applied))
-    return _refresh_kinematics(mx, d)
+    d = self.physics.reset_state(self._d0, qpos, qvel, jnp.ones((), bool))
+    return self.physics.refresh(d, params)
 
   def _sample_reset(self, key, psi):
     """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip start / random frame / PSI)."""
@@ -330,8 +361,7 @@ class HOIEnv(Env):
 
   def _observe(self, d, clip, time, params, contacts_valid) -> jax.Array:
     """(obs_size,) observation of data ``d`` against the reference of ``clip`` at ``time``."""
-    sim = sim_frame_from_mjx(d, self.idx, self.cfg.contact_dist)
-    return self.observe_frame(sim, clip, time, params, contacts_valid)
+    return self.observe_frame(self.physics.frame(d), clip, time, params, contacts_valid)
 
   def observe_frame(self, sim, clip, time, params, contacts_valid) -> jax.Array:
     """(obs_size,) observation of a :class:`SimFrame` (any backend)."""
@@ -362,13 +392,6 @@ def load_env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   module = importlib.util.module_from_spec(mod_spec)
   mod_spec.loader.exec_module(module)
   return module.env_config(variant)
-
-
-def _refresh_kinematics(mx, d):
-  """Positions, orientations and velocities of every body for the current qpos / qvel."""
-  d = mjx.kinematics(mx, d)
-  d = mjx.com_pos(mx, d)
-  return mjx.com_vel(mx, d)
 
 
 def make_env(cfg: ml_collections.ConfigDict, clips: Sequence[Any]) -> HOIEnv:

@@ -32,12 +32,12 @@ class MujocoReplay:
     self.env = env
     self.model = copy.deepcopy(env.scene.model)
     self.data = mujoco.MjData(self.model)
-    self._max_contacts = int(env._d0._impl.contact.geom.shape[0]) if hasattr(
-        env._d0, "_impl") else 256
+    self._max_contacts = 256
     self._obs = jax.jit(env.observe_frame)
     self._errors = jax.jit(env.errors)
     self._points = jax.jit(env.surface_points)
     self._frame = jax.jit(env.library.frame)
+    self._targets = jax.jit(env.pd_targets)
     self.clip = 0
     self.time = 0.0
     self.steps = 0
@@ -69,7 +69,7 @@ class MujocoReplay:
     mujoco.mj_resetData(self.model, d)
     d.qpos[:] = np.asarray(qpos)
     d.qvel[:] = np.asarray(qvel)
-    d.ctrl[:] = np.asarray(ctrl) if ctrl is not None else self.env._d0.ctrl
+    d.ctrl[:] = np.asarray(ctrl) if ctrl is not None else np.asarray(self.env._d0.ctrl)
     mujoco.mj_forward(self.model, d)
     self.clip, self.time, self.steps = int(clip), float(time_s), 0
     self.hand_loss = jnp.zeros(2, jnp.int32)
@@ -105,8 +105,9 @@ class MujocoReplay:
     """One policy step: ``(obs, reward, done, metrics)``."""
     env, m, d = self.env, self.model, self.data
     qvel_prev = d.qvel.copy()
-    d.ctrl[env.spec.actuator_ids] = env.spec.pd_target(
-        np.asarray(env.scale_action(jnp.asarray(action)), np.float64))
+    d.ctrl[env.spec.actuator_ids] = np.asarray(
+        self._targets(jnp.asarray(action), jnp.int32(self.clip), jnp.float32(self.time)),
+        np.float64)
     for _ in range(int(env.cfg.substeps)):
       mujoco.mj_step(m, d)
     self.time += env.dt

@@ -103,25 +103,36 @@ def sample_object_params(key: jax.Array, clip_scale: jax.Array, clip_density: ja
       com_offset=u(k[4], (-cfg.com_offset, cfg.com_offset), (3,)))
 
 
+def object_values(base: ObjectBase, p: ObjectParams) -> dict:
+  """The object's rows of each randomised model field, ``{field: values}`` (one env).
+
+  ``body_*`` values are the object body's row ((), (3,) or (3,)); ``geom_*`` values are the rows of
+  ``base.geom_ids`` ((G, 3), (G,), (G, 6)).  Sizes only for primitive objects (MJX mesh collision
+  ignores ``geom_size``; mesh objects keep nominal sizes on every backend).  The single place that
+  maps :class:`ObjectParams` to model values: MJX (:func:`apply_object_params`) and the MuJoCo C
+  backend (:mod:`interprior_jax.sim.c_physics`) both write these.
+  """
+  s = p.size_scale
+  out = {
+      "geom_friction": jnp.asarray(base.geom_friction) * p.friction_scale,
+      "body_mass": base.mass * p.mass_scale * s ** 3,
+      "body_inertia": jnp.asarray(base.inertia) * p.mass_scale * p.inertia_scale * s ** 5,
+      "body_ipos": jnp.asarray(base.ipos) * s + p.com_offset,
+  }
+  if not base.has_mesh:
+    out.update({
+        "geom_size": jnp.asarray(base.geom_size) * s,
+        "geom_pos": jnp.asarray(base.geom_pos) * s,
+        "geom_rbound": jnp.asarray(base.geom_rbound) * s,
+        "geom_aabb": jnp.asarray(base.geom_aabb) * s,
+    })
+  return out
+
+
 def _object_fields(mx, base: ObjectBase, p: ObjectParams) -> dict:
   g, b = jnp.asarray(base.geom_ids), base.body_id
-  s = p.size_scale
-  upd = {
-      "geom_friction": mx.geom_friction.at[g].set(
-          jnp.asarray(base.geom_friction) * p.friction_scale),
-      "body_mass": mx.body_mass.at[b].set(base.mass * p.mass_scale * s ** 3),
-      "body_inertia": mx.body_inertia.at[b].set(
-          jnp.asarray(base.inertia) * p.mass_scale * p.inertia_scale * s ** 5),
-      "body_ipos": mx.body_ipos.at[b].set(jnp.asarray(base.ipos) * s + p.com_offset),
-  }
-  if not base.has_mesh:  # MJX mesh collision ignores geom_size; those objects keep nominal sizes
-    upd.update({
-        "geom_size": mx.geom_size.at[g].set(jnp.asarray(base.geom_size) * s),
-        "geom_pos": mx.geom_pos.at[g].set(jnp.asarray(base.geom_pos) * s),
-        "geom_rbound": mx.geom_rbound.at[g].set(jnp.asarray(base.geom_rbound) * s),
-        "geom_aabb": mx.geom_aabb.at[g].set(jnp.asarray(base.geom_aabb) * s),
-    })
-  return upd
+  return {k: getattr(mx, k).at[b if k.startswith("body_") else g].set(v)
+          for k, v in object_values(base, p).items()}
 
 
 def apply_object_params(mx, base: ObjectBase, p: ObjectParams):

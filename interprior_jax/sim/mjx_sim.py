@@ -57,6 +57,14 @@ def rollout(mx: mjx.Model, d: mjx.Data, num_steps: int,
   return jax.lax.scan(body, d, None, length=num_steps)
 
 
+def refresh_kinematics(mx: mjx.Model, d: mjx.Data) -> mjx.Data:
+  """Body poses, centres of mass and velocities of the current qpos / qvel (no collision, no
+  solver: ``mj_kinematics`` + ``mj_comPos`` + ``mj_comVel``)."""
+  d = mjx.kinematics(mx, d)
+  d = mjx.com_pos(mx, d)
+  return mjx.com_vel(mx, d)
+
+
 def batch_data(d: mjx.Data, batch_size: int) -> mjx.Data:
   """Replicates one Data into a batch (leading axis ``batch_size``)."""
   return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (batch_size,) + x.shape), d)
