@@ -59,15 +59,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # The CPU experts (docs/results.md, "Stage 1 experts (CPU)"): MuJoCo C physics, residual PD
     # targets (0.5 rad per action unit around the next reference frame), perturbations and object
     # randomisation off, 64 surface points, 256 envs x 32 steps, 256-256 MLPs with a learnt
-    # log-std starting at -1 (bundle ~1 MB).
+    # log-std starting at -2 (bundle ~1 MB).
     c.env.update(impl="c", action_mode="residual", action_scale=0.5)
     c.env.perturb.mode = "off"
     c.env.randomize.enabled = False
     c.env.obs.num_surface_points = 64
     c.env.reward.ig_num_anchors = 8
     c.ppo = ppo.ppo_config_dict(
-        num_envs=256, unroll_length=32, minibatch_size=2048, num_epochs=4, learning_rate=3e-4,
-        network={"actor_hidden": (256, 256), "critic_hidden": (256, 256), "init_log_std": -1.0,
+        num_envs=256, unroll_length=32, minibatch_size=4096, num_epochs=4, learning_rate=2e-4,
+        network={"actor_hidden": (256, 256), "critic_hidden": (256, 256), "init_log_std": -2.0,
                  "learn_log_std": True})
     c.loop.update(num_iterations=1500, log_every=5, checkpoint_every=20, keep_checkpoints=3)
   if variant == "embedded":

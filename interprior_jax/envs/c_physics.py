@@ -28,8 +28,9 @@ returning NaN.  Each call sets the simulations' ``time`` to 0 and checks it adva
 ``ok`` and the env keeps its previous state and resets the episode (the NaN guard), the others go
 on.
 
-The observation's kinematics refresh (:meth:`CPhysics.refresh`) stays in JAX (``mjx.kinematics``,
-``com_pos``, ``com_vel`` on a template ``mjx.Data``): measured cheaper than a second host call
+The observation's kinematics refresh (:meth:`CPhysics.refresh`) is a second host call
+(``Batch.forward`` to the velocity stage), measured ~5x cheaper than the same pass in JAX
+(``mjx.kinematics`` + ``com_pos`` + ``com_vel``, :meth:`CPhysics.refresh_jax`) on CPU
 (docs/benchmarks.md).  Refused on accelerators (use "jax" or "warp" there).
 """
 
@@ -246,11 +247,45 @@ class CPhysics:
                      qacc_warmstart=jnp.where(mask, 0.0, d.qacc_warmstart))
 
   def refresh(self, d: CData, params) -> CData:
+    """Kinematics of the current qpos / qvel, computed in C (``Batch.forward`` to the velocity
+    stage: ~5x cheaper than the same pass in JAX on CPU, docs/benchmarks.md)."""
+    vals = perturbations.object_values(self.obj_base, params)
+    m = self.model
+    f32 = jnp.float32
+    shapes = (jax.ShapeDtypeStruct((m.nbody, 3), f32), jax.ShapeDtypeStruct((m.nbody, 4), f32),
+              jax.ShapeDtypeStruct((m.nbody, 6), f32), jax.ShapeDtypeStruct((m.nbody, 3), f32))
+    args = (d.qpos, d.qvel) + tuple(jnp.asarray(vals[k], f32) for k in self.value_fields)
+    xpos, xquat, cvel, com = jax.pure_callback(self._host_refresh, shapes, *args,
+                                               vmap_method="broadcast_all")
+    return d.replace(xpos=xpos, xquat=xquat, cvel=cvel, subtree_com=com)
+
+  def refresh_jax(self, d: CData, params) -> CData:
+    """:meth:`refresh` in JAX (``mjx.kinematics`` on a template; kept for the benchmark)."""
     mx = perturbations.apply_object_params(self.sys, self.obj_base, params)
     k = mjx_sim.refresh_kinematics(mx, self._template.replace(qpos=d.qpos, qvel=d.qvel))
     return d.replace(xpos=k.xpos, xquat=k.xquat, cvel=k.cvel, subtree_com=k.subtree_com)
 
   # -- host side ---------------------------------------------------------------------------------
+
+  def _write_object(self, expanded, vals, lead, n):
+    base = self.obj_base
+    for name, val in zip(self.value_fields, vals):
+      val = np.asarray(val, np.float64)
+      rows = base.body_id if name.startswith("body_") else base.geom_ids
+      expanded[name][:, rows] = val.reshape((n,) + val.shape[len(lead):])
+
+  def _host_refresh(self, qpos, qvel, *vals):
+    m = self.model
+    lead = np.shape(qpos)[:-1]
+    n = int(np.prod(lead, dtype=np.int64))
+    b, v, expanded, lock = self._pool.get(n)
+    with lock:
+      v["qpos"][:] = np.asarray(qpos, np.float64).reshape(n, m.nq)
+      v["qvel"][:] = np.asarray(qvel, np.float64).reshape(n, m.nv)
+      self._write_object(expanded, vals, lead, n)
+      b.forward(stage=mujoco.mjtStage.mjSTAGE_VEL)
+      out = [np.asarray(v[f], np.float32) for f in ("xpos", "xquat", "cvel", "subtree_com")]
+    return tuple(a.reshape(lead + a.shape[1:]) for a in out)
 
   def _host_step(self, qpos, qvel, act, warm, ctrl, xfrc, *vals):
     m = self.model
@@ -267,13 +302,7 @@ class CPhysics:
       v["qacc_warmstart"][:] = rows(warm, (m.nv,))
       v["ctrl"][:] = rows(ctrl, (m.nu,))
       v["xfrc_applied"][:] = rows(xfrc, (m.nbody, 6))
-      base = self.obj_base
-      for name, val in zip(self.value_fields, vals):
-        val = np.asarray(val, np.float64)
-        if name.startswith("body_"):
-          expanded[name][:, base.body_id] = val.reshape((n,) + val.shape[len(lead):])
-        else:
-          expanded[name][:, base.geom_ids] = val.reshape((n,) + val.shape[len(lead):])
+      self._write_object(expanded, vals, lead, n)
       failed = np.zeros(n, bool)
       try:
         b.step(nstep=self.substeps)

@@ -1,0 +1,207 @@
+"""The MuJoCo C physics backend (config.env.impl = "c") against MJX ("jax"): parity of
+trajectories, rewards and terminations; determinism at any thread count; object randomisation and
+impulses; the NaN guard; contact summaries vs MuJoCo's contact list; refusal on accelerators."""
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from env_helpers import standing_clip  # noqa: E402
+from interprior_jax.envs import c_physics, load_env_config, make_env, physics  # noqa: E402
+from interprior_jax.envs import perturbations  # noqa: E402
+from interprior_jax.envs import sim_frame as sf  # noqa: E402
+
+NUM_ENVS = 2
+
+
+def _cfg(impl, **env):
+  cfg = load_env_config("smoke")
+  cfg.impl = impl
+  cfg.perturb.mode = "off"
+  cfg.randomize.enabled = False
+  cfg.update(env)
+  return cfg
+
+
+def _env(cfg, clip):
+  env = make_env(cfg, [clip])
+  return env, jax.jit(jax.vmap(env.reset_to)), jax.jit(jax.vmap(env.step))
+
+
+@pytest.fixture(scope="module")
+def clip():
+  return standing_clip("smpl", num_frames=90)
+
+
+@pytest.fixture(scope="module")
+def pair(clip):
+  """(jax env, c env), each with its jitted vmapped reset_to / step."""
+  return _env(_cfg("jax"), clip), _env(_cfg("c"), clip)
+
+
+def _start(reset_to, key=0):
+  keys = jax.random.split(jax.random.PRNGKey(key), NUM_ENVS)
+  return reset_to(keys, jnp.zeros(NUM_ENVS, jnp.int32), jnp.zeros(NUM_ENVS))
+
+
+def _actions(env, steps, seed=1, amp=0.2):
+  rng = np.random.default_rng(seed)
+  return [jnp.asarray(rng.uniform(-amp, amp, (NUM_ENVS, env.action_size)), jnp.float32)
+          for _ in range(steps)]
+
+
+def _body_pos(env, state):
+  return np.asarray(jax.vmap(env.physics.frame)(state.pipeline_state).body_pos)
+
+
+def test_parity_with_mjx(pair):
+  """Same start and actions: body positions within 1 mm after 1 step (random actions) and 2 cm
+  after 30 steps of zero residual action; rewards and terminations agree while the states agree.
+
+  Measured tolerance (docs/benchmarks.md, "C backend parity"): without contacts MJX and MuJoCo C
+  agree to 1e-7 m per step; with contacts the two solvers (float32 MJX vs float64 C, 4 Newton
+  iterations) differ by ~0.6 mm per step, and random +-0.2 rad residual actions (feet impacts)
+  amplify that to decimetres within 10 steps, so the 30-step check uses zero residual action."""
+  (env_j, reset_j, step_j), (env_c, reset_c, step_c) = pair
+  assert env_c.backend == "c" and env_j.backend == "jax"
+  sj, sc = _start(reset_j), _start(reset_c)
+  np.testing.assert_allclose(sc.obs, sj.obs, atol=1e-4)
+  np.testing.assert_allclose(_body_pos(env_c, sc), _body_pos(env_j, sj), atol=1e-5)
+  a = _actions(env_j, 1)[0]
+  one_j, one_c = step_j(sj, a), step_c(sc, a)
+  assert np.abs(_body_pos(env_c, one_c) - _body_pos(env_j, one_j)).max() < 1e-3
+  np.testing.assert_allclose(one_c.reward, one_j.reward, atol=2e-3)
+  zero = jnp.zeros((NUM_ENVS, env_j.action_size))
+  for t in range(30):
+    sj, sc = step_j(sj, zero), step_c(sc, zero)
+    err = np.abs(_body_pos(env_c, sc) - _body_pos(env_j, sj)).max()
+    assert err < (1e-3 if t == 0 else 0.02), (t, err)
+    np.testing.assert_array_equal(sc.metrics["terminated"], sj.metrics["terminated"])
+    np.testing.assert_array_equal(sc.done, sj.done)
+    np.testing.assert_allclose(sc.reward, sj.reward, atol=0.01)
+    for k in ("r_body_pos", "r_body_rot", "r_ig", "r_hand", "r_contact"):
+      np.testing.assert_allclose(sc.metrics[k], sj.metrics[k], atol=0.01, err_msg=k)
+  assert float(jnp.sum(sc.metrics["nan_reset"])) == 0.0
+
+
+def test_deterministic_at_any_thread_count(clip, pair):
+  """Same key -> bit-identical trajectories; 1 thread and 2 threads agree bit for bit."""
+  _, (env_c, reset_c, step_c) = pair
+  env_1, reset_1, step_1 = _env(_cfg("c", c_threads=1), clip)
+  assert env_1.physics.threads == 1
+  acts = _actions(env_c, 5, seed=3, amp=0.5)
+  runs = []
+  for reset, step in ((reset_c, step_c), (reset_c, step_c), (reset_1, step_1)):
+    s = _start(reset, key=5)
+    for a in acts:
+      s = step(s, a)
+    runs.append(s)
+  for other in runs[1:]:
+    for a, b in zip(jax.tree_util.tree_leaves(runs[0].pipeline_state),
+                    jax.tree_util.tree_leaves(other.pipeline_state)):
+      np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[0].obs, other.obs)
+
+
+def test_randomisation_and_impulses_change_c_as_mjx(clip):
+  """A heavy, slippery, offset object and fixed impulses on pelvis and object: the C trajectory
+  moves away from the nominal one as the MJX trajectory does."""
+  kw = dict(perturb=dict(load_env_config("smoke").perturb.to_dict(), mode="fixed",
+                         fixed_period_steps=3, fixed_pelvis_impulse=15.0,
+                         fixed_object_impulse=3.0))
+  out = {}
+  for impl in ("jax", "c"):
+    env, reset_to, step = _env(_cfg(impl, **kw), clip)
+    s0 = _start(reset_to, key=7)
+    heavy = perturbations.ObjectParams(
+        size_scale=jnp.ones(NUM_ENVS), mass_scale=jnp.full(NUM_ENVS, 3.0),
+        inertia_scale=jnp.full(NUM_ENVS, 1.5), friction_scale=jnp.full(NUM_ENVS, 0.3),
+        com_offset=jnp.tile(jnp.asarray([0.02, -0.01, 0.0]), (NUM_ENVS, 1)))
+    s1 = s0.replace(info={**s0.info, "obj_params": heavy})
+    runs = []
+    for s in (s0, s1):
+      for _ in range(6):
+        s = step(s, jnp.zeros((NUM_ENVS, env.action_size)))
+      assert float(jnp.abs(s.info["impulse"]).sum()) > 0.0  # fixed schedule: steps 3 and 6
+      runs.append(np.asarray(s.pipeline_state.qpos))
+    out[impl] = (runs, env.idx)
+  (nom_j, per_j), idx = out["jax"]
+  (nom_c, per_c), _ = out["c"]
+  r, o = idx.root_qpos_adr, idx.obj_qpos_adr
+  for sl in (slice(r, r + 3), slice(o, o + 3)):
+    moved_j, moved_c = per_j[:, sl] - nom_j[:, sl], per_c[:, sl] - nom_c[:, sl]
+    np.testing.assert_allclose(nom_c[:, sl], nom_j[:, sl], atol=0.02)
+    np.testing.assert_allclose(moved_c, moved_j, atol=0.01)
+  # the impulses moved the pelvis and the object (vs no impulse at all)
+  env, reset_to, step = _env(_cfg("c"), clip)
+  s = _start(reset_to, key=7)
+  for _ in range(6):
+    s = step(s, jnp.zeros((NUM_ENVS, env.action_size)))
+  quiet = np.asarray(s.pipeline_state.qpos)
+  assert np.abs(nom_c[:, o:o + 3] - quiet[:, o:o + 3]).max() > 0.003
+  assert np.abs(nom_c[:, r:r + 3] - quiet[:, r:r + 3]).max() > 0.01
+
+
+def test_nan_is_reset_and_flagged_neighbours_unaffected(pair):
+  _, (env_c, reset_c, step_c) = pair
+  s = _start(reset_c, key=9)
+  a = jnp.zeros((NUM_ENVS, env_c.action_size))
+  clean = step_c(s, a)
+  d = s.pipeline_state
+  bad = s.replace(pipeline_state=d.replace(qvel=d.qvel.at[0].set(jnp.nan)))
+  out = step_c(bad, a)
+  assert out.metrics["nan_reset"].tolist() == [1.0, 0.0]
+  assert float(out.done[0]) == 1.0 and float(out.reward[0]) == 0.0
+  assert int(out.info["steps"][0]) == 0
+  for leaf in jax.tree_util.tree_leaves(out.pipeline_state):
+    assert np.all(np.isfinite(np.asarray(leaf)))
+  for a_, b_ in zip(jax.tree_util.tree_leaves(out.pipeline_state),
+                    jax.tree_util.tree_leaves(clean.pipeline_state)):
+    np.testing.assert_array_equal(np.asarray(a_)[1], np.asarray(b_)[1])
+  # A diverging simulation (MuJoCo C resets it internally) is detected the same way.
+  huge = s.replace(pipeline_state=d.replace(qvel=d.qvel.at[0].set(1e12)))
+  assert step_c(huge, a).metrics["nan_reset"].tolist() == [1.0, 0.0]
+
+
+def test_contact_summaries_match_contact_list(pair):
+  """Sensor-based flags and the humanoid-object force equal the MuJoCo contact list's."""
+  _, (env_c, _, _) = pair
+  cp = env_c.physics
+  m, spec = cp.model, env_c.spec
+  d = mujoco.MjData(m)
+  d.qpos[:] = spec.init_qpos
+  mujoco.mj_forward(m, d)
+  obj = spec.objects[0]
+  root = d.xpos[spec.root_body_id].copy()
+  d.qpos[obj.qpos_adr:obj.qpos_adr + 3] = root + np.array([0.2, 0.0, -0.74])  # into the shins
+  mujoco.mj_forward(m, d)
+  ref = sf.sim_frame_from_mujoco(d, cp.idx, cp.contact_dist)
+  body_obj, body_floor, force = c_physics.contact_summaries(d.sensordata[None], cp.layout,
+                                                            cp.contact_dist)
+  assert ref.body_obj_contact.sum() > 0 and ref.body_floor_contact.sum() > 0
+  np.testing.assert_array_equal(body_obj[0], ref.body_obj_contact)
+  np.testing.assert_array_equal(body_floor[0], ref.body_floor_contact)
+  assert float(force[0]) == pytest.approx(float(ref.obj_contact_force), rel=1e-4)
+
+
+def test_threads_and_accelerator_refusal(monkeypatch, clip):
+  monkeypatch.setenv(c_physics.THREADS_ENV_VAR, "3")
+  assert c_physics.default_threads() == 3
+  assert c_physics.default_threads(5) == 5
+  monkeypatch.setenv(c_physics.THREADS_ENV_VAR, "zero")
+  with pytest.raises(ValueError, match=c_physics.THREADS_ENV_VAR):
+    c_physics.default_threads()
+  monkeypatch.delenv(c_physics.THREADS_ENV_VAR)
+  assert c_physics.default_threads() >= 1
+  with pytest.raises(ValueError, match="impl"):
+    physics.check_impl("cuda")
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  with pytest.raises(ValueError, match='"jax" or "warp"'):
+    make_env(_cfg("c"), [clip])
