@@ -39,6 +39,9 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   c.action_mode = "residual"
   c.action_scale = 0.5
   c.max_episode_steps = 300  # truncation (bootstrapped), besides the clip end
+  # NaN guard: a step whose |qvel| exceeds this (m/s, rad/s) has diverged (seen in training on the
+  # C backend: one object flung ~10^5 m in one step); it is reset like a non-finite one.
+  c.max_qvel = 1e3
   c.contact_dist = 1e-3  # a contact counts as touching when its distance is below this (m)
   # info['final_obs']: exact pre-reset observation for PPO's truncation bootstrap (one more
   # kinematics pass + observation per step; False -> V(s_T) ~ V(s_{T-1}), see training/rollout.py).

@@ -1,13 +1,16 @@
-"""Full env-step throughput vs physics only (same substeps), one JSON line.
+"""Full env-step throughput vs physics only (same substeps), per physics backend, side by side.
 
-  python experiments/bench_env.py --humanoid smpl --num_envs 8192
-  python experiments/bench_env.py --variant smoke --num_envs 8 --steps 5   # CPU sanity run
+  python experiments/bench_env.py --humanoid smpl --num_envs 256 --impl jax,c   # CPU: both
+  python experiments/bench_env.py --humanoid smpl --num_envs 8192 --impl jax    # accelerator
+  python experiments/bench_env.py --variant smoke --num_envs 8 --steps 5        # CPU sanity run
 
+One JSON line per backend (``config.env.impl``), then one ``speedup`` line when several ran:
 ``env_steps_per_s`` = num_envs * steps / wall time of a jitted ``lax.scan`` of vmapped
 ``HOIEnv.step`` (physics + observation + reward + termination + auto-reset, random actions);
-``physics_env_steps_per_s`` = the same number of ``substeps`` MJX steps per env step with no env
-logic; ``overhead`` = physics time share missing: ``1 - env / physics`` rate.  Clips: a constant
-standing reference (the env cost does not depend on the motion content).
+``physics_env_steps_per_s`` = the same number of ``substeps`` physics steps per env step through
+the backend's own ``physics.step`` with no env logic; ``overhead`` = ``1 - env / physics`` rate
+(the observation / reward / reset share of a step).  ``*_first_call_s``: compile + first run.
+Clips: a constant standing reference (the env cost does not depend on the motion content).
 """
 
 import json
@@ -25,23 +28,27 @@ flags.DEFINE_string("variant", None, "configs/env.py variant (default: the human
 flags.DEFINE_integer("num_envs", 8192, "parallel envs")
 flags.DEFINE_integer("steps", 32, "timed env steps per repeat")
 flags.DEFINE_integer("repeats", 3, "timed repeats (best is reported)")
+flags.DEFINE_list("impl", None, "physics backends (config.env.impl), e.g. jax,c; default: jax,c "
+                  "on a CPU, jax elsewhere")
 FLAGS = flags.FLAGS
 
 
-def main(_):
+def bench_impl(impl: str) -> dict:
   import jax
   import jax.numpy as jnp
 
-  from interprior_jax import launch, runtime
-  from interprior_jax.envs import load_env_config, make_env
+  from interprior_jax import launch
+  from interprior_jax.envs import load_env_config, make_env, perturbations
   from interprior_jax.envs.standing import standing_clip
-  from interprior_jax.sim import mjx_sim
 
-  runtime.enable_compilation_cache()
   cfg = load_env_config(FLAGS.variant or FLAGS.humanoid)
+  cfg.impl = impl
   env = make_env(cfg, [standing_clip(FLAGS.humanoid, num_frames=300)])
   n, steps = FLAGS.num_envs, FLAGS.steps
   state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), n))
+  nominal = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (n,) + x.shape),
+                                   perturbations.nominal_params())
+  xfrc = jnp.zeros((n, env.scene.model.nbody, 6))
 
   def env_loop(s, key):
     def body(s, k):
@@ -50,8 +57,9 @@ def main(_):
     return jax.lax.scan(body, s, jax.random.split(key, steps))[0]
 
   def phys_loop(d):
-    return jax.lax.fori_loop(
-        0, steps, lambda _, x: jax.vmap(lambda y: mjx_sim.step_n(env.sys, y, cfg.substeps))(x), d)
+    def body(d, _):
+      return jax.vmap(env.physics.step)(d, nominal, d.ctrl, xfrc)[0], None
+    return jax.lax.scan(body, d, None, length=steps)[0]
 
   def bench(fn, x, keyed):
     run = jax.jit(fn)
@@ -69,8 +77,10 @@ def main(_):
 
   env_rate, env_first, out = bench(env_loop, state, True)
   phys_rate, phys_first, _ = bench(phys_loop, state.pipeline_state, False)
-  print(json.dumps({
+  return {
       "benchmark": "env",
+      "impl": env.backend,
+      "threads": getattr(env.physics, "threads", None),
       "humanoid": FLAGS.humanoid,
       "variant": cfg.variant,
       "num_envs": n,
@@ -84,7 +94,31 @@ def main(_):
       "physics_first_call_s": round(phys_first, 1),
       "nan_resets_last_step": float(jnp.sum(out.metrics["nan_reset"])),
       **launch.provenance(),
-  }))
+  }
+
+
+def main(_):
+  import jax
+
+  from interprior_jax import runtime
+
+  runtime.enable_compilation_cache()
+  impls = FLAGS.impl or (["jax", "c"] if jax.default_backend() == "cpu" else ["jax"])
+  rows = []
+  for impl in impls:
+    rows.append(bench_impl(impl))
+    print(json.dumps(rows[-1]), flush=True)
+  if len(rows) > 1:
+    base = rows[0]
+    print(json.dumps({
+        "benchmark": "env_speedup", "baseline": base["impl"], "humanoid": FLAGS.humanoid,
+        "num_envs": FLAGS.num_envs,
+        **{r["impl"]: {"env_x": round(r["env_steps_per_s"] / base["env_steps_per_s"], 2),
+                       "physics_x": round(r["physics_env_steps_per_s"]
+                                          / base["physics_env_steps_per_s"], 2),
+                       "first_call_x": round(base["env_first_call_s"]
+                                             / max(r["env_first_call_s"], 1e-9), 2)}
+           for r in rows[1:]}}))
 
 
 if __name__ == "__main__":

@@ -168,6 +168,10 @@ def test_nan_is_reset_and_flagged_neighbours_unaffected(pair):
   # A diverging simulation (MuJoCo C resets it internally) is detected the same way.
   huge = s.replace(pipeline_state=d.replace(qvel=d.qvel.at[0].set(1e12)))
   assert step_c(huge, a).metrics["nan_reset"].tolist() == [1.0, 0.0]
+  # A finite but exploded state (|qvel| > config.max_qvel: a launched object) too.
+  o = env_c.idx.obj_qvel_adr
+  flung = s.replace(pipeline_state=d.replace(qvel=d.qvel.at[0, o].set(10 * env_c.cfg.max_qvel)))
+  assert step_c(flung, a).metrics["nan_reset"].tolist() == [1.0, 0.0]
 
 
 def test_contact_summaries_match_contact_list(pair):

@@ -175,12 +175,16 @@ def add_humanoid(spec: mujoco.MjSpec, hdef: HumanoidDef,
   """Adds the humanoid (free root, 3 hinges per body, one position actuator per hinge) to spec.
 
   Joint and actuator names are ``<prefix><Body>_<axis>``; the free joint is ``<prefix><root>``.
-  Angles in the table are degrees; the spec is built in radians.  ``opts.body_offsets`` replaces
+  Angles in the table are degrees; the spec is built in radians (``spec.compiler.degree`` is set
+  to False).  ``opts.body_offsets`` replaces
   body offsets and adapts the geoms (module docstring).
 
   Raises:
     ValueError: an offset override names a body the skeleton table lacks, or the root.
   """
+  # The joints below are written in radians; MjSpec's compiler reads angles as degrees unless told
+  # otherwise (MJCF's default), which once compiled every hinge range to +-pi/180 rad.
+  spec.compiler.degree = False
   offsets = resolved_body_offsets(hdef, opts.body_offsets)
   bones_old = bone_vectors(hdef.skeleton_rows, {r[0]: np.asarray(r[2], np.float64)
                                                 for r in hdef.skeleton_rows})

@@ -203,6 +203,8 @@ class HOIEnv(Env):
     ctrl = d0.ctrl.at[jnp.asarray(self.spec.actuator_ids)].set(
         self.targets_from_ref(action, ref.joint_pos))
     d, finite = self.physics.step(d0, params, ctrl, xfrc)
+    # Divergence guard: a finite but exploded state (a launched object) counts as NaN.
+    finite = finite & (jnp.max(jnp.abs(d.qvel)) < cfg.max_qvel)
     d = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), d, d0)
 
     # Errors, terminations, reward.
