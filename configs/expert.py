@@ -35,6 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.loop = ml_collections.ConfigDict({
       "num_iterations": 20000, "log_every": 10, "checkpoint_every": 200,
       "keep_checkpoints": 5, "max_nan_restores": 3, "async_checkpoints": True,
+      "eval_every": 0,  # > 0: tracking evaluation on the training clips every N iterations
   })
   c.data = ml_collections.ConfigDict({
       "source": "omomo",  # "synthetic" | "native:DIR" | "omomo[:DIR]"
@@ -69,7 +70,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         num_envs=256, unroll_length=32, minibatch_size=4096, num_epochs=4, learning_rate=2e-4,
         network={"actor_hidden": (256, 256), "critic_hidden": (256, 256), "init_log_std": -2.0,
                  "learn_log_std": True})
-    c.loop.update(num_iterations=1500, log_every=5, checkpoint_every=20, keep_checkpoints=3)
+    c.loop.update(num_iterations=1500, log_every=5, checkpoint_every=20, keep_checkpoints=3,
+                  eval_every=25)
   if variant == "embedded":
     # Embedded default: the first 4 synthetic box carry/push clips of seed 0 (no shared data).
     c.data.update(source="synthetic", num_clips=4, families=("carry", "push"), object="box")

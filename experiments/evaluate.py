@@ -1,12 +1,16 @@
 """Evaluate an exported expert on tracking: success rate, E_h, E_o (overall and per clip).
 
   python experiments/evaluate.py --workdir DIR [--clips PATH] [--perturb off|random|fixed]
+      [--video N] [--out FILE]
 
 Loads ``DIR/policy`` (inference bundle) and its config; ``--clips`` replaces the run's data (a
 folder of InterAct ``.pt`` files or a native dataset folder). Every clip is played from its first
 frame until it ends; success = tracked to the end with no early termination; E_h = mean key-body
 position error, E_o = mean object surface-point error (the env's ``e_h`` / ``e_o`` metrics, m).
-Writes ``DIR/eval.json``.
+Writes ``DIR/eval.json`` (or ``--out``); ``--video N`` renders episode N to MP4 with the
+reference as a translucent ghost over the simulated humanoid and object.  A committed bundle
+(``pretrained/<name>``) evaluates on its own clips with no other argument (synthetic clips are
+regenerated from the seed in its config, real ones read from the shared folder).
 
 Stage-2 goal tasks (a distilled bundle, ``experiments/distill.py``):
 
@@ -20,6 +24,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from interprior_jax import render  # noqa: E402  (sets MUJOCO_GL before mujoco is imported)
+
+render.default_gl_backend()
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
@@ -39,6 +47,9 @@ flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "co
                                        "random_init"],
                   "tracking (expert or any bundle) or a Stage-2 sparse-goal task.")
 flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
+flags.DEFINE_integer("video", None, "Render tracking episode N (its index in per_episode) to MP4 "
+                     "with the reference as a translucent ghost.")
+flags.DEFINE_string("video_out", None, "MP4 path (default: next to the JSON, episode_<N>.mp4).")
 FLAGS = flags.FLAGS
 
 
@@ -66,12 +77,16 @@ def main(_):
   if FLAGS.clips:
     p = pathlib.Path(FLAGS.clips)
     source = f"omomo:{p}" if list(p.glob("*.pt")) else f"native:{p}"
+  out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / "eval.json"
+  video_path = None
+  if FLAGS.video is not None:
+    video_path = FLAGS.video_out or str(out.with_name(f"{out.stem}_episode_{FLAGS.video}.mp4"))
   opts = evaluation.EvalOptions(
       perturb=FLAGS.perturb, randomize=FLAGS.randomize, episodes_per_clip=FLAGS.episodes_per_clip,
-      seed=FLAGS.seed, stochastic=FLAGS.stochastic, clips_source=source)
+      seed=FLAGS.seed, stochastic=FLAGS.stochastic, clips_source=source,
+      video_episode=FLAGS.video, video_path=video_path)
   result = evaluation.evaluate_bundle(workdir / ckpt_lib.BUNDLE_DIR, opts)
   result.update({"workdir": str(workdir), **launch.provenance()})
-  out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / "eval.json"
   launch.write_json(out, result)
   print(f"evaluate: success_rate={result['success_rate']:.3f} e_h={result['e_h']} "
         f"e_o={result['e_o']} over {result['num_episodes']} episodes -> {out}")

@@ -64,3 +64,57 @@ def try_render_video(model, qpos: np.ndarray, path: str | pathlib.Path, fps: flo
     np.save(pathlib.Path(path).with_suffix(".npy"), frames)
     return {"status": "skipped", "reason": f"video writer unavailable ({e}); frames saved as .npy"}
   return {"status": "ok", "path": str(path), "frames": int(len(frames))}
+
+
+#: RGBA of the reference ghost drawn over the simulated scene.
+GHOST_RGBA = (0.35, 0.65, 1.0, 0.35)
+
+
+def render_ghost_frames(model, sim_qpos: np.ndarray, ref_qpos: np.ndarray, width: int = 480,
+                        height: int = 360, track_body: int = 1, distance: float = 4.0,
+                        azimuth: float = 135.0, elevation: float = -20.0,
+                        ghost_offset: Sequence[float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+  """Frames (T, height, width, 3) of ``sim_qpos`` (T, nq) with the pose ``ref_qpos`` (T, nq) drawn
+  as a translucent ghost (``GHOST_RGBA``; moved by ``ghost_offset`` m to put it beside)."""
+  import mujoco
+
+  sim_qpos, ref_qpos = np.asarray(sim_qpos), np.asarray(ref_qpos)
+  if sim_qpos.shape != ref_qpos.shape:
+    raise ValueError(f"sim_qpos {sim_qpos.shape} and ref_qpos {ref_qpos.shape} differ")
+  data, ghost = mujoco.MjData(model), mujoco.MjData(model)
+  cam = mujoco.MjvCamera()
+  cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+  cam.trackbodyid, cam.distance, cam.azimuth, cam.elevation = (
+      track_body, distance, azimuth, elevation)
+  opt, pert = mujoco.MjvOption(), mujoco.MjvPerturb()
+  offset = np.asarray(ghost_offset, np.float64)
+  frames = []
+  with mujoco.Renderer(model, height=height, width=width) as r:
+    for q, g in zip(sim_qpos, ref_qpos):
+      data.qpos[:] = q
+      ghost.qpos[:] = g
+      mujoco.mj_forward(model, data)
+      mujoco.mj_kinematics(model, ghost)
+      r.update_scene(data, camera=cam)
+      first = r.scene.ngeom
+      mujoco.mjv_addGeoms(model, ghost, opt, pert, mujoco.mjtCatBit.mjCAT_DYNAMIC, r.scene)
+      for k in range(first, r.scene.ngeom):
+        r.scene.geoms[k].rgba[:] = GHOST_RGBA
+        r.scene.geoms[k].pos[:] = r.scene.geoms[k].pos + offset
+      frames.append(r.render())
+  return np.stack(frames)
+
+
+def try_render_ghost_video(model, sim_qpos: np.ndarray, ref_qpos: np.ndarray,
+                           path: str | pathlib.Path, fps: float, **kw) -> dict:
+  """:func:`try_render_video` with the reference ghost (:func:`render_ghost_frames`)."""
+  try:
+    frames = render_ghost_frames(model, sim_qpos, ref_qpos, **kw)
+  except Exception as e:  # no GL backend on this machine
+    return {"status": "skipped", "reason": f"renderer unavailable: {type(e).__name__}: {e}"}
+  try:
+    write_video(path, frames, fps)
+  except Exception as e:  # no ffmpeg
+    np.save(pathlib.Path(path).with_suffix(".npy"), frames)
+    return {"status": "skipped", "reason": f"video writer unavailable ({e}); frames saved as .npy"}
+  return {"status": "ok", "path": str(path), "frames": int(len(frames))}

@@ -100,6 +100,28 @@ def summarize(per_env: dict[str, np.ndarray], names: Sequence[str],
   return summary
 
 
+def record_episode(env, reset_state: State, act: Callable, key: jax.Array, num_steps: int,
+                   index: int) -> tuple[np.ndarray, np.ndarray, int]:
+  """Plays the batch as :func:`first_episode_stats` does and returns copy ``index``'s first
+  episode: ``(sim_qpos (T, nq), ref_qpos (T, nq), T)`` from its reset state to its last step
+  (the reference pose of the same clip time, objects included, for a ghost overlay)."""
+  from interprior_jax.envs import init_states
+
+  def body(s, k):
+    qpos, clip, time = s.pipeline_state.qpos[index], s.info["clip"][index], s.info["time"][index]
+    ns = jax.vmap(env.step)(s, act(s.obs, k))
+    return ns, (qpos, clip, time, ns.done[index])
+
+  _, (qpos, clip, time, done) = jax.jit(lambda s, k: jax.lax.scan(
+      body, s, jax.random.split(k, num_steps)))(reset_state, key)
+  done = np.asarray(done) > 0
+  length = int(np.argmax(done)) + 1 if done.any() else num_steps
+  ref = jax.vmap(env.library.frame)(clip[:length], time[:length])
+  base = env.physics.init_data().qpos
+  ref_qpos = jax.vmap(lambda r: init_states.reference_state(r, base, env.idx, env.spec.nv)[0])(ref)
+  return np.asarray(qpos[:length]), np.asarray(ref_qpos), length
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalOptions:
   """What :func:`evaluate_bundle` runs.
@@ -115,6 +137,8 @@ class EvalOptions:
   seed: int = 0
   stochastic: bool = False
   clips_source: str | None = None
+  video_episode: int | None = None  # render this episode (index into ``per_episode``) to MP4
+  video_path: str | None = None
 
   def __post_init__(self):
     if self.perturb not in PERTURB_MODES:
@@ -178,9 +202,30 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
   run = jax.jit(lambda s, k: first_episode_stats(env, s, act, k, num_steps, metric_names))
   per_env = jax.device_get(run(reset, k_run))
   result = summarize(per_env, names, metric_names)
+  if opts.video_episode is not None:
+    result["video"] = render_episode_video(env, reset, act, k_run, num_steps, opts, names)
   for m in HOI_METRICS:
     result.setdefault(m, None)  # not measured by this env
   result.update({"perturb": opts.perturb, "randomize": opts.randomize, "seed": opts.seed,
                  "stochastic": opts.stochastic, "num_steps": num_steps,
                  "trained_iterations": bundle.config.get("trained_iterations")})
   return result
+
+
+def render_episode_video(env, reset, act, key, num_steps: int, opts: EvalOptions,
+                         names: Sequence[str]) -> dict:
+  """Renders episode ``opts.video_episode`` (same keys as the statistics) to ``opts.video_path``
+  with the reference as a translucent ghost; returns the render status."""
+  from interprior_jax import render
+
+  i = int(opts.video_episode)
+  if not 0 <= i < len(names):
+    raise ValueError(f"--video {i}: the evaluation has episodes 0..{len(names) - 1}")
+  if not hasattr(env, "library"):
+    raise ValueError("--video: only HOI env bundles can be rendered")
+  sim_qpos, ref_qpos, length = record_episode(env, reset, act, key, num_steps, i)
+  status = render.try_render_ghost_video(env.scene.model, sim_qpos, ref_qpos, opts.video_path,
+                                         fps=1.0 / env.dt,
+                                         track_body=int(env.spec.root_body_id))
+  status.update(episode=i, clip=names[i], steps=length)
+  return status

@@ -41,5 +41,40 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, algo: 
   def export(state, wd):
     algo.export(state, wd / ckpt_lib.BUNDLE_DIR, config)
 
+  loop_kwargs.setdefault("eval_fn", tracking_eval_fn(config, algo))
   return loop_lib.run(algo, config, workdir, loop_config(config), seed=int(config.seed),
                       export_fn=export, **loop_kwargs)
+
+
+def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=None):
+  """``eval_fn(state) -> {success_rate, mean_length, e_h, e_o}``: the deterministic policy on
+  every training clip from its first frame (perturbations and object randomisation off, the clip
+  end decides), as ``experiments/evaluate.py`` measures it; None unless ``config.loop.eval_every``
+  and an HOI env."""
+  if config.env_kind != "hoi" or not int(config.loop.get("eval_every", 0)):
+    return None
+  import jax
+  import numpy as np
+
+  from interprior_jax.training import evaluation
+
+  cfg = ml_collections.ConfigDict(config.to_dict())
+  cfg.env.perturb.mode = "off"
+  cfg.env.randomize.enabled = False
+  cfg.env.max_episode_steps = np.iinfo(np.int32).max
+  clips = clips if clips is not None else env_factory.load_clips(cfg)
+  env = env_factory.make_env(cfg, clips)
+  reset, names, num_steps = evaluation.hoi_reset_states(env, clips, jax.random.PRNGKey(0), 1)
+
+  @jax.jit
+  def run(params, normalizer, key):
+    act = lambda obs, k: algo.act(params, normalizer, obs)  # noqa: E731
+    return evaluation.first_episode_stats(env, reset, act, key, num_steps,
+                                          evaluation.HOI_METRICS)
+
+  def eval_fn(state):
+    per = jax.device_get(run(state.params, state.normalizer, jax.random.PRNGKey(1)))
+    summary = evaluation.summarize(per, names, evaluation.HOI_METRICS)
+    return {k: summary[k] for k in ("success_rate", "mean_length", "e_h", "e_o")}
+
+  return eval_fn

@@ -16,6 +16,7 @@ integer ``step`` and root ``key`` fields (see ``ppo.TrainState``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import pathlib
@@ -41,6 +42,7 @@ class LoopConfig:
   keep_checkpoints: int = 3
   max_nan_restores: int = 3
   async_checkpoints: bool = True
+  eval_every: int = 0  # iterations between evaluations by the trainer's eval_fn (0: none)
 
 
 @dataclasses.dataclass
@@ -61,11 +63,14 @@ def is_finite_iteration(m: dict) -> bool:
 def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 0,
         logger: log_lib.MetricsLogger | None = None,
         pre_step_hook: Callable[[Any], Any] | None = None,
-        export_fn: Callable[[Any, pathlib.Path], None] | None = None) -> LoopResult:
+        export_fn: Callable[[Any, pathlib.Path], None] | None = None,
+        eval_fn: Callable[[Any], dict] | None = None) -> LoopResult:
   """Trains until ``state.step == loop.num_iterations``; returns the final state and history.
 
   ``pre_step_hook(state) -> state`` runs before each iteration (tests use it to inject NaNs);
-  ``export_fn(state, workdir)`` runs at the end (e.g. export the inference bundle).
+  ``export_fn(state, workdir)`` runs at the end (e.g. export the inference bundle);
+  ``eval_fn(state) -> {name: float}`` runs every ``loop.eval_every`` iterations and at the end:
+  its numbers go to TensorBoard (``eval/<name>``), the console and ``workdir/evals.json``.
   """
   workdir = pathlib.Path(workdir)
   ckpt = ckpt_lib.Checkpointer(workdir / ckpt_lib.CHECKPOINT_DIR, loop.keep_checkpoints,
@@ -83,6 +88,8 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
   restores = 0
   consecutive = 0
   t_last, steps_last = time.perf_counter(), int(state.step)
+  t_start = t_last
+  evals = _read_evals(workdir)
   try:
     while int(state.step) < loop.num_iterations:
       if pre_step_hook is not None:
@@ -121,6 +128,15 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
         t_last, steps_last = now, step
         m["env_steps_per_s"] = sps
         logger.write(step, step * per_iter, sps, m)
+      if eval_fn is not None and loop.eval_every and (
+          step % loop.eval_every == 0 or step == loop.num_iterations):
+        ev = {k: float(v) for k, v in eval_fn(state).items()}
+        evals.append({"step": step, "env_steps": step * per_iter,
+                      "wall_s": time.perf_counter() - t_start, **ev})
+        logger.write(step, step * per_iter, 0.0, {f"eval/{k}": v for k, v in ev.items()},
+                     console=False)
+        logger.event(f"eval it {step}: " + " | ".join(f"{k} {v:.4g}" for k, v in ev.items()))
+        _write_evals(workdir, evals)
       if step % loop.checkpoint_every == 0 or step == loop.num_iterations:
         ckpt.save(step, state, config)
     ckpt.wait()
@@ -132,6 +148,15 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
       logger.close()
   return LoopResult(state=state, history=history, nan_events=nan_events,
                     resumed_from=resumed_from)
+
+
+def _read_evals(workdir: pathlib.Path) -> list[dict]:
+  path = workdir / "evals.json"
+  return json.loads(path.read_text()) if path.exists() else []
+
+
+def _write_evals(workdir: pathlib.Path, evals: list[dict]) -> None:
+  (workdir / "evals.json").write_text(json.dumps(evals, indent=1))
 
 
 def history_array(history: list[dict], key: str) -> np.ndarray:
