@@ -28,6 +28,7 @@ setup(
         "imageio>=2.31",
         "imageio-ffmpeg>=0.5",
         "tensorboardX>=2.6",
+        "matplotlib>=3.8",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3"],

@@ -5,7 +5,9 @@
       --config.ppo.num_envs=2048 --config.ppo.minibatch_size=8192
 
 Writes ``DIR/config.json``, ``DIR/checkpoints/`` (Orbax, keep-N), ``DIR/tb/`` (TensorBoard),
-``DIR/policy/`` (inference bundle for evaluation and later stages) and ``DIR/train_summary.json``.
+``DIR/policy/`` (inference bundle for evaluation and later stages), ``DIR/train_summary.json``,
+``DIR/history.jsonl`` (logged iterations), ``DIR/evals.json`` (periodic tracking evaluations,
+``config.loop.eval_every``) and ``DIR/learning_curve.png``.
 Multi-host: set ``INTERPRIOR_DISTRIBUTED=1`` (and JAX's coordinator variables) on every process.
 """
 
@@ -47,6 +49,11 @@ def main(_):
       "final_metrics": last,
   }
   launch.write_json(workdir / "train_summary.json", summary)
+  from interprior_jax.training import curves
+  try:
+    curves.plot_workdir(workdir)
+  except ValueError as e:  # nothing logged (e.g. resumed a finished run)
+    logging.warning("learning curve not drawn: %s", e)
   print(f"train_expert: {int(res.state.step)} iterations, summary in "
         f"{workdir / 'train_summary.json'}")
 

@@ -43,6 +43,7 @@ class LoopConfig:
   max_nan_restores: int = 3
   async_checkpoints: bool = True
   eval_every: int = 0  # iterations between evaluations by the trainer's eval_fn (0: none)
+  max_wall_s: float = 0.0  # > 0: stop (checkpoint, export) after this many seconds of training
 
 
 @dataclasses.dataclass
@@ -128,6 +129,8 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
         t_last, steps_last = now, step
         m["env_steps_per_s"] = sps
         logger.write(step, step * per_iter, sps, m)
+        _append_history(workdir, {"step": step, "env_steps": step * per_iter,
+                                  "wall_s": now - t_start, **m})
       if eval_fn is not None and loop.eval_every and (
           step % loop.eval_every == 0 or step == loop.num_iterations):
         ev = {k: float(v) for k, v in eval_fn(state).items()}
@@ -137,8 +140,12 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
                      console=False)
         logger.event(f"eval it {step}: " + " | ".join(f"{k} {v:.4g}" for k, v in ev.items()))
         _write_evals(workdir, evals)
-      if step % loop.checkpoint_every == 0 or step == loop.num_iterations:
+      out_of_time = bool(loop.max_wall_s) and time.perf_counter() - t_start > loop.max_wall_s
+      if step % loop.checkpoint_every == 0 or step == loop.num_iterations or out_of_time:
         ckpt.save(step, state, config)
+      if out_of_time:
+        logger.event(f"stopping at iteration {step}: loop.max_wall_s={loop.max_wall_s} s reached")
+        break
     ckpt.wait()
     if export_fn is not None:
       export_fn(state, workdir)
@@ -148,6 +155,26 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
       logger.close()
   return LoopResult(state=state, history=history, nan_events=nan_events,
                     resumed_from=resumed_from)
+
+
+def _append_history(workdir: pathlib.Path, row: dict) -> None:
+  """One logged iteration as a JSON line of ``workdir/history.jsonl`` (appended across resumes)."""
+  with open(workdir / "history.jsonl", "a") as f:
+    f.write(json.dumps({k: (v if math.isfinite(v) else None) if isinstance(v, float) else v
+                        for k, v in row.items()}) + "\n")
+
+
+def read_history(workdir: str | os.PathLike) -> list[dict]:
+  """The rows of ``workdir/history.jsonl`` (empty when absent)."""
+  path = pathlib.Path(workdir) / "history.jsonl"
+  if not path.exists():
+    return []
+  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_evals(workdir: str | os.PathLike) -> list[dict]:
+  """The periodic evaluations of ``workdir/evals.json`` (empty when absent)."""
+  return _read_evals(pathlib.Path(workdir))
 
 
 def _read_evals(workdir: pathlib.Path) -> list[dict]:
