@@ -1,0 +1,162 @@
+"""The one prepared GPU check: benchmarks at scale, then a few minutes of Stage-1 training.
+
+Run once on a machine with one accelerator (it installs nothing; < 9 minutes by default):
+
+  python experiments/device_check.py --out $OUT
+
+1. ``bench_env`` (full env step and physics-only rates) for smpl, smplx and g1 at 4096 and 8192
+   envs, then ``bench_physics`` at the largest size, on MJX ("jax"; "warp" too when
+   ``mujoco_warp`` imports), each in its own process, all within ``--bench_budget_s`` (a step
+   that would start past it is recorded as skipped);
+2. ``--train_seconds`` (default 240) of ``configs/expert.py:<train_variant>`` training
+   (``config.loop.max_wall_s``) in ``--train_workdir``, with its learning curve.
+
+Everything lands in ``--out``: ``device_check.json`` (every benchmark line, the training summary,
+the machine, each step's wall time and status), ``learning_curve.png`` and the training's
+``history.jsonl`` / ``evals.json``.  A step that fails or times out is recorded and the next one
+runs.  ``--dry_run`` shrinks every size (a CPU check of the script itself: tests/test_device_check.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+flags.DEFINE_string("out", os.environ.get("OUT", "device_check_out"), "Output folder.")
+flags.DEFINE_list("humanoids", ["smpl", "smplx", "g1"], "Humanoids to benchmark.")
+flags.DEFINE_list("num_envs", ["4096", "8192"], "Batch sizes to benchmark.")
+flags.DEFINE_list("impls", None, "MJX implementations (default: jax, plus warp if importable).")
+flags.DEFINE_integer("bench_timeout_s", 90, "Timeout of one benchmark process.")
+flags.DEFINE_integer("bench_budget_s", 270, "Wall-time budget of all benchmarks together.")
+flags.DEFINE_string("train_workdir", "/tmp/interprior_device_check_train",
+                    "Training workdir (outside --out: only its curve and logs are copied).")
+flags.DEFINE_integer("train_seconds", 240, "Training wall-time budget (0: skip training).")
+flags.DEFINE_string("train_variant", "smpl", "configs/expert.py variant to train.")
+flags.DEFINE_list("train_overrides", [], "Extra --config.x=y overrides for the training run.")
+flags.DEFINE_bool("dry_run", False, "Tiny sizes and budgets (checks the script on a CPU).")
+FLAGS = flags.FLAGS
+
+
+def _warp_available() -> bool:
+  try:
+    import mujoco_warp  # noqa: F401
+    return True
+  except Exception:  # not installed / no CUDA
+    return False
+
+
+def plan(dry_run: bool, humanoids, num_envs, impls, train_seconds: int, train_variant: str,
+         train_overrides, workdir: pathlib.Path, bench_timeout_s: int) -> list[dict]:
+  """The steps to run, in order: ``{name, cmd, timeout_s, parse}`` (``parse``: "json_lines" for
+  a benchmark, "train" for the training run)."""
+  py = sys.executable
+  steps = []
+  sizes = ["8"] if dry_run else list(num_envs)
+  for humanoid in humanoids:
+    for n in sizes:
+      for impl in impls:
+        small = ["--steps=3"] + (["--variant=smoke"] if humanoid == "smpl" else [])
+        steps.append({
+            "name": f"bench_env/{humanoid}/{impl}/{n}",
+            "cmd": [py, str(ROOT / "experiments/bench_env.py"), f"--humanoid={humanoid}",
+                    f"--num_envs={n}", f"--impl={impl}", "--repeats=2"]
+                   + (small if dry_run else []),
+            "timeout_s": bench_timeout_s, "parse": "json_lines"})
+  for humanoid in humanoids:
+    for impl in impls:
+      steps.append({
+          "name": f"bench_physics/{humanoid}/{impl}/{sizes[-1]}",
+          "cmd": [py, str(ROOT / "experiments/bench_physics.py"), f"--humanoid={humanoid}",
+                  f"--num_envs={sizes[-1]}", f"--config.impl={impl}"]
+                 + (["--config.steps=5"] if dry_run else []),
+          "timeout_s": bench_timeout_s, "parse": "json_lines"})
+  if train_seconds > 0:
+    overrides = [f"--config.loop.max_wall_s={train_seconds}", "--config.loop.log_every=1",
+                 "--config.loop.eval_every=10", "--config.loop.checkpoint_every=50"]
+    if dry_run:
+      overrides += ["--config.loop.num_iterations=2", "--config.loop.eval_every=1"]
+    steps.append({
+        "name": f"train/{train_variant}",
+        "cmd": [py, str(ROOT / "experiments/train_expert.py"),
+                f"--config={ROOT / 'configs/expert.py'}:{train_variant}", f"--workdir={workdir}"]
+               + overrides + [f"--config.{o}" if not o.startswith("--") else o
+                              for o in train_overrides],
+        "timeout_s": train_seconds + (300 if dry_run else 150), "parse": "train",
+        "workdir": str(workdir)})
+  return steps
+
+
+def run_step(step: dict, timeout_s: float | None = None) -> dict:
+  t0 = time.perf_counter()
+  rec = {"name": step["name"], "cmd": " ".join(step["cmd"])}
+  timeout_s = step["timeout_s"] if timeout_s is None else timeout_s
+  try:
+    p = subprocess.run(step["cmd"], capture_output=True, text=True, timeout=timeout_s,
+                       cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    rec["status"] = "ok" if p.returncode == 0 else f"exit {p.returncode}"
+    out = p.stdout
+    if p.returncode != 0:
+      rec["stderr_tail"] = p.stderr[-2000:]
+  except subprocess.TimeoutExpired as e:
+    rec["status"] = f"timeout after {timeout_s:.0f} s"
+    out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+  rec["wall_s"] = round(time.perf_counter() - t0, 1)
+  if step["parse"] == "json_lines":
+    rec["results"] = [json.loads(line) for line in out.splitlines()
+                      if line.startswith("{") and line.endswith("}")]
+  else:
+    summary = pathlib.Path(step["workdir"]) / "train_summary.json"
+    if summary.exists():
+      rec["train_summary"] = json.loads(summary.read_text())
+  return rec
+
+
+def main(_):
+  out = pathlib.Path(FLAGS.out)
+  out.mkdir(parents=True, exist_ok=True)
+  impls = FLAGS.impls or (["jax", "warp"] if _warp_available() else ["jax"])
+  steps = plan(FLAGS.dry_run, FLAGS.humanoids, FLAGS.num_envs, impls, FLAGS.train_seconds,
+               FLAGS.train_variant, FLAGS.train_overrides, pathlib.Path(FLAGS.train_workdir),
+               FLAGS.bench_timeout_s)
+  report = {"job": "device_check", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "dry_run": FLAGS.dry_run, "impls": impls, "steps": []}
+  try:
+    import jax
+    report["devices"] = [str(d) for d in jax.devices()]
+  except Exception as e:  # noqa: BLE001 (recorded, the benchmarks report their own)
+    report["devices"] = f"unavailable: {e}"
+  t_bench = time.perf_counter()
+  for step in steps:
+    timeout = None
+    if step["parse"] == "json_lines":
+      left = FLAGS.bench_budget_s - (time.perf_counter() - t_bench)
+      if left < 10:
+        report["steps"].append({"name": step["name"], "status": "skipped: bench budget spent"})
+        continue
+      timeout = min(step["timeout_s"], left)
+    rec = run_step(step, timeout)
+    report["steps"].append(rec)
+    print(f"device_check: {rec['name']}: {rec['status']} ({rec['wall_s']} s)", flush=True)
+    (out / "device_check.json").write_text(json.dumps(report, indent=1))
+  (out / "device_check.json").write_text(json.dumps(report, indent=1))
+  train = next((s for s in steps if s["parse"] == "train"), None)
+  if train is not None:
+    wd = pathlib.Path(train["workdir"])
+    for name in ("learning_curve.png", "history.jsonl", "evals.json"):
+      if (wd / name).exists():
+        shutil.copy(wd / name, out / name)
+  print(f"device_check: report in {out / 'device_check.json'}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,63 @@
+"""experiments/device_check.py on the CPU: its plan (sizes, backends, budgets), step running with
+timeouts and JSON parsing, and a dry run end to end with nothing to benchmark."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "experiments" / "device_check.py"
+
+
+def _module():
+  """The script as a module, loaded once (its absl flags register at import)."""
+  if "device_check" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("device_check", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.modules["device_check"] = mod
+  return sys.modules["device_check"]
+
+
+def test_plan_covers_every_humanoid_size_and_backend(tmp_path):
+  dc = _module()
+  steps = dc.plan(False, ["smpl", "smplx", "g1"], ["4096", "8192"], ["jax", "warp"], 240, "smpl",
+                  ["ppo.num_envs=2048"], tmp_path / "train", 90)
+  names = [s["name"] for s in steps]
+  for h in ("smpl", "smplx", "g1"):
+    for impl in ("jax", "warp"):
+      assert f"bench_env/{h}/{impl}/4096" in names and f"bench_env/{h}/{impl}/8192" in names
+      assert f"bench_physics/{h}/{impl}/8192" in names
+  assert names[-1] == "train/smpl" and len(names) == 6 * 2 + 6 + 1
+  train = " ".join(steps[-1]["cmd"])
+  assert "--config.loop.max_wall_s=240" in train and "--config.ppo.num_envs=2048" in train
+  assert str(tmp_path / "train") in train
+  dry = dc.plan(True, ["smpl"], ["4096", "8192"], ["jax"], 0, "smpl", [], tmp_path, 90)
+  assert [s["name"] for s in dry] == ["bench_env/smpl/jax/8", "bench_physics/smpl/jax/8"]
+  assert "--variant=smoke" in dry[0]["cmd"] and "--config.steps=5" in dry[1]["cmd"]
+
+
+def test_run_step_parses_json_and_records_timeouts():
+  dc = _module()
+  ok = dc.run_step({"name": "echo", "cmd": [sys.executable, "-c",
+                                            "print('noise'); print('{\"a\": 1}')"],
+                    "timeout_s": 30, "parse": "json_lines"})
+  assert ok["status"] == "ok" and ok["results"] == [{"a": 1}]
+  slow = dc.run_step({"name": "sleep", "cmd": [sys.executable, "-c", "import time; "
+                                               "time.sleep(5)"],
+                      "timeout_s": 30, "parse": "json_lines"}, timeout_s=0.5)
+  assert slow["status"].startswith("timeout") and slow["results"] == []
+  bad = dc.run_step({"name": "fail", "cmd": [sys.executable, "-c", "raise SystemExit(3)"],
+                     "timeout_s": 30, "parse": "json_lines"})
+  assert bad["status"] == "exit 3"
+
+
+def test_dry_run_writes_report(tmp_path):
+  out = tmp_path / "out"
+  p = subprocess.run([sys.executable, str(SCRIPT), f"--out={out}", "--humanoids=", "--dry_run",
+                      "--train_seconds=0"], capture_output=True, text=True, timeout=300)
+  assert p.returncode == 0, p.stderr[-2000:]
+  report = json.loads((out / "device_check.json").read_text())
+  assert report["dry_run"] is True and report["steps"] == [] and report["impls"]
