@@ -35,7 +35,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "action_noise": 0.005,  # std of random actions around zero (PD offset; 1 unit = pi rad on smpl)
   })
   c.video = ml_collections.ConfigDict({"enabled": True, "width": 320, "height": 240})
-  # Stage "expert": PPO on the HOI env over the generated clips -> DIR/expert (checkpoints,
+  # Stage "pretrained": the committed embedded-default expert (pretrained/<expert>, trained on the
+  # first 4 clips this job generates) evaluated on its own clips from their first frames, and one
+  # episode rendered with the reference as a ghost -> DIR/pretrained/.  No training wait.
+  c.pretrained = ml_collections.ConfigDict({
+      "enabled": True, "expert": "embedded_expert", "video_episode": 0, "perturb": "off"})
+  # Smoke checks (they check that training runs; their policies are a few iterations old):
+  # stage "expert": PPO on the HOI env over the generated clips -> DIR/expert (checkpoints,
   # policy/ bundle, history.json).  Stage "eval": the bundle on every clip from its first frame
   # -> DIR/expert/eval.json.
   c.train_expert = True

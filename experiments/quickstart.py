@@ -2,20 +2,25 @@
 
   python experiments/quickstart.py --config=configs/quickstart.py:smoke --workdir /tmp/qs
 
-Stages (each timed and summarized in ``DIR/report.json``):
+Stages (each timed and summarized in ``DIR/report.json``; the console shows one line per stage,
+``--verbosity=0`` brings back the libraries' INFO logs):
   1. scene: build the configured humanoid + object scene (MuJoCo + MJX).
   2. data: generate the embedded synthetic HOI dataset and save it (native format, DIR/data).
   3. sim: step ``num_envs`` MJX copies under small random actions (30 Hz control, PD targets).
   4. video: render env 0's rollout to DIR/rollout.mp4 when an OpenGL backend is available.
-  5. expert: Stage-1 PPO on the HOI env over the generated clips (``config.expert``, a complete
+  5. pretrained: the committed embedded-default expert (``pretrained/<config.pretrained.expert>``)
+     on its own clips from their first frames (success rate, E_h, E_o), and one episode rendered
+     with the reference as a translucent ghost: DIR/pretrained/{eval.json, episode_0.mp4}.
+  Smoke checks (clearly labelled: a few iterations each, they check that training runs):
+  6. expert: Stage-1 PPO on the HOI env over the generated clips (``config.expert``, a complete
      ``configs/expert.py`` config): DIR/expert/{checkpoints, policy (inference bundle),
      history.json, config.json}.
-  6. eval: the bundle on every generated clip from its first frame (success rate, E_h, E_o,
+  7. eval: the bundle on every generated clip from its first frame (success rate, E_h, E_o,
      per clip): DIR/expert/eval.json (same as ``experiments/evaluate.py --workdir DIR/expert``).
-  7. distill: Stage-2 DAgger distillation of that expert into the masked latent policy
+  8. distill: Stage-2 DAgger distillation of that expert into the masked latent policy
      (``config.distill``, a complete ``configs/distill.py`` config): DIR/student/{checkpoints,
      policy (prior + decoder bundle), history.json}.
-  8. student_eval: the student bundle on the sparse-goal tasks (``config.student_eval.tasks``):
+  9. student_eval: the student bundle on the sparse-goal tasks (``config.student_eval.tasks``):
      DIR/student/eval_<task>.json (same as ``experiments/evaluate.py --task``).
 """
 
@@ -140,6 +145,41 @@ def stage_sim(cfg, scene):
   return np.asarray(qpos0), summary
 
 
+def stage_pretrained(cfg, workdir):
+  """The committed expert bundle ``pretrained/<cfg.pretrained.expert>`` on its own clips (from
+  their first frames) plus one rendered episode with the reference ghost -> DIR/pretrained/."""
+  import pathlib
+
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import evaluation
+
+  root = pathlib.Path(__file__).resolve().parents[1] / "pretrained" / cfg.pretrained.expert
+  bundle = root / ckpt_lib.BUNDLE_DIR
+  if not bundle.exists():
+    raise FileNotFoundError(f"config.pretrained.expert={cfg.pretrained.expert!r}: no bundle at "
+                            f"{bundle}")
+  pdir = workdir / "pretrained"
+  pdir.mkdir(parents=True, exist_ok=True)
+  t0 = time.perf_counter()
+  video = cfg.pretrained.video_episode if cfg.video.enabled else None
+  opts = evaluation.EvalOptions(perturb=cfg.pretrained.perturb, seed=cfg.seed,
+                                video_episode=video,
+                                video_path=str(pdir / f"episode_{video}.mp4"))
+  result = evaluation.evaluate_bundle(bundle, opts)
+  result.update({"bundle": str(bundle), **launch.provenance()})
+  launch.write_json(pdir / "eval.json", result)
+  manifest = root / "manifest.json"
+  out = {k: result[k] for k in ("num_episodes", "success_rate", "mean_length", "e_h", "e_o",
+                                "perturb")}
+  out.update(bundle=str(bundle), eval_json=str(pdir / "eval.json"),
+             video=result.get("video", {"status": "disabled"}), wall_s=time.perf_counter() - t0)
+  if manifest.exists():
+    import json
+    out["manifest_success_rate"] = json.loads(manifest.read_text()).get(
+        "eval", {}).get("perturb_off", {}).get("success_rate")
+  return out
+
+
 def _expert_config(cfg, workdir):
   """``config.expert`` bound to the quickstart's seed and dataset (``native:DIR/data``)."""
   import ml_collections
@@ -245,38 +285,56 @@ def stage_student_eval(cfg, workdir):
   return out
 
 
+def _say(stage: str, what: str) -> None:
+  """The console's one progress line per stage."""
+  print(f"quickstart [{stage}] {what}", flush=True)
+
+
 def main(_):
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every checkpoint save at INFO
   cfg = FLAGS.config
   workdir = launch.start(cfg)
   report = {"job": "quickstart", "variant": cfg.variant, **launch.provenance(), "stages": {}}
   t_all = time.perf_counter()
   scene, report["stages"]["scene"] = stage_scene(cfg)
-  logging.info("scene: %s", report["stages"]["scene"])
+  _say("scene", f"{cfg.scene.humanoid} + {', '.join(cfg.scene.objects)}")
   clips, report["stages"]["data"] = stage_data(cfg, scene, workdir)
-  logging.info("data: %d clips", report["stages"]["data"]["num_clips"])
+  _say("data", f"{report['stages']['data']['num_clips']} synthetic clips -> {workdir / 'data'}")
   qpos0, report["stages"]["sim"] = stage_sim(cfg, scene)
-  logging.info("sim: %s", report["stages"]["sim"])
+  _say("sim", f"{cfg.sim.num_envs} envs stepped, finite={report['stages']['sim']['all_finite']}")
   if cfg.video.enabled:
     from interprior_jax import config as config_lib
     report["stages"]["video"] = render.try_render_video(
         scene.model, qpos0, workdir / "rollout.mp4", fps=config_lib.CONTROL_HZ,
         width=cfg.video.width, height=cfg.video.height,
         track_body=int(scene.spec.root_body_id))
+    _say("video", report["stages"]["video"].get("path") or report["stages"]["video"]["reason"])
   ok = bool(report["stages"]["sim"]["all_finite"])
+  if cfg.pretrained.enabled:
+    p = report["stages"]["pretrained"] = stage_pretrained(cfg, workdir)
+    _say("pretrained", f"{cfg.pretrained.expert}: success {p['success_rate']:.2f} on "
+         f"{p['num_episodes']} clips from frame 0 (perturb {p['perturb']}), e_h {p['e_h']:.3f} m, "
+         f"video {p['video'].get('path') or p['video'].get('reason')}")
   if cfg.train_expert:
-    report["stages"]["expert"] = stage_expert(cfg, clips, workdir)
-    logging.info("expert: %s", report["stages"]["expert"])
-    ok = ok and report["stages"]["expert"]["finite"]
+    e = report["stages"]["expert"] = stage_expert(cfg, clips, workdir)
+    e["smoke_check"] = True
+    _say("expert (smoke check)", f"{e['iterations']} PPO iterations ran, finite={e['finite']} "
+         "(a few iterations: checks that training runs, not a trained expert)")
+    ok = ok and e["finite"]
     if cfg.eval.enabled:
-      report["stages"]["eval"] = stage_eval(cfg, clips, workdir)
-      logging.info("eval: %s", report["stages"]["eval"])
+      ev = report["stages"]["eval"] = stage_eval(cfg, clips, workdir)
+      ev["smoke_check"] = True
+      _say("eval (smoke check)", f"smoke expert success {ev['success_rate']:.2f}")
     if cfg.distill_student:
-      report["stages"]["distill"] = stage_distill(cfg, workdir)
-      logging.info("distill: %s", report["stages"]["distill"])
-      ok = ok and report["stages"]["distill"]["finite"]
+      d = report["stages"]["distill"] = stage_distill(cfg, workdir)
+      d["smoke_check"] = True
+      _say("distill (smoke check)", f"{d['iterations']} DAgger iterations, finite={d['finite']}")
+      ok = ok and d["finite"]
       if cfg.student_eval.enabled:
-        report["stages"]["student_eval"] = stage_student_eval(cfg, workdir)
-        logging.info("student_eval: %s", report["stages"]["student_eval"])
+        se = report["stages"]["student_eval"] = stage_student_eval(cfg, workdir)
+        _say("student_eval (smoke check)",
+             ", ".join(f"{t} success {v['success_rate']:.2f}" for t, v in se.items()))
   report["total_s"] = time.perf_counter() - t_all
   report["ok"] = ok
   launch.write_json(workdir / "report.json", report)

@@ -172,7 +172,6 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
   layout (:data:`goals.RESIDUAL_LAYOUT`) of the reference at the given offsets vs the simulated
   state, both in the simulated root's heading frame (like the env's own goal blocks)."""
   from interprior_jax.envs import goals as goals_lib
-  from interprior_jax.envs.sim_frame import sim_frame_from_mjx
   from interprior_jax.motion import features as mfeatures
 
   spec = env.spec
@@ -190,7 +189,7 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
 
   def goals_fn(s, offsets):
     info = s.info
-    sim = sim_frame_from_mjx(s.pipeline_state, env.idx, env.cfg.contact_dist)
+    sim = env.physics.frame(s.pipeline_state)
     valid = (info["steps"] > 0).astype(jnp.float32)  # contacts are stale right after a reset
     points = env.surface_points(info["clip"], info["obj_params"])[jnp.asarray(env.obs_point_idx)]
     world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
