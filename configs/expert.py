@@ -19,7 +19,7 @@ import ml_collections
 from interprior_jax import config as config_lib
 from interprior_jax.training import ppo
 
-VARIANTS = ("smoke", "stand", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "stand", "push", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -36,6 +36,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "num_iterations": 20000, "log_every": 10, "checkpoint_every": 200,
       "keep_checkpoints": 5, "max_nan_restores": 3, "async_checkpoints": True,
       "eval_every": 0,  # > 0: tracking evaluation on the training clips every N iterations
+      "eval_perturb": "off",  # impulses during those evaluations: off | random | fixed
   })
   c.data = ml_collections.ConfigDict({
       "source": "omomo",  # "synthetic" | "native:DIR" | "omomo[:DIR]"
@@ -54,7 +55,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.loop.update(num_iterations=30, log_every=5, checkpoint_every=10, keep_checkpoints=3)
     return c
   c.env_kind = "hoi"
-  env_variant = {"stand": "smoke", "embedded": "smpl", "largetable": "smpl"}.get(variant, variant)
+  env_variant = {"stand": "smoke", "push": "smoke", "embedded": "smpl",
+                 "largetable": "smpl"}.get(variant, variant)
   c.env = config_lib.sibling_config(__file__, "env", env_variant)
   if variant in ("embedded", "largetable"):
     # The CPU experts (docs/results.md, "Stage 1 experts (CPU)"): MuJoCo C physics, residual PD
@@ -95,6 +97,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         network={"actor_hidden": (64, 64), "critic_hidden": (64, 64), "init_log_std": -1.5,
                  "state_dependent_std": True})
     c.loop.update(num_iterations=60, log_every=5, checkpoint_every=30, keep_checkpoints=2)
+  if variant == "push":
+    # The CI learning check (tests/test_stage1_expert.py): hold a standing clip for 3 s while the
+    # pelvis is pushed (20 N s) every second; zero residual action falls after the second push.
+    c.data.update(source="standing:100", object="box")
+    c.env.update(impl="c", action_mode="residual", action_scale=0.5, max_episode_steps=90)
+    c.env.perturb.update(mode="fixed", fixed_period_steps=30, fixed_pelvis_impulse=20.0,
+                         fixed_object_impulse=0.0)
+    c.env.randomize.enabled = False
+    c.env.init.update(start_prob=1.0, psi_prob=0.0)
+    c.ppo = ppo.ppo_config_dict(
+        num_envs=64, unroll_length=32, minibatch_size=1024, num_epochs=4, learning_rate=3e-4,
+        network={"actor_hidden": (64, 64), "critic_hidden": (64, 64), "init_log_std": -2.0,
+                 "learn_log_std": True})
+    c.loop.update(num_iterations=150, log_every=10, checkpoint_every=150, keep_checkpoints=1,
+                  eval_every=25, eval_perturb="fixed")
   if variant == "smoke":
     # One embedded synthetic carry clip of the box: runs with no shared data.
     c.data.update(source="synthetic", num_clips=1, families=("carry",), object="box")

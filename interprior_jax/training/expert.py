@@ -48,9 +48,9 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, algo: 
 
 def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=None):
   """``eval_fn(state) -> {success_rate, mean_length, e_h, e_o}``: the deterministic policy on
-  every training clip from its first frame (perturbations and object randomisation off, the clip
-  end decides), as ``experiments/evaluate.py`` measures it; None unless ``config.loop.eval_every``
-  and an HOI env."""
+  every training clip from its first frame (impulses as ``config.loop.eval_perturb``, default off;
+  object randomisation off; the clip end decides), as ``experiments/evaluate.py`` measures it;
+  None unless ``config.loop.eval_every`` and an HOI env."""
   if config.env_kind != "hoi" or not int(config.loop.get("eval_every", 0)):
     return None
   import jax
@@ -59,7 +59,7 @@ def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=Non
   from interprior_jax.training import evaluation
 
   cfg = ml_collections.ConfigDict(config.to_dict())
-  cfg.env.perturb.mode = "off"
+  cfg.env.perturb.mode = str(config.loop.get("eval_perturb", "off"))
   cfg.env.randomize.enabled = False
   cfg.env.max_episode_steps = np.iinfo(np.int32).max
   clips = clips if clips is not None else env_factory.load_clips(cfg)

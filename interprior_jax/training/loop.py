@@ -43,6 +43,7 @@ class LoopConfig:
   max_nan_restores: int = 3
   async_checkpoints: bool = True
   eval_every: int = 0  # iterations between evaluations by the trainer's eval_fn (0: none)
+  eval_perturb: str = "off"  # impulse mode of those evaluations (HOI: off | random | fixed)
   max_wall_s: float = 0.0  # > 0: stop (checkpoint, export) after this many seconds of training
 
 

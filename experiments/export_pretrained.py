@@ -1,0 +1,102 @@
+"""Package a trained expert as a committed bundle: ``pretrained/<name>/`` with a manifest.
+
+  python experiments/export_pretrained.py --workdir RUN --name embedded_expert \
+      --command "python experiments/train_expert.py --config=configs/expert.py:embedded ..."
+
+Copies ``RUN/policy`` (the inference bundle), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
+``RUN/history.jsonl``, evaluates the bundle on its own clips from their first frames with
+perturbations off and with the fixed-impulse protocol, and writes ``manifest.json``: the config
+(variant, action mode, backend), the data (source, seed, clip names and frame counts; clips are
+never copied), the training (command, iterations, env steps, wall time, commit), the numbers
+measured here and the bundle's size.  Refuses bundles over ``--max_mb`` (10 MB).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "Training workdir (policy/, train_summary.json, ...).",
+                    required=True)
+flags.DEFINE_string("name", None, "Bundle name: pretrained/<name>.", required=True)
+flags.DEFINE_string("command", "", "The exact training command (recorded in the manifest).")
+flags.DEFINE_float("max_mb", 10.0, "Largest allowed bundle size.")
+flags.DEFINE_integer("episodes_per_clip", 1, "Evaluation episodes per clip and protocol.")
+flags.DEFINE_string("root", None, "Folder holding pretrained/ (default: the repository).")
+FLAGS = flags.FLAGS
+
+COPIED = ("learning_curve.png", "evals.json", "history.jsonl", "train_summary.json")
+
+
+def _size_mb(path) -> float:
+  return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2 ** 20
+
+
+def main(_):
+  import json
+  import pathlib
+  import shutil
+
+  from interprior_jax import launch, runtime
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import env_factory
+  from interprior_jax.training import evaluation
+
+  import ml_collections
+
+  runtime.enable_compilation_cache()
+  run = pathlib.Path(FLAGS.workdir)
+  root = pathlib.Path(FLAGS.root) if FLAGS.root else pathlib.Path(__file__).resolve().parents[1]
+  dest = root / "pretrained" / FLAGS.name
+  bundle = ckpt_lib.load_bundle(run / ckpt_lib.BUNDLE_DIR)  # validates it
+  config = ml_collections.ConfigDict(bundle.config)
+  if dest.exists():
+    shutil.rmtree(dest)
+  dest.mkdir(parents=True)
+  shutil.copytree(run / ckpt_lib.BUNDLE_DIR, dest / ckpt_lib.BUNDLE_DIR)
+  for name in COPIED:
+    if (run / name).exists():
+      shutil.copy(run / name, dest / name)
+  clips = env_factory.load_clips(config)
+  evals = {}
+  for perturb in ("off", "fixed"):
+    r = evaluation.evaluate_bundle(
+        dest / ckpt_lib.BUNDLE_DIR,
+        evaluation.EvalOptions(perturb=perturb, episodes_per_clip=FLAGS.episodes_per_clip),
+        clips=clips)
+    evals[f"perturb_{perturb}"] = {k: r[k] for k in ("success_rate", "mean_length", "e_h", "e_o",
+                                                     "num_episodes", "per_clip")}
+  summary = json.loads((run / "train_summary.json").read_text()) if (
+      run / "train_summary.json").exists() else {}
+  size = _size_mb(dest)
+  if size > FLAGS.max_mb:
+    raise ValueError(f"{dest}: {size:.1f} MB exceeds --max_mb={FLAGS.max_mb}")
+  manifest = {
+      "name": FLAGS.name, "kind": "stage1_expert", "bundle": ckpt_lib.BUNDLE_DIR,
+      "config": {"variant": config.get("variant"), "humanoid": config.env.scene.humanoid,
+                 "skeleton": config.env.scene.get("skeleton", "default"),
+                 "action_mode": config.env.action_mode,
+                 "action_scale": float(config.env.action_scale), "impl": config.env.impl,
+                 "actor_hidden": list(config.ppo.network.actor_hidden)},
+      "data": {"source": config.data.source, "seed": int(config.seed),
+               "num_clips": len(clips), "object": config.data.get("object", ""),
+               "clips": [{"name": c.name, "frames": int(c.num_frames)} for c in clips]},
+      "training": {"command": FLAGS.command, "iterations": summary.get("iterations"),
+                   "env_steps": (int(summary["iterations"]) * int(config.ppo.num_envs)
+                                 * int(config.ppo.unroll_length)
+                                 if summary.get("iterations") else None),
+                   "wall_s": summary.get("wall_s"), "commit": summary.get("commit"),
+                   "date": summary.get("date"), "device": summary.get("device")},
+      "eval": evals, "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
+  }
+  (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+  print(f"export_pretrained: {dest} ({size:.2f} MB): success off "
+        f"{evals['perturb_off']['success_rate']:.2f}, fixed "
+        f"{evals['perturb_fixed']['success_rate']:.2f}")
+
+
+if __name__ == "__main__":
+  app.run(main)

