@@ -19,7 +19,7 @@ import ml_collections
 from interprior_jax import config as config_lib
 from interprior_jax.training import ppo
 
-VARIANTS = ("smoke", "stand", "push", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -43,6 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "num_clips": 8,  # synthetic only
       "families": ("carry", "push"),  # synthetic only
       "max_clips": 0,  # 0: all
+      "max_frames": 0,  # > 0: keep each clip's first N frames
       "object": "largetable",  # the HOI env takes one object: keep its clips ("" = no filter)
   })
   if variant == "toy":
@@ -55,7 +56,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.loop.update(num_iterations=30, log_every=5, checkpoint_every=10, keep_checkpoints=3)
     return c
   c.env_kind = "hoi"
-  env_variant = {"stand": "smoke", "push": "smoke", "embedded": "smpl",
+  env_variant = {"stand": "smoke", "push": "smoke", "walk": "smoke", "embedded": "smpl",
                  "largetable": "smpl"}.get(variant, variant)
   c.env = config_lib.sibling_config(__file__, "env", env_variant)
   if variant in ("embedded", "largetable"):
@@ -112,6 +113,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                  "learn_log_std": True})
     c.loop.update(num_iterations=150, log_every=10, checkpoint_every=150, keep_checkpoints=1,
                   eval_every=25, eval_perturb="fixed")
+  if variant == "walk":
+    # CI learning check candidate: the first 2 s of the first synthetic carry clip (stand, then
+    # walk towards the box); zero residual action lags the walking reference and ends at ~1 s.
+    c.data.update(source="synthetic", num_clips=1, families=("carry",), object="box",
+                  max_frames=60)
+    c.env.update(impl="c", action_mode="residual", action_scale=0.5, max_episode_steps=60)
+    c.env.perturb.mode = "off"
+    c.env.randomize.enabled = False
+    c.ppo = ppo.ppo_config_dict(
+        num_envs=64, unroll_length=32, minibatch_size=1024, num_epochs=4, learning_rate=3e-4,
+        network={"actor_hidden": (128, 128), "critic_hidden": (128, 128), "init_log_std": -2.0,
+                 "learn_log_std": True})
+    c.loop.update(num_iterations=150, log_every=10, checkpoint_every=150, keep_checkpoints=1,
+                  eval_every=25)
   if variant == "smoke":
     # One embedded synthetic carry clip of the box: runs with no shared data.
     c.data.update(source="synthetic", num_clips=1, families=("carry",), object="box")

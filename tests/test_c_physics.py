@@ -181,6 +181,7 @@ def test_contact_summaries_match_contact_list(pair):
   m, spec = cp.model, env_c.spec
   d = mujoco.MjData(m)
   d.qpos[:] = spec.init_qpos
+  d.qpos[spec.root_qpos_adr + 2] -= 0.01  # feet 1 cm into the floor
   mujoco.mj_forward(m, d)
   obj = spec.objects[0]
   root = d.xpos[spec.root_body_id].copy()

@@ -23,8 +23,8 @@ What crosses the boundary per policy step, per env:
   margins MuJoCo C only lists penetrating contacts, so flags can differ for gaps in [0, 1 mm)).
 
 Divergence: MuJoCo C resets a simulation whose state goes bad (``mj_checkPos/Vel/Acc``) instead of
-returning NaN.  Each call sets the simulations' ``time`` to 0 and checks it advanced by exactly
-``substeps`` steps; a reset (or a ``SimulationError``, or a non-finite output) marks the env not
+returning NaN, and the reset restarts its time at 0.  Each call sets the simulations' ``time`` to
+1 s and checks it advanced by exactly ``substeps`` steps; a reset (or a ``SimulationError``, or a non-finite output) marks the env not
 ``ok`` and the env keeps its previous state and resets the episode (the NaN guard), the others go
 on.
 
@@ -52,9 +52,12 @@ from interprior_jax.envs.sim_frame import SimFrame, SimIndex, sim_frame_from_arr
 from interprior_jax.sim import mjx_sim
 
 # Humanoid-object contacts whose normal forces are summed (largest first); more are dropped.
-MAX_FORCE_CONTACTS = 16
+MAX_FORCE_CONTACTS = 32
 THREADS_ENV_VAR = "INTERPRIOR_C_THREADS"
 
+# Simulation time set before each call: MuJoCo's reset of a diverged simulation restarts time at
+# 0, so a time short of _T0 + substeps * dt after the call reveals it (whichever substep it was).
+_T0 = 1.0
 _FOUND, _FORCE, _DIST = 1, 2, 8  # mjtConDataField bits of a contact sensor's data
 _REDUCE_MINDIST, _REDUCE_MAXFORCE = 1, 2
 
@@ -294,7 +297,7 @@ class CPhysics:
     b, v, expanded, lock = self._pool.get(n)
     rows = lambda a, tail: np.asarray(a, np.float64).reshape((n,) + tail)  # noqa: E731
     with lock:
-      v["time"][:] = 0.0
+      v["time"][:] = _T0
       v["qpos"][:] = rows(qpos, (m.nq,))
       v["qvel"][:] = rows(qvel, (m.nv,))
       if m.na:
@@ -308,7 +311,7 @@ class CPhysics:
         b.step(nstep=self.substeps)
       except mj_batch.SimulationError as e:
         failed[np.asarray(e.ids, np.int64)] = True
-      ok = (np.abs(v["time"] - self.substeps * self.dt) < 0.5 * self.dt) & ~failed
+      ok = (np.abs(v["time"] - (_T0 + self.substeps * self.dt)) < 0.5 * self.dt) & ~failed
       f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
       out = [f32(v["qpos"]), f32(v["qvel"]), f32(v["act"]), f32(v["qacc_warmstart"]),
              f32(v["xpos"]), f32(v["xquat"]), f32(v["cvel"]), f32(v["subtree_com"])]

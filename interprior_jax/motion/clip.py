@@ -77,6 +77,13 @@ class Clip:
   def replace(self, **kw) -> "Clip":
     return dataclasses.replace(self, **kw)
 
+  def head(self, num_frames: int) -> "Clip":
+    """The first ``num_frames`` frames (the whole clip when it is shorter), name suffixed."""
+    if num_frames <= 0 or num_frames >= self.num_frames:
+      return self
+    return self.replace(name=f"{self.name}[:{num_frames}]",
+                        **{k: v[:num_frames] for k, v in self.arrays().items()})
+
 
 def validate_clip(c: Clip, min_frames: int = 2) -> Clip:
   """Checks shapes, finiteness, unit quaternions and contact labels; returns the clip."""

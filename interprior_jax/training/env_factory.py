@@ -117,7 +117,8 @@ def load_clips(config: ml_collections.ConfigDict, source: str | None = None) -> 
   """Clips for ``config.data.source`` (or ``source``): ``synthetic``, ``native:DIR``,
   ``omomo[:DIR]``, ``standing[:FRAMES]``. ValueError names an unknown source; ``config.data.object`` (non-empty) keeps
   that object's clips (the HOI env takes one object; for omomo the file's object name or its
-  library name); ``max_clips`` > 0 keeps the first N."""
+  library name); ``max_clips`` > 0 keeps the first N; ``max_frames`` > 0 keeps each clip's first
+  N frames."""
   source = source or config.data.source
   kind, _, arg = source.partition(":")
   if kind not in DATA_SOURCES:
@@ -130,7 +131,9 @@ def load_clips(config: ml_collections.ConfigDict, source: str | None = None) -> 
   if not clips:
     raise ValueError(f"config.data.source={source!r} (object={obj!r}): no clips")
   n = int(config.data.get("max_clips", 0))
-  return clips[:n] if n > 0 else clips
+  clips = clips[:n] if n > 0 else clips
+  frames = int(config.data.get("max_frames", 0))
+  return [c.head(frames) for c in clips] if frames > 0 else clips
 
 
 def entry(config: ml_collections.ConfigDict) -> EnvEntry:
