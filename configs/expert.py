@@ -100,10 +100,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.loop.update(num_iterations=60, log_every=5, checkpoint_every=30, keep_checkpoints=2)
   if variant == "push":
     # The CI learning check (tests/test_stage1_expert.py): hold a standing clip for 3 s while the
-    # pelvis is pushed (20 N s) every second; zero residual action falls after the second push.
+    # pelvis is pushed (40 N s) every second; zero residual action falls at the second push, and
+    # freshly initialised policies survive 0-3 % of noisy starts (docs/results.md).
     c.data.update(source="standing:100", object="box")
     c.env.update(impl="c", action_mode="residual", action_scale=0.5, max_episode_steps=90)
-    c.env.perturb.update(mode="fixed", fixed_period_steps=30, fixed_pelvis_impulse=20.0,
+    c.env.perturb.update(mode="fixed", fixed_period_steps=30, fixed_pelvis_impulse=40.0,
                          fixed_object_impulse=0.0)
     c.env.randomize.enabled = False
     c.env.init.update(start_prob=1.0, psi_prob=0.0)

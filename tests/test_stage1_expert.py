@@ -110,3 +110,47 @@ def test_hand_term_is_relative_to_the_reference(carry_env):
   r1 = rewards.hand_reward(e, 10.0, 0.03, 0.3, 0.4)
   r2 = rewards.hand_reward(e2, 10.0, 0.03, 0.3, 0.4)
   assert float(r1) == pytest.approx(0.6 ** 2, rel=1e-5) and float(r2) < 0.7 * float(r1)
+
+
+# CI learning check (configs/expert.py:push): a standing clip held for 3 s under 40 N s pelvis
+# pushes every second.  Judged on 64 starts with the env's initial-state noise, deterministic
+# policy.  Thresholds set after one run each (docs/results.md, "CI learning check"): trained
+# (150 iterations, seed 0) 0.61 success / 88.3 steps of 90; freshly initialised policies (seeds
+# 0-2) 0.00-0.03 / 49-62; zero action 0.00 / 54; the absolute (method.md) parameterisation under
+# the same budget: see docs/results.md.
+PUSH_EPISODES = 64
+UNTRAINED_MAX = {"success": 0.1, "length": 0.8}  # of the episode limit
+TRAINED_MIN = {"success": 0.3, "length": 0.9}
+
+
+def _noisy_starts(env, policy_act, num_steps):
+  from interprior_jax.training import evaluation
+  reset = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(123), PUSH_EPISODES))
+  r = jax.device_get(jax.jit(lambda s, k: evaluation.first_episode_stats(
+      env, s, lambda o, _: policy_act(o), k, num_steps, ("e_h",)))(reset, jax.random.PRNGKey(1)))
+  return {"success": float(np.mean(r["success"])), "length": float(np.mean(r["length"]))}
+
+
+def test_learns_to_stand_under_pushes(tmp_path):
+  """~3 min on 2 cores: the untrained policy falls, the trained one stands through the pushes."""
+  from interprior_jax.training import expert
+  from interprior_jax.training import logging as log_lib
+  from test_training import expert_config
+
+  config = expert_config("push")
+  config.loop.eval_every = 0
+  algo = expert.build(config)
+  env = algo.env.env
+  limit = int(config.env.max_episode_steps)
+  state0 = algo.init(jax.random.PRNGKey(int(config.seed)))
+  before = _noisy_starts(env, lambda o: algo.act(state0.params, state0.normalizer, o), limit + 2)
+  assert before["success"] < UNTRAINED_MAX["success"], before
+  assert before["length"] < UNTRAINED_MAX["length"] * limit, before
+  res = expert.train(config, tmp_path, algo=algo,
+                     logger=log_lib.MetricsLogger(None, stream=None))
+  assert not res.nan_events and int(res.state.step) == config.loop.num_iterations
+  st = res.state
+  after = _noisy_starts(env, lambda o: algo.act(st.params, st.normalizer, o), limit + 2)
+  print("push learning check: before", before, "after", after)
+  assert after["success"] >= TRAINED_MIN["success"], (before, after)
+  assert after["length"] >= TRAINED_MIN["length"] * limit, (before, after)
