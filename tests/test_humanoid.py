@@ -55,6 +55,26 @@ def test_pd_gains_follow_method(h):
     assert (sp.kp[k], sp.kd[k]) == want, j
 
 
+@pytest.mark.parametrize("h", ["smplx", "smpl"])
+def test_compiled_hinge_ranges_are_the_specs(h):
+  """The compiled model's joint limits are the table's angles in radians (they once compiled to
+  +-pi/180 rad: the MjSpec compiler read the radians as degrees), and a hinge can follow a PD target
+  far from mid-range."""
+  scene = _scene(h)
+  m, sp = scene.model, scene.spec
+  j = m.actuator_trnid[sp.actuator_ids, 0]
+  np.testing.assert_allclose(m.jnt_range[j], sp.joint_range, atol=1e-6)
+  np.testing.assert_allclose(m.actuator_ctrlrange[sp.actuator_ids], sp.joint_range, atol=1e-6)
+  d = mujoco.MjData(m)
+  d.qpos[:] = sp.init_qpos
+  k = list(sp.joint_names).index("R_Shoulder_x")
+  d.ctrl[sp.actuator_ids] = d.qpos[sp.qpos_adr]
+  d.ctrl[sp.actuator_ids[k]] = 1.3
+  for _ in range(240):
+    mujoco.mj_step(m, d)
+  assert abs(d.qpos[sp.qpos_adr[k]] - 1.3) < 0.1
+
+
 def test_action_mapping_mid_and_half_range():
   sp = _scene("smpl").spec
   lo, hi = sp.joint_range[:, 0], sp.joint_range[:, 1]

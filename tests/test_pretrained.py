@@ -1,0 +1,76 @@
+"""The committed pretrained bundles (``pretrained/<name>/``): they load, their manifests match
+their configs, a short evaluation reproduces the manifest's numbers, and the expert tracks longer
+than zero residual action on the same clips (so a policy of zeros cannot pass)."""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from interprior_jax.training import checkpoint as ckpt_lib
+from interprior_jax.training import env_factory, evaluation
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MANIFESTS = sorted((ROOT / "pretrained").glob("*/manifest.json"))
+# Success rate and mean length may differ from the manifest's by this much (the evaluation is
+# deterministic on the C backend at any thread count; this absorbs XLA float differences between
+# CPUs, which can flip one episode's outcome).
+SUCCESS_TOL = 0.25
+LENGTH_TOL = 0.15  # relative
+
+
+def _needs_shared(manifest: dict) -> bool:
+  return str(manifest["data"]["source"]).startswith("omomo")
+
+
+@pytest.fixture(params=MANIFESTS, ids=[m.parent.name for m in MANIFESTS])
+def pretrained(request):
+  manifest = json.loads(request.param.read_text())
+  if _needs_shared(manifest):
+    request.getfixturevalue("omomo_root")  # skips without ../shared
+  return request.param.parent, manifest
+
+
+def test_there_is_an_embedded_default_expert():
+  names = [m.parent.name for m in MANIFESTS]
+  assert "embedded_expert" in names, names
+
+
+def test_bundle_loads_and_manifest_matches_config(pretrained):
+  root, manifest = pretrained
+  bundle = ckpt_lib.load_bundle(root / manifest["bundle"])
+  cfg = ml_collections.ConfigDict(bundle.config)
+  m = manifest["config"]
+  assert (m["variant"], m["humanoid"], m["action_mode"], m["impl"]) == (
+      cfg.variant, cfg.env.scene.humanoid, cfg.env.action_mode, cfg.env.impl)
+  assert m["action_scale"] == pytest.approx(float(cfg.env.action_scale))
+  assert manifest["data"]["source"] == cfg.data.source
+  assert manifest["data"]["seed"] == int(cfg.seed)
+  size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 2 ** 20
+  assert size < 10.0 and manifest["size_mb"] < 10.0
+
+
+def test_evaluation_reproduces_manifest(pretrained):
+  root, manifest = pretrained
+  bundle_dir = root / manifest["bundle"]
+  cfg = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
+  clips = env_factory.load_clips(cfg)
+  assert [c.name for c in clips] == [c["name"] for c in manifest["data"]["clips"]]
+  res = evaluation.evaluate_bundle(bundle_dir, evaluation.EvalOptions(perturb="off"), clips=clips)
+  want = manifest["eval"]["perturb_off"]
+  assert abs(res["success_rate"] - want["success_rate"]) <= SUCCESS_TOL, (res, want)
+  assert res["mean_length"] == pytest.approx(want["mean_length"], rel=LENGTH_TOL)
+  # Zero residual action on the same clips and protocol ends much sooner.
+  cfg.env.perturb.mode = "off"
+  cfg.env.randomize.enabled = False
+  cfg.env.max_episode_steps = np.iinfo(np.int32).max
+  env = env_factory.make_env(cfg, clips)
+  reset, _, n = evaluation.hoi_reset_states(env, clips, jax.random.PRNGKey(0), 1)
+  zero = jax.device_get(evaluation.first_episode_stats(
+      env, reset, lambda o, k: jnp.zeros((o.shape[0], env.action_size)), jax.random.PRNGKey(1),
+      n, evaluation.HOI_METRICS))
+  assert res["mean_length"] > 1.5 * float(np.mean(zero["length"])), (res["mean_length"], zero)
