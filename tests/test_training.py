@@ -193,3 +193,20 @@ def test_state_dependent_log_std_head():
   lo, hi = mlp.STATE_LOG_STD_RANGE
   ls = pol.apply(big, obs)[1]
   assert float(ls.min()) >= lo and float(ls.max()) <= hi
+
+
+def test_history_curve_and_wall_time_limit(toy, tmp_path):
+  """history.jsonl gets one row per logged iteration, loop.max_wall_s stops (with a checkpoint)
+  after the first iteration past the limit, and the learning-curve PNG is drawn from the rows."""
+  from interprior_jax.training import curves
+  config, algo = toy
+  c = with_loop(config, max_wall_s=1e-6, log_every=1)
+  res = expert.train(c, tmp_path, algo, logger=log_lib.MetricsLogger(None, stream=None))
+  assert int(res.state.step) == 1 < c.loop.num_iterations
+  rows = loop_lib.read_history(tmp_path)
+  assert [r["step"] for r in rows] == [1] and "episode_return" in rows[0]
+  assert ckpt_lib.Checkpointer(tmp_path / ckpt_lib.CHECKPOINT_DIR, 2).latest_step() == 1
+  png = curves.plot_workdir(tmp_path)
+  assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+  with pytest.raises(ValueError, match="history.jsonl"):
+    curves.plot_workdir(tmp_path / "empty")
