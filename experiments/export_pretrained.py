@@ -26,9 +26,12 @@ flags.DEFINE_string("command", "", "The exact training command (recorded in the 
 flags.DEFINE_float("max_mb", 10.0, "Largest allowed bundle size.")
 flags.DEFINE_integer("episodes_per_clip", 1, "Evaluation episodes per clip and protocol.")
 flags.DEFINE_string("root", None, "Folder holding pretrained/ (default: the repository).")
+flags.DEFINE_float("train_wall_s", None, "Training wall time to record (default: the run's "
+                   "train_summary.json, which only covers its last process).")
+flags.DEFINE_string("train_notes", "", "Free text on how the run went (recorded).")
 FLAGS = flags.FLAGS
 
-COPIED = ("learning_curve.png", "evals.json", "history.jsonl", "train_summary.json")
+COPIED = ("learning_curve.png", "evals.json", "history.jsonl")
 
 
 def _size_mb(path) -> float:
@@ -88,7 +91,9 @@ def main(_):
                    "env_steps": (int(summary["iterations"]) * int(config.ppo.num_envs)
                                  * int(config.ppo.unroll_length)
                                  if summary.get("iterations") else None),
-                   "wall_s": summary.get("wall_s"), "commit": summary.get("commit"),
+                   "wall_s": (FLAGS.train_wall_s if FLAGS.train_wall_s is not None
+                              else summary.get("wall_s")),
+                   "notes": FLAGS.train_notes, "commit": summary.get("commit"),
                    "date": summary.get("date"), "device": summary.get("device")},
       "eval": evals, "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
   }
