@@ -115,8 +115,18 @@ def test_hand_reward(setup):
   scene, lib, idx = setup
   cfg = load_env_config("smoke").reward.hand
   ref = lib.frame(jnp.int32(0), jnp.float32(0.0))  # hands labelled "touching"; object 0.6 m away
-  far = _errors(scene, lib, idx, _sim_from_ref(ref, jnp.zeros(ref.body_contact.shape)), ref)
+  # Distance and facing are measured against the reference's own hands: the simulated state
+  # equal to the reference loses only the contact factor (no simulated contact here) ...
+  same = _errors(scene, lib, idx, _sim_from_ref(ref, jnp.zeros(ref.body_contact.shape)), ref)
+  assert float(rewards.hand_reward(same, cfg.dist_scale, cfg.margin, cfg.facing_weight,
+                                   cfg.contact_weight)) == pytest.approx(
+                                       (1.0 - cfg.contact_weight) ** 2, rel=1e-5)
+  # ... and hands 0.5 m farther from the object than the reference's score ~0.
+  away = _sim_from_ref(ref, jnp.zeros(ref.body_contact.shape))
+  away = away.replace(body_pos=away.body_pos - jnp.array([0.5, 0.0, 0.0]))
+  far = _errors(scene, lib, idx, away, ref)
   assert np.all(np.asarray(far.hand_required) == 1)
+  assert np.all(np.asarray(far.hand_dist) > 0.2)
   r_far = float(rewards.hand_reward(far, cfg.dist_scale, cfg.margin, cfg.facing_weight,
                                     cfg.contact_weight))
   assert r_far < 0.05
