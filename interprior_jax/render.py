@@ -51,11 +51,10 @@ def write_video(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps: flo
       w.append_data(np.asarray(f))
 
 
-def try_render_video(model, qpos: np.ndarray, path: str | pathlib.Path, fps: float,
-                     **kw) -> dict:
-  """Renders and writes a video; returns ``{"status": "ok"|"skipped", "path"|"reason": ...}``."""
+def _render_and_write(render, path: str | pathlib.Path, fps: float) -> dict:
+  """``render() -> frames`` then the MP4; ``{"status": "ok"|"skipped", "path"|"reason": ...}``."""
   try:
-    frames = render_frames(model, qpos, **kw)
+    frames = render()
   except Exception as e:  # no GL backend on this machine
     return {"status": "skipped", "reason": f"renderer unavailable: {type(e).__name__}: {e}"}
   try:
@@ -64,6 +63,12 @@ def try_render_video(model, qpos: np.ndarray, path: str | pathlib.Path, fps: flo
     np.save(pathlib.Path(path).with_suffix(".npy"), frames)
     return {"status": "skipped", "reason": f"video writer unavailable ({e}); frames saved as .npy"}
   return {"status": "ok", "path": str(path), "frames": int(len(frames))}
+
+
+def try_render_video(model, qpos: np.ndarray, path: str | pathlib.Path, fps: float,
+                     **kw) -> dict:
+  """Renders and writes a video; returns ``{"status": "ok"|"skipped", "path"|"reason": ...}``."""
+  return _render_and_write(lambda: render_frames(model, qpos, **kw), path, fps)
 
 
 #: RGBA of the reference ghost drawn over the simulated scene.
@@ -108,13 +113,5 @@ def render_ghost_frames(model, sim_qpos: np.ndarray, ref_qpos: np.ndarray, width
 def try_render_ghost_video(model, sim_qpos: np.ndarray, ref_qpos: np.ndarray,
                            path: str | pathlib.Path, fps: float, **kw) -> dict:
   """:func:`try_render_video` with the reference ghost (:func:`render_ghost_frames`)."""
-  try:
-    frames = render_ghost_frames(model, sim_qpos, ref_qpos, **kw)
-  except Exception as e:  # no GL backend on this machine
-    return {"status": "skipped", "reason": f"renderer unavailable: {type(e).__name__}: {e}"}
-  try:
-    write_video(path, frames, fps)
-  except Exception as e:  # no ffmpeg
-    np.save(pathlib.Path(path).with_suffix(".npy"), frames)
-    return {"status": "skipped", "reason": f"video writer unavailable ({e}); frames saved as .npy"}
-  return {"status": "ok", "path": str(path), "frames": int(len(frames))}
+  return _render_and_write(lambda: render_ghost_frames(model, sim_qpos, ref_qpos, **kw), path,
+                           fps)
