@@ -1,10 +1,11 @@
-"""The MJX human-object-interaction tracking environment (brax ``Env`` interface).
+"""The human-object-interaction tracking environment (brax ``Env`` interface) on any physics
+backend of :mod:`interprior_jax.envs.physics` (``config.impl``: MJX "jax" / "warp", MuJoCo C "c").
 
 ``reset(rng) -> State`` and ``step(state, action) -> State`` are pure functions of one env
 (vmap them, or let brax's ``VmapWrapper`` / ``ppo.train`` do it).  Everything per env lives in
 the :class:`brax.envs.base.State`:
 
-* ``pipeline_state``: ``mjx.Data``;
+* ``pipeline_state``: the backend's state (``mjx.Data``; :class:`c_physics.CData` on "c");
 * ``info``: ``rng``, ``clip`` (int32), ``time`` (s, reference time of the current frame),
   ``steps`` (int32), ``truncation`` (1.0 when the episode ended by clip end / max length, so PPO
   bootstraps), ``hand_loss`` ((2,) int32 counters), ``obj_params`` (:class:`ObjectParams`),
@@ -24,10 +25,11 @@ more kinematics pass + observation per step; off -> the key is absent).  So wrap
 :func:`interprior_jax.envs.wrappers.wrap_for_training` (vmap only), not brax's default
 (whose ``EpisodeWrapper`` would overwrite ``truncation``).
 
-Step = physics (``substeps`` MJX steps with the PD targets and any impulse) -> NaN guard ->
-reference lookup -> errors -> terminations / truncation -> reward -> PSI insert -> reset of done
-envs (``where``-select of qpos / qvel) -> one kinematics pass (``mjx.kinematics``, ``com_pos``,
-``com_vel``; no collision, no solver) -> observation (-> with ``config.final_obs`` a second
+Step = PD targets (:meth:`HOIEnv.targets_from_ref`, ``config.action_mode``) -> physics
+(``substeps`` steps of the backend with any impulse) -> NaN / divergence guard ->
+errors -> terminations / truncation -> reward -> PSI insert -> reset of done envs
+(``where``-select of qpos / qvel) -> one kinematics pass (``physics.refresh``: MJX
+``kinematics`` + ``com_pos`` + ``com_vel``, or its C equivalent; no solver) -> observation (-> with ``config.final_obs`` a second
 kinematics pass on the pre-reset data and its observation).  Rewards and terminations read the body
 state as MuJoCo leaves it after ``mj_step`` (kinematics of the last substep's start, i.e. one
 physics step = 8 ms stale, consistent with that pass's contacts); the observation reads the
