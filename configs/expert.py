@@ -22,6 +22,16 @@ from interprior_jax.training import ppo
 VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
 
 
+def _cpu_ppo(num_envs: int, minibatch_size: int, learning_rate: float, hidden: int):
+  """PPO of the CPU variants (embedded / largetable / push / walk): horizon 32, 4 epochs, two
+  hidden layers of ``hidden`` units, learnt log-std starting at -2."""
+  return ppo.ppo_config_dict(
+      num_envs=num_envs, unroll_length=32, minibatch_size=minibatch_size, num_epochs=4,
+      learning_rate=learning_rate,
+      network={"actor_hidden": (hidden, hidden), "critic_hidden": (hidden, hidden),
+               "init_log_std": -2.0, "learn_log_std": True})
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   variant = arg or "smpl"
   if variant not in VARIANTS:
@@ -69,10 +79,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.env.randomize.enabled = False
     c.env.obs.num_surface_points = 64
     c.env.reward.ig_num_anchors = 8
-    c.ppo = ppo.ppo_config_dict(
-        num_envs=256, unroll_length=32, minibatch_size=4096, num_epochs=4, learning_rate=2e-4,
-        network={"actor_hidden": (256, 256), "critic_hidden": (256, 256), "init_log_std": -2.0,
-                 "learn_log_std": True})
+    c.ppo = _cpu_ppo(num_envs=256, minibatch_size=4096, learning_rate=2e-4, hidden=256)
     c.loop.update(num_iterations=1500, log_every=5, checkpoint_every=20, keep_checkpoints=3,
                   eval_every=25)
   if variant == "embedded":
@@ -108,10 +115,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                          fixed_object_impulse=0.0)
     c.env.randomize.enabled = False
     c.env.init.update(start_prob=1.0, psi_prob=0.0)
-    c.ppo = ppo.ppo_config_dict(
-        num_envs=64, unroll_length=32, minibatch_size=1024, num_epochs=4, learning_rate=3e-4,
-        network={"actor_hidden": (64, 64), "critic_hidden": (64, 64), "init_log_std": -2.0,
-                 "learn_log_std": True})
+    c.ppo = _cpu_ppo(num_envs=64, minibatch_size=1024, learning_rate=3e-4, hidden=64)
     c.loop.update(num_iterations=150, log_every=10, checkpoint_every=150, keep_checkpoints=1,
                   eval_every=25, eval_perturb="fixed")
   if variant == "walk":
@@ -122,10 +126,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.env.update(impl="c", action_mode="residual", action_scale=0.5, max_episode_steps=60)
     c.env.perturb.mode = "off"
     c.env.randomize.enabled = False
-    c.ppo = ppo.ppo_config_dict(
-        num_envs=64, unroll_length=32, minibatch_size=1024, num_epochs=4, learning_rate=3e-4,
-        network={"actor_hidden": (128, 128), "critic_hidden": (128, 128), "init_log_std": -2.0,
-                 "learn_log_std": True})
+    c.ppo = _cpu_ppo(num_envs=64, minibatch_size=1024, learning_rate=3e-4, hidden=128)
     c.loop.update(num_iterations=150, log_every=10, checkpoint_every=150, keep_checkpoints=1,
                   eval_every=25)
   if variant == "smoke":
