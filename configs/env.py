@@ -43,6 +43,11 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   # C backend: one object flung ~10^5 m in one step); it is reset like a non-finite one.
   c.max_qvel = 1e3
   c.contact_dist = 1e-3  # a contact counts as touching when its distance is below this (m)
+  # The same for humanoid-object contacts (hand-contact termination, contact reward and
+  # observation).  Reference hands rest up to ~2 cm off the surfaces they are labelled to touch
+  # (synthetic clips: palm margin + IK residual), so a threshold below that flags perfect tracking
+  # as contact loss; the CPU experts (configs/expert.py) use 0.02.
+  c.obj_contact_dist = 1e-3
   # info['final_obs']: exact pre-reset observation for PPO's truncation bootstrap (one more
   # kinematics pass + observation per step; False -> V(s_T) ~ V(s_{T-1}), see training/rollout.py).
   c.final_obs = True

@@ -18,9 +18,11 @@ What crosses the boundary per policy step, per env:
   summaries read from contact sensors added to a private copy of the model (sensors do not change
   the physics): per layout body ``found`` + ``mindist`` against the object body and against the
   floor geom, and the ``maxforce``-sorted normal forces of up to :data:`MAX_FORCE_CONTACTS`
-  humanoid-subtree / object contacts.  A body touches when a contact was found with distance below
-  ``config.env.contact_dist`` (MJX: the same threshold over its candidate list; with zero geom
-  margins MuJoCo C only lists penetrating contacts, so flags can differ for gaps in [0, 1 mm)).
+  humanoid-subtree / object contacts.  A body touches the object when its geoms' distance to the
+  object's (a distance sensor: ``mj_geomDistance``, cut off at the threshold) is below
+  ``config.env.obj_contact_dist``, and the floor when a floor contact was found with distance below
+  ``contact_dist`` (MJX: the same thresholds over its candidate list; MuJoCo C lists only
+  penetrating contacts at zero margins, so floor flags can differ for gaps in [0, 1 mm)).
 
 Divergence: MuJoCo C resets a simulation whose state goes bad (``mj_checkPos/Vel/Acc``) instead of
 returning NaN, and the reset restarts its time at 0.  Each call sets the simulations' ``time`` to
@@ -48,7 +50,8 @@ from flax import struct
 
 from interprior_jax.assets.scene import Scene
 from interprior_jax.envs import perturbations
-from interprior_jax.envs.sim_frame import SimFrame, SimIndex, sim_frame_from_arrays
+from interprior_jax.envs.sim_frame import (ContactDist, SimFrame, SimIndex, as_contact_dist,
+                                           sim_frame_from_arrays)
 from interprior_jax.sim import mjx_sim
 
 # Humanoid-object contacts whose normal forces are summed (largest first); more are dropped.
@@ -106,11 +109,14 @@ def default_threads(threads: int = 0) -> int:
     return os.cpu_count() or 1
 
 
-def sensor_model(scene: Scene, idx: SimIndex) -> tuple[mujoco.MjModel, dict[str, np.ndarray]]:
-  """A copy of the scene's model with the contact sensors this backend reads.
+def sensor_model(scene: Scene, idx: SimIndex, obj_cutoff: float
+                 ) -> tuple[mujoco.MjModel, dict[str, np.ndarray]]:
+  """A copy of the scene's model with the sensors this backend reads (``obj_cutoff``: the
+  distance sensors' cutoff, m).
 
-  Returns ``(model, layout)``; ``layout`` holds sensordata addresses: ``obj`` / ``floor`` (B,)
-  (found, mindist pairs) and ``force`` (the first of ``MAX_FORCE_CONTACTS`` (3,) contact-frame
+  Returns ``(model, layout)``; ``layout`` holds sensordata addresses: ``obj`` (B,) (each body's
+  distance to the object, capped at ``obj_cutoff``), ``floor`` (B,) (found, mindist pairs) and
+  ``force`` (the first of ``MAX_FORCE_CONTACTS`` (3,) contact-frame
   forces, normal first).
   """
   spec = scene.mjspec.copy()
@@ -123,10 +129,12 @@ def sensor_model(scene: Scene, idx: SimIndex) -> tuple[mujoco.MjModel, dict[str,
   contact = mujoco.mjtSensor.mjSENS_CONTACT
   body, geom, xbody = mujoco.mjtObj.mjOBJ_BODY, mujoco.mjtObj.mjOBJ_GEOM, mujoco.mjtObj.mjOBJ_XBODY
   first = len(spec.sensors)
-  for reftype, refname in ((body, obj_body), (geom, floor)):
-    for bid in idx.body_ids:
-      spec.add_sensor(type=contact, objtype=body, objname=name(body, bid), reftype=reftype,
-                      refname=refname, intprm=[_FOUND | _DIST, _REDUCE_MINDIST, 1])
+  for bid in idx.body_ids:
+    spec.add_sensor(type=mujoco.mjtSensor.mjSENS_GEOMDIST, objtype=body, objname=name(body, bid),
+                    reftype=body, refname=obj_body, cutoff=float(obj_cutoff))
+  for bid in idx.body_ids:
+    spec.add_sensor(type=contact, objtype=body, objname=name(body, bid), reftype=geom,
+                    refname=floor, intprm=[_FOUND | _DIST, _REDUCE_MINDIST, 1])
   spec.add_sensor(type=contact, objtype=xbody, objname=name(body, scene.spec.root_body_id),
                   reftype=body, refname=obj_body,
                   intprm=[_FORCE, _REDUCE_MAXFORCE, MAX_FORCE_CONTACTS])
@@ -139,16 +147,16 @@ def sensor_model(scene: Scene, idx: SimIndex) -> tuple[mujoco.MjModel, dict[str,
   return model, {"obj": adr[:B], "floor": adr[B:2 * B], "force": adr[2 * B]}
 
 
-def contact_summaries(sensordata: np.ndarray, layout: dict, threshold: float):
+def contact_summaries(sensordata: np.ndarray, layout: dict, threshold: ContactDist):
   """``(body_obj (N, B), body_floor (N, B), obj_force (N,))`` float32 from ``(N, nsensordata)``."""
   sd = np.asarray(sensordata)
 
-  def touch(adr):
-    return ((sd[:, adr] > 0) & (sd[:, adr + 1] < threshold)).astype(np.float32)
-
+  fl = layout["floor"]
+  floor = (sd[:, fl] > 0) & (sd[:, fl + 1] < threshold.floor)
+  obj = sd[:, layout["obj"]] < threshold.obj
   f = layout["force"]
   force = sd[:, f:f + 3 * MAX_FORCE_CONTACTS].reshape(-1, MAX_FORCE_CONTACTS, 3)[:, :, 0]
-  return touch(layout["obj"]), touch(layout["floor"]), force.sum(-1).astype(np.float32)
+  return obj.astype(np.float32), floor.astype(np.float32), force.sum(-1).astype(np.float32)
 
 
 class _Pool:
@@ -177,17 +185,17 @@ class CPhysics:
 
   name = "c"
 
-  def __init__(self, scene: Scene, idx: SimIndex, substeps: int, contact_dist: float,
-               threads: int = 0):
+  def __init__(self, scene: Scene, idx: SimIndex, substeps: int,
+               contact_dist: ContactDist | float, threads: int = 0):
     backend = jax.default_backend()
     if backend != "cpu":
       raise ValueError(f'config.env.impl="c" steps MuJoCo C on the host CPU, but JAX runs on '
                        f'{backend!r}: use impl "jax" or "warp" on accelerators')
     self.idx = idx
     self.substeps = int(substeps)
-    self.contact_dist = float(contact_dist)
+    self.contact_dist = as_contact_dist(contact_dist)
     self.threads = default_threads(threads)
-    self.model, self.layout = sensor_model(scene, idx)
+    self.model, self.layout = sensor_model(scene, idx, obj_cutoff=self.contact_dist.obj)
     self.dt = float(self.model.opt.timestep)
     self.obj_base = perturbations.object_base(scene.model, scene.spec.objects[0].body_id,
                                               scene.spec.objects[0].geom_ids)

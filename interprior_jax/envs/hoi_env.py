@@ -60,7 +60,7 @@ from interprior_jax.envs import perturbations
 from interprior_jax.envs import physics as physics_lib
 from interprior_jax.envs import rewards
 from interprior_jax.envs import terminations
-from interprior_jax.envs.sim_frame import SimIndex, sim_index
+from interprior_jax.envs.sim_frame import SimIndex, contact_dist_from_config, sim_index
 from interprior_jax.motion import features as mfeatures
 
 # Palm normal of (left, right) hand bodies in their body frames.  SMPL(-X): the rest pose is a
@@ -125,7 +125,7 @@ class HOIEnv(Env):
                        "> 0 (0 only in 'absolute' mode: half the joint range, method.md)")
     self.idx: SimIndex = sim_index(scene.model, spec)
     self.physics = physics_lib.make_physics(cfg.impl, scene, self.idx, int(cfg.substeps),
-                                            float(cfg.contact_dist),
+                                            contact_dist_from_config(cfg),
                                             threads=int(cfg.get("c_threads", 0)))
     self._d0 = self.physics.init_data()
     self.dt = float(cfg.substeps) * spec.timestep

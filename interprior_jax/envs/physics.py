@@ -27,8 +27,9 @@ Every backend is a set of pure functions of *one* env (vmap / scan / jit them li
 ==========================================  ================================================
 
 Contacts: ``SimFrame.body_obj_contact`` / ``body_floor_contact`` flag a layout body whose geoms touch
-the object / floor (signed distance below ``config.env.contact_dist``), ``obj_contact_force`` is the
-total humanoid-object normal force of the physics' last substep.
+the object / floor (signed distance below ``config.env.obj_contact_dist`` / ``contact_dist``:
+:class:`~interprior_jax.envs.sim_frame.ContactDist`), ``obj_contact_force`` is the total
+humanoid-object normal force of the physics' last substep.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from mujoco import mjx
 
 from interprior_jax.assets.scene import Scene
 from interprior_jax.envs import c_physics, perturbations
-from interprior_jax.envs.sim_frame import SimFrame, SimIndex, sim_frame_from_mjx
+from interprior_jax.envs.sim_frame import (ContactDist, SimFrame, SimIndex, as_contact_dist,
+                                           sim_frame_from_mjx)
 from interprior_jax.sim import mjx_sim
 
 IMPLS = ("jax", "warp", "c")
@@ -58,12 +60,12 @@ def check_impl(impl: str) -> str:
 class MjxPhysics:
   """MJX (JAX or Warp implementation): see the module docstring."""
 
-  def __init__(self, scene: Scene, idx: SimIndex, substeps: int, contact_dist: float,
-               impl: str = "jax"):
+  def __init__(self, scene: Scene, idx: SimIndex, substeps: int,
+               contact_dist: ContactDist | float, impl: str = "jax"):
     self.name = impl
     self.idx = idx
     self.substeps = int(substeps)
-    self.contact_dist = float(contact_dist)
+    self.contact_dist = as_contact_dist(contact_dist)
     mjx_impl = None if impl == "jax" else impl
     self.sys = mjx_sim.put_model(scene.model, impl=mjx_impl)
     self._d0 = mjx_sim.initial_data(scene.model, scene.spec, impl=mjx_impl)
@@ -93,8 +95,8 @@ class MjxPhysics:
     return mjx_sim.refresh_kinematics(self.model(params), d)
 
 
-def make_physics(impl: str, scene: Scene, idx: SimIndex, substeps: int, contact_dist: float,
-                 threads: int = 0) -> Any:
+def make_physics(impl: str, scene: Scene, idx: SimIndex, substeps: int,
+                 contact_dist: ContactDist | float, threads: int = 0) -> Any:
   """The backend named by ``impl`` (``config.env.impl``) for ``scene``."""
   name = check_impl(impl)
   if name == "c":

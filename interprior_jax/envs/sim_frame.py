@@ -14,8 +14,9 @@ body_pos/quat       (B,.)   body origins and orientations (``xpos``, ``xquat``)
 body_lin_vel        (B,3)   linear velocity of the body origin, from ``cvel``
 body_ang_vel        (B,3)   angular velocity (world frame)
 obj_*               .       active object pose and velocities (same conventions)
-body_obj_contact    (B,)    1.0 when a geom of the body touches the object
-body_floor_contact  (B,)    1.0 when a geom of the body touches the floor
+body_obj_contact    (B,)    1.0 when a geom of the body touches the object (a contact closer than
+                            ``ContactDist.obj``: ``config.env.obj_contact_dist``)
+body_floor_contact  (B,)    1.0 when a geom of the body touches the floor (``contact_dist``)
 obj_contact_force   ()      total normal contact force between humanoid and object (N), from the
                             constraint solver's last physics step (``efc_force``)
 ==================  ======  ===================================================================
@@ -30,6 +31,7 @@ the first row); ``mj_contactForce`` gives the same numbers (checked in the tests
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -108,31 +110,54 @@ def _point_lin_vel(cvel, subtree_com, ids, root_ids, points):
   return lin + jnp.cross(ang, points - subtree_com[root_ids])
 
 
+class ContactDist(NamedTuple):
+  """Touching thresholds (m): a body touches the object (the floor) when one of its contacts with
+  it has a signed distance below ``obj`` (``floor``).  ``config.env.obj_contact_dist`` /
+  ``contact_dist`` (:func:`contact_dist_from_config`)."""
+  obj: float
+  floor: float
+
+
+def as_contact_dist(threshold: ContactDist | float) -> ContactDist:
+  """A :class:`ContactDist`; a plain number is used for both."""
+  if isinstance(threshold, ContactDist):
+    return threshold
+  return ContactDist(float(threshold), float(threshold))
+
+
+def contact_dist_from_config(env_cfg) -> ContactDist:
+  """``config.env.obj_contact_dist`` (default: ``contact_dist``) and ``contact_dist``."""
+  floor = float(env_cfg.contact_dist)
+  return ContactDist(float(env_cfg.get("obj_contact_dist", floor)), floor)
+
+
 def contact_flags(geom: jax.Array, dist: jax.Array, idx: SimIndex,
-                  threshold: float) -> tuple[jax.Array, jax.Array]:
+                  threshold: ContactDist | float) -> tuple[jax.Array, jax.Array]:
   """Per-body touching flags from a contact list.
 
   Args:
     geom: (N, 2) int geom ids of each contact; dist: (N,) signed distances (MJX keeps every
       candidate pair, so inactive ones have large distances).
-    idx: scene indices; threshold: touching when ``dist < threshold`` (m).
+    idx: scene indices; threshold: :class:`ContactDist` (or one number for both): touching when
+      ``dist < threshold`` (m).
   Returns:
     ``(body_obj (B,), body_floor (B,))`` float32 in {0, 1}.
   """
+  t = as_contact_dist(threshold)
   g1, g2 = geom[:, 0], geom[:, 1]
   gb = jnp.asarray(idx.geom_body_idx)
   is_obj, is_floor = jnp.asarray(idx.geom_is_obj), jnp.asarray(idx.geom_is_floor)
-  touch = dist < threshold
   B = idx.num_bodies
   zeros = jnp.zeros((B,), jnp.float32)
 
-  def scatter(other):
+  def scatter(other, limit):
+    touch = dist < limit
     a = (touch & other[g2]).astype(jnp.float32)
     b = (touch & other[g1]).astype(jnp.float32)
     out = zeros.at[gb[g1]].max(a, mode="drop")
     return out.at[gb[g2]].max(b, mode="drop")
 
-  return scatter(is_obj), scatter(is_floor)
+  return scatter(is_obj, t.obj), scatter(is_floor, t.floor)
 
 
 # Largest number of efc rows of one contact normal (pyramidal cone, contact dimension 6).
@@ -166,7 +191,7 @@ def human_object_force(contact_geom, normal_force, idx: SimIndex) -> jax.Array:
 
 
 def sim_frame_from_arrays(qpos, qvel, xpos, xquat, cvel, subtree_com, contact_geom, contact_dist,
-                          idx: SimIndex, threshold: float,
+                          idx: SimIndex, threshold: ContactDist | float,
                           contact_normal_force=None) -> SimFrame:
   """:class:`SimFrame` from raw simulator arrays (jax or numpy; one env, no batch dims).
 
@@ -215,14 +240,15 @@ def mjx_contact_normal_forces(d, idx: SimIndex) -> jax.Array:
                                idx.elliptic_cone)
 
 
-def sim_frame_from_mjx(d, idx: SimIndex, threshold: float) -> SimFrame:
+def sim_frame_from_mjx(d, idx: SimIndex, threshold: ContactDist | float) -> SimFrame:
   """:class:`SimFrame` of one (unbatched) MJX Data whose kinematics are current."""
   geom, dist = mjx_contact(d)
   return sim_frame_from_arrays(d.qpos, d.qvel, d.xpos, d.xquat, d.cvel, d.subtree_com, geom,
                                dist, idx, threshold, mjx_contact_normal_forces(d, idx))
 
 
-def sim_frame_from_mujoco(d: mujoco.MjData, idx: SimIndex, threshold: float) -> SimFrame:
+def sim_frame_from_mujoco(d: mujoco.MjData, idx: SimIndex,
+                          threshold: ContactDist | float) -> SimFrame:
   """:class:`SimFrame` of a MuJoCo C MjData (after ``mj_forward`` / ``mj_step``)."""
   n = d.ncon
   geom = np.asarray(d.contact.geom[:n]).reshape(n, 2) if n else np.zeros((1, 2), np.int32)
