@@ -196,6 +196,48 @@ def test_contact_summaries_match_contact_list(pair):
   assert float(force[0]) == pytest.approx(float(ref.obj_contact_force), rel=1e-4)
 
 
+def test_object_contact_distance_threshold(clip):
+  """``obj_contact_dist`` flags a hand 1 cm from the object on the C backend (distance sensors;
+  the contact list has no such contact) and leaves the physics unchanged."""
+  cfg = _cfg("c", obj_contact_dist=0.02)
+  env_far, env_near = make_env(_cfg("c"), [clip]), make_env(cfg, [clip])
+  assert env_near.physics.contact_dist == sf.ContactDist(obj=0.02, floor=1e-3)
+  spec = env_near.spec
+  m = env_near.physics.model
+  d = mujoco.MjData(m)
+  d.qpos[:] = spec.init_qpos
+  mujoco.mj_forward(m, d)
+  obj = spec.objects[0]
+  hand = int(env_near.spec.body_ids[env_near.spec.hand_idx[0]])
+  # Put the object 1 cm beyond the hand's nearest geom point: near (< 2 cm) but not touching.
+  d.qpos[obj.qpos_adr:obj.qpos_adr + 3] = d.xpos[hand] + np.array([0.0, 0.0, 2.0])
+  mujoco.mj_forward(m, d)
+  gids = [g for g in range(m.ngeom) if m.geom_bodyid[g] == hand]
+  fromto = np.zeros(6)
+  dist = min(mujoco.mj_geomDistance(m, d, g, obj.geom_ids[0], 5.0, fromto) for g in gids)
+  d.qpos[obj.qpos_adr + 2] -= dist - 0.01
+  mujoco.mj_forward(m, d)
+  hand_i = int(env_near.spec.hand_idx[0])
+  for env, expect in ((env_near, 1.0), (env_far, 0.0)):
+    cp = env.physics
+    dd = mujoco.MjData(cp.model)
+    dd.qpos[:] = d.qpos
+    mujoco.mj_forward(cp.model, dd)
+    body_obj, _, _ = c_physics.contact_summaries(dd.sensordata[None], cp.layout, cp.contact_dist)
+    assert body_obj[0, hand_i] == expect
+    ref = sf.sim_frame_from_mujoco(dd, cp.idx, cp.contact_dist)  # MJX-style flags from the list
+    assert ref.body_obj_contact[hand_i] == 0.0  # MuJoCo C lists no contact 1 cm away
+  # Same physics whatever the threshold.
+  states = []
+  for env in (env_far, env_near):
+    reset, step = jax.jit(jax.vmap(env.reset_to)), jax.jit(jax.vmap(env.step))
+    s = _start(reset)
+    for a in _actions(env, 5):
+      s = step(s, a)
+    states.append(np.asarray(s.pipeline_state.qpos))
+  np.testing.assert_array_equal(states[0], states[1])
+
+
 def test_threads_and_accelerator_refusal(monkeypatch, clip):
   monkeypatch.setenv(c_physics.THREADS_ENV_VAR, "3")
   assert c_physics.default_threads() == 3

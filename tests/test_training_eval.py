@@ -33,6 +33,10 @@ def test_summarize_hand_computed():
   assert b["e_o"] == pytest.approx(0.7)
   assert [e["success"] for e in s["episodes"]] == [True, False, True, True]
   assert s["episodes"][1]["terminated"] and s["episodes"][1]["length"] == 4
+  assert [e["ended_by"] for e in s["episodes"]] == [[], [], [], []]  # no term_* entries given
+  flags = {"term_fall": np.array([0, 1, 0, 0.0]), "term_obj_dev": np.array([0, 1, 0, 0.0])}
+  s = evaluation.summarize({**per_env, **flags}, names, ("e_h", "e_o"))
+  assert [e["ended_by"] for e in s["episodes"]] == [[], ["fall", "obj_dev"], [], []]
   with pytest.raises(ValueError, match="e_h"):
     evaluation.summarize({**per_env, "e_h": np.zeros(3)}, names, ("e_h",))
 

@@ -26,6 +26,8 @@ HOI_METRICS = ("e_h", "e_o")
 PERTURB_MODES = ("off", "random", "fixed")
 # Steps run beyond the longest clip so that its end (truncation) is reached.
 EXTRA_STEPS = 2
+# Env metrics that flag one termination condition each (HOI env: ``term_<condition>``).
+TERM_PREFIX = "term_"
 
 
 def first_episode_stats(env: Env, reset_state: State, act: Callable, key: jax.Array,
@@ -33,22 +35,25 @@ def first_episode_stats(env: Env, reset_state: State, act: Callable, key: jax.Ar
   """Runs ``num_steps`` vmapped steps from a batched ``reset_state`` (``[N]`` leaves).
 
   ``act(obs[N, ...], key) -> action[N, A]``. Returns ``[N]`` arrays: ``success``,
-  ``terminated``, ``ended`` (the first episode finished within ``num_steps``), ``length`` and the
-  per-episode mean of every name in ``metric_names`` (from ``state.metrics``).
+  ``terminated``, ``ended`` (the first episode finished within ``num_steps``), ``length``, the
+  per-episode mean of every name in ``metric_names`` (from ``state.metrics``) and, for every
+  ``term_<condition>`` metric of the env, whether that condition ended the first episode.
   """
   n = reset_state.done.shape[0]
   zf = jnp.zeros((n,), jnp.float32)
+  term_names = [k for k in reset_state.metrics if k.startswith(TERM_PREFIX)]
   carry0 = (reset_state, jnp.ones((n,), jnp.float32), zf, zf, zf,
-            {k: zf for k in metric_names})
+            {k: zf for k in (*metric_names, *term_names)})
 
   def body(carry, k):
     s, active, length, success, terminated, sums = carry
     ns = jax.vmap(env.step)(s, act(s.obs, k))
     done = ns.done.astype(jnp.float32)
     trunc = ns.info.get(rollout_lib.ENV_TRUNCATION, zf).astype(jnp.float32)
-    sums = {name: sums[name] + active * ns.metrics[name] for name in metric_names}
     length = length + active
     ended_now = active * done
+    sums = {name: sums[name] + (active if name in metric_names else ended_now * (1.0 - trunc))
+            * ns.metrics[name] for name in sums}
     success = success + ended_now * trunc
     terminated = terminated + ended_now * (1.0 - trunc)
     return (ns, active * (1.0 - done), length, success, terminated, sums), None
@@ -56,7 +61,8 @@ def first_episode_stats(env: Env, reset_state: State, act: Callable, key: jax.Ar
   (_, active, length, success, terminated, sums), _ = jax.lax.scan(
       body, carry0, jax.random.split(key, num_steps))
   out = {"success": success, "terminated": terminated, "ended": 1.0 - active, "length": length}
-  out.update({name: v / jnp.maximum(length, 1.0) for name, v in sums.items()})
+  out.update({name: sums[name] / jnp.maximum(length, 1.0) for name in metric_names})
+  out.update({name: sums[name] for name in term_names})
   return out
 
 
@@ -68,7 +74,8 @@ def summarize(per_env: dict[str, np.ndarray], names: Sequence[str],
   the N episodes (repeated names = several episodes of one clip).  Returns ``num_episodes``,
   ``success_rate`` (share of successful episodes), ``mean_length``, the mean of every metric over
   episodes, ``per_clip`` (``{name, episodes, success_rate, mean_length, <metrics>}`` in first-seen
-  order) and ``episodes`` (one record per episode).  ValueError when sizes disagree.
+  order) and ``episodes`` (one record per episode, with ``ended_by``: the termination conditions
+  that ended it, from the ``term_*`` entries of ``per_env``).  ValueError when sizes disagree.
   """
   per = {k: np.asarray(v, np.float64) for k, v in per_env.items()}
   n = len(names)
@@ -79,7 +86,9 @@ def summarize(per_env: dict[str, np.ndarray], names: Sequence[str],
   for i, name in enumerate(names):
     rec = {"name": name, "success": bool(per["success"][i] > 0),
            "terminated": bool(per["terminated"][i] > 0), "ended": bool(per["ended"][i] > 0),
-           "length": int(per["length"][i])}
+           "length": int(per["length"][i]),
+           "ended_by": [k[len(TERM_PREFIX):] for k in per
+                        if k.startswith(TERM_PREFIX) and per[k][i] > 0]}
     rec.update({m: float(per[m][i]) for m in metric_names})
     episodes.append(rec)
   clip_names = list(dict.fromkeys(names))

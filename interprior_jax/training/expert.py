@@ -75,6 +75,9 @@ def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=Non
   def eval_fn(state):
     per = jax.device_get(run(state.params, state.normalizer, jax.random.PRNGKey(1)))
     summary = evaluation.summarize(per, names, evaluation.HOI_METRICS)
-    return {k: summary[k] for k in ("success_rate", "mean_length", "e_h", "e_o")}
+    out = {k: summary[k] for k in ("success_rate", "mean_length", "e_h", "e_o")}
+    out["episodes"] = [{k: e[k] for k in ("name", "length", "ended_by")}
+                       for e in summary["episodes"]]
+    return out
 
   return eval_fn

@@ -71,8 +71,10 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
 
   ``pre_step_hook(state) -> state`` runs before each iteration (tests use it to inject NaNs);
   ``export_fn(state, workdir)`` runs at the end (e.g. export the inference bundle);
-  ``eval_fn(state) -> {name: float}`` runs every ``loop.eval_every`` iterations and at the end:
-  its numbers go to TensorBoard (``eval/<name>``), the console and ``workdir/evals.json``.
+  ``eval_fn(state) -> {name: float | records}`` runs every ``loop.eval_every`` iterations and at
+  the end: its numbers go to TensorBoard (``eval/<name>``), the console and ``workdir/evals.json``;
+  non-scalar entries (e.g. ``episodes``: ``[{name, length, ended_by}]``) go to evals.json and the
+  console.
   """
   workdir = pathlib.Path(workdir)
   ckpt = ckpt_lib.Checkpointer(workdir / ckpt_lib.CHECKPOINT_DIR, loop.keep_checkpoints,
@@ -134,12 +136,16 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
                                   "wall_s": now - t_start, **m})
       if eval_fn is not None and loop.eval_every and (
           step % loop.eval_every == 0 or step == loop.num_iterations):
-        ev = {k: float(v) for k, v in eval_fn(state).items()}
+        ev = dict(eval_fn(state))
+        scalars = {k: float(v) for k, v in ev.items() if np.isscalar(v)}
+        detail = {k: v for k, v in ev.items() if k not in scalars}  # e.g. per-episode records
         evals.append({"step": step, "env_steps": step * per_iter,
-                      "wall_s": time.perf_counter() - t_start, **ev})
-        logger.write(step, step * per_iter, 0.0, {f"eval/{k}": v for k, v in ev.items()},
+                      "wall_s": time.perf_counter() - t_start, **scalars, **detail})
+        logger.write(step, step * per_iter, 0.0, {f"eval/{k}": v for k, v in scalars.items()},
                      console=False)
-        logger.event(f"eval it {step}: " + " | ".join(f"{k} {v:.4g}" for k, v in ev.items()))
+        logger.event(f"eval it {step}: " + " | ".join(f"{k} {v:.4g}" for k, v in scalars.items())
+                     + "".join(f" | {e['name']}: {e['length']} {','.join(e['ended_by'])}"
+                               for e in detail.get("episodes", ())))
         _write_evals(workdir, evals)
       out_of_time = bool(loop.max_wall_s) and time.perf_counter() - t_start > loop.max_wall_s
       if step % loop.checkpoint_every == 0 or step == loop.num_iterations or out_of_time:

@@ -136,7 +136,9 @@ class SceneRandomConfig:
   stand_time: Range = (0.2, 0.4)
   reach_time: Range = (0.5, 0.7)
   close_time: Range = (0.25, 0.35)
-  lift_time: Range = (0.6, 0.8)
+  # Floor to palm height (~0.8 m) on a minimum-jerk ramp: 0.6-0.8 s peaked at 2.5 m/s and 13 m/s^2
+  # (a 5 kg box then needs ~70 N of squeeze per hand); 1.4-1.8 s: ~1 m/s, ~2.5 m/s^2.
+  lift_time: Range = (1.4, 1.8)
   release_time: Range = (0.3, 0.45)
   carry_dist: Range = (0.6, 1.5)
   carry_turn_deg: Range = (45.0, 150.0)
