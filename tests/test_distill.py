@@ -129,7 +129,10 @@ def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_dis
   # a sparse-goal evaluation task runs on the bundle and reports bounded rates
   from interprior_jax.training import distill_eval
   r = distill_eval.evaluate_goal_task(tmp_path / ckpt_lib.BUNDLE_DIR, "snapshot", 8)
-  assert 0.0 <= r["success_rate"] <= 1.0 and 0.0 <= r["failure_rate"] <= 1.0
+  eps = r["per_episode"]
+  assert r["success_rate"] == pytest.approx(np.mean([e["success"] for e in eps]))
+  assert r["failure_rate"] == pytest.approx(np.mean([e["terminated"] for e in eps]))
+  assert all(not (e["success"] and e["terminated"]) for e in eps)  # a failed episode never counts
   assert len(r["per_episode"]) == 8 and math.isfinite(r["e_pos"])
 
 

@@ -136,7 +136,8 @@ def test_determinism_given_keys(smpl):
 
 def test_wrap_for_training_checks(smpl):
   env = smpl[0]
-  assert wrap_for_training(env, episode_length=env.cfg.max_episode_steps) is not None
+  wrapped = wrap_for_training(env, episode_length=env.cfg.max_episode_steps)
+  assert type(wrapped).__name__ == "VmapWrapper" and wrapped.unwrapped is env
   with pytest.raises(ValueError, match="max_episode_steps"):
     wrap_for_training(env, episode_length=env.cfg.max_episode_steps + 1)
   with pytest.raises(ValueError, match="action_repeat"):

@@ -99,14 +99,20 @@ def test_kl_zero_for_zero_residual_and_matching_sigma():
 def test_losses_and_schedules():
   a = jnp.ones((3, A))
   assert float(L.imitation_loss(a, a)) == 0.0
-  np.testing.assert_allclose(L.imitation_loss(a, a + 2.0), 4.0)
+  np.testing.assert_allclose(L.imitation_loss(a, a + 2.0), 4.0 * A)  # |a - a*|^2: sum over A
   w = jnp.array([1.0, 0.0, 0.0])
   np.testing.assert_allclose(L.imitation_loss(a.at[1:].set(9.0), a, w), 0.0)
-  # reconstruction only scores hidden entries
+  # reconstruction only scores hidden entries, summed per sample, batch mean
   pred, tgt = jnp.zeros((2, G, DG)), jnp.ones((2, G, DG))
-  mask = jnp.zeros((2, G, DG)).at[0].set(1.0)
-  np.testing.assert_allclose(L.masked_reconstruction_loss(pred, tgt, mask), 1.0)
+  mask = jnp.zeros((2, G, DG)).at[0].set(1.0)  # sample 0 sees everything, sample 1 nothing
+  np.testing.assert_allclose(L.masked_reconstruction_loss(pred, tgt, mask), G * DG / 2)
   np.testing.assert_allclose(L.masked_reconstruction_loss(pred, tgt, jnp.ones_like(mask)), 0.0)
+  # The ratio the spec's weights assume: one unit of error in every action dim costs A units,
+  # as much as a KL of A nats (both sums), whatever A is.
+  mu, ls = jnp.zeros((1, Z)), jnp.zeros((1, Z))
+  kl_one_nat_per_dim = L.kl_loss(mu + jnp.sqrt(2.0), ls, mu, ls)
+  np.testing.assert_allclose(kl_one_nat_per_dim, Z, rtol=1e-6)
+  np.testing.assert_allclose(L.imitation_loss(jnp.ones((1, A)), jnp.zeros((1, A))), A)
   # scale: zero on the unit sphere
   np.testing.assert_allclose(L.scale_loss(jnp.array([[0.6, 0.8]])), 0.0, atol=1e-7)
   np.testing.assert_allclose(L.scale_loss(jnp.array([[3.0, 0.0]])), 4.0, rtol=1e-6)

@@ -54,7 +54,7 @@ def test_every_factor_near_one_on_the_reference(carry_env):
     q, v = init_states.reference_state(ref, base, env.idx, env.spec.nv)
     d.qpos[:], d.qvel[:] = np.asarray(q, np.float64), np.asarray(v, np.float64)
     mujoco.mj_forward(m, d)
-    e = errors(sim_frame_from_mujoco(d, env.idx, env.cfg.contact_dist), ref, points,
+    e = errors(sim_frame_from_mujoco(d, env.idx, env.physics.contact_dist), ref, points,
                v if prev is None else prev)
     prev = v
     _, terms = rewards.compute_reward(e, jnp.bool_(False), env.cfg.reward)

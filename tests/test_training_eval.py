@@ -73,7 +73,9 @@ def test_evaluate_bundle_toy(tmp_path):
   algo.export(state, tmp_path / "policy", config)
   res = evaluation.evaluate_bundle(tmp_path / "policy", evaluation.EvalOptions(seed=1))
   assert res["num_episodes"] == 4 and len(res["per_clip"]) == 4
-  assert 0.0 <= res["success_rate"] <= 1.0 and np.isfinite(res["e_pos"])
+  eps = res["episodes"]
+  assert res["success_rate"] == pytest.approx(np.mean([e["success"] for e in eps]))
+  assert all(e["success"] != e["terminated"] for e in eps) and np.isfinite(res["e_pos"])
   assert res["e_h"] is None and res["trained_iterations"] == 0
   with pytest.raises(ValueError, match="perturb"):
     evaluation.EvalOptions(perturb="sometimes")
@@ -90,7 +92,7 @@ def test_evaluate_smoke_expert_hoi(tmp_path):
                                    evaluation.EvalOptions(perturb="fixed", episodes_per_clip=2))
   assert out["perturb"] == "fixed" and out["num_episodes"] == 2 * config.data.num_clips
   assert out["trained_iterations"] == config.loop.num_iterations
-  assert 0.0 <= out["success_rate"] <= 1.0
+  assert out["success_rate"] == pytest.approx(np.mean([e["success"] for e in out["episodes"]]))
   assert 0.0 <= out["e_h"] < 1.0 and 0.0 <= out["e_o"] < 2.0
   clip = out["per_clip"][0]
   assert clip["episodes"] == 2 and clip["mean_length"] >= 1

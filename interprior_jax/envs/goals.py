@@ -181,7 +181,7 @@ MASK_FAMILIES: dict[str, Callable[[int, int, np.ndarray], Features]] = {
 
 
 # ----------------------------------------------------------------------------------------------
-# Stage 2 / 3: flat masks, per-episode mask sampling, contact goals, goal-reached test
+# Stage 2 / 3: flat masks, per-episode mask sampling, goal-reached test
 # ----------------------------------------------------------------------------------------------
 
 def mask_to_flat(mask: Features, num_bodies: int, num_contacts: int) -> jax.Array:
@@ -244,55 +244,29 @@ def family_mask(name: str, key: jax.Array, num_bodies: int, num_contacts: int,
   return out
 
 
-def sample_flat_mask(key: jax.Array, families: tuple[str, ...], probs, num_bodies: int,
-                     num_contacts: int, extremity_idx: np.ndarray) -> jax.Array:
-  """One flat ``(D,)`` mask drawn from the mixture ``families`` with probabilities ``probs``
-  (normalised; jit-able: every family is built, one is selected)."""
-  if len(families) != len(probs) or not families:
-    raise ValueError(f"mask families {families} and probabilities {tuple(probs)} must be "
-                     "non-empty and of equal length")
-  k_pick, k_fam = jax.random.split(key)
-  flat = jnp.stack([mask_to_flat(family_mask(f, jax.random.fold_in(k_fam, i), num_bodies,
-                                             num_contacts, extremity_idx),
-                                 num_bodies, num_contacts)
-                    for i, f in enumerate(families)])
-  p = jnp.asarray(probs, jnp.float32)
-  i = jax.random.choice(k_pick, len(families), p=p / jnp.sum(p))
-  return flat[i]
+# Contact entries of a residual are ``label - sim`` with the reference label in {-1 (must not
+# touch), 0 (unknown), 1 (touch)} and the simulated flag in {0, 1}: the label is met exactly when
+# the residual is 0 (1 - 1, 0 - 0) or -1 (-1 - 0, 0 - 1), i.e. within these bounds; a violated
+# label gives +1 (should touch, does not) or -2 (must not touch, does).
+CONTACT_REACH_BOUNDS = (-1.5, 0.5)
 
 
-def contact_goal(num_bodies: int, contact_body_idx: np.ndarray, touching: dict[int, bool],
-                 where: dict[int, np.ndarray] | None = None) -> tuple[dict, Features]:
-  """Contact-goal format: which body parts touch the object, optionally where.
-
-  Args:
-    num_bodies: B; contact_body_idx: (C,) body-layout indices of the contact bodies
-      (``SceneSpec.contact_body_idx``).
-    touching: body-layout index -> True (must touch) / False (must not touch); every key must be
-      a contact body (ValueError otherwise).
-    where: optional body-layout index -> (3,) heading-frame vector from the body to the wanted
-      surface point (m); sets that body's interaction goal.
-  Returns:
-    ``(values, mask)``: ``values`` maps field name -> goal value array (``contact`` (C,),
-    ``interaction`` (B, 3) encoded like the state), to be written into a goal :class:`Features`;
-    ``mask`` gives exactly those entries.
-  """
-  cidx = [int(i) for i in np.asarray(contact_body_idx)]
-  C = len(cidx)
-  con, con_m = np.zeros(C, np.float32), np.zeros(C, np.float32)
-  for b, t in touching.items():
-    if int(b) not in cidx:
-      raise ValueError(f"contact_goal: body {b} is not a contact body ({cidx})")
-    con[cidx.index(int(b))], con_m[cidx.index(int(b))] = float(t), 1.0
-  inter, inter_m = np.zeros((num_bodies, 3), np.float32), np.zeros((num_bodies, 1), np.float32)
-  for b, v in (where or {}).items():
-    inter[int(b)] = np.asarray(mfeatures.encode_surface_vec(jnp.asarray(v, jnp.float32)))
-    inter_m[int(b)] = 1.0
-  mask = full_mask(num_bodies, C, 0.0).replace(contact=jnp.asarray(con_m),
-                                               interaction=jnp.asarray(inter_m))
-  return {"contact": jnp.asarray(con), "interaction": jnp.asarray(inter)}, mask
+def reach_bounds(field_names, field_ids: np.ndarray, tolerance: dict
+                 ) -> tuple[np.ndarray, np.ndarray]:
+  """``(lower, upper)`` (D,) per-entry bounds of a reached residual: ``+-tolerance[field]``
+  (inf for fields without one), :data:`CONTACT_REACH_BOUNDS` for ``contact``."""
+  tol = np.array([float(tolerance.get(n, np.inf)) for n in field_names], np.float32)
+  lo, hi = -tol, tol.copy()
+  if "contact" in field_names:
+    i = list(field_names).index("contact")
+    lo[i], hi[i] = CONTACT_REACH_BOUNDS
+  ids = np.asarray(field_ids)
+  return lo[ids], hi[ids]
 
 
-def goal_reached(residual: jax.Array, mask: jax.Array, tolerance: jax.Array) -> jax.Array:
-  """``all(|m * residual| <= tol)`` over the last axis: ``(..., D)`` x3 -> ``(...)`` bool."""
-  return jnp.all(jnp.abs(residual * mask) <= tolerance, axis=-1)
+def goal_reached(residual: jax.Array, mask: jax.Array, lower: jax.Array,
+                 upper: jax.Array) -> jax.Array:
+  """``all(lower <= m * residual <= upper)`` over the last axis: ``(..., D)`` x4 -> ``(...)``
+  float32 in {0, 1} (hidden entries, ``m = 0``, always pass)."""
+  r = residual * mask
+  return jnp.all((r >= lower) & (r <= upper), axis=-1).astype(jnp.float32)

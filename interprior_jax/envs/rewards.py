@@ -39,7 +39,6 @@ during a carry (docs/results.md, "Reward factors on the reference").
 
 from __future__ import annotations
 
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -213,5 +212,3 @@ def reward_metric_names() -> tuple[str, ...]:
   return tuple(f"r_{n}" for n in TRACK_TERMS + ENERGY_TERMS) + (
       "r_track", "r_energy", "r_hand", "r_term")
 
-
-RewardFn = Callable[[StepErrors, jax.Array, object], tuple[jax.Array, dict]]

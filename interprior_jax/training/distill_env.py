@@ -112,10 +112,11 @@ class GoalSource:
           raise ValueError(f"{where}: mask family {n!r} unknown for this env; known "
                            f"{self.families} (unions with '+')")
 
-  def tolerance_vector(self) -> np.ndarray:
-    """(D_g,) per-entry tolerance (inf for fields without one)."""
-    tol = np.array([float(self.tolerance.get(n, np.inf)) for n in self.field_names], np.float32)
-    return tol[self.field_ids]
+  def reach_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` (D_g,) bounds of a reached goal residual (:func:`goals.reach_bounds`:
+    +-tolerance per field, the ternary contact rule for contacts)."""
+    from interprior_jax.envs import goals as goals_lib
+    return goals_lib.reach_bounds(self.field_names, self.field_ids, self.tolerance)
 
   def sample_mask(self, key, families, probs) -> jax.Array:
     """Flat (D_g,) mask from the mixture (every family built, one selected: jit-able)."""
@@ -128,7 +129,8 @@ class GoalSource:
 
 # ------------------------------------------------------------------------------- goal sources
 # Goal-reached tolerances per field (defaults; configs may override). Positions in m, rotations
-# in rad (log-map norm per axis entry), contacts as |label - state| (0.5 = the flag matches).
+# in rad (log-map norm per axis entry); contacts are judged per label instead
+# (goals.CONTACT_REACH_BOUNDS: 1 touching, -1 not touching, 0 ignored), their entry is unused.
 HOI_TOLERANCE = {"root_height": 0.1, "body_pos": 0.15, "body_rot": 0.5, "obj_pos": 0.1,
                  "obj_rot": 0.5, "contact": 0.5, "interaction": 0.5}
 TOY_TOLERANCE = {"pos": 0.1, "vel": 0.5}
@@ -191,7 +193,9 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
     info = s.info
     sim = env.physics.frame(s.pipeline_state)
     valid = (info["steps"] > 0).astype(jnp.float32)  # contacts are stale right after a reset
-    points = env.surface_points(info["clip"], info["obj_params"])[jnp.asarray(env.obs_point_idx)]
+    # All surface points, as the library's reference ``body_obj_vec``: a state equal to the
+    # reference has a zero interaction residual (the observation's subset would not).
+    points = env.surface_points(info["clip"], info["obj_params"])
     world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
     vec = mfeatures.nearest_surface_vec(sim.body_pos, world)
     x = goals_lib.hoi_features(sim, sim.root_pos, sim.root_quat, vec,
@@ -293,19 +297,6 @@ class GoalEnv(Env):
     info = self._inner_info(s.info)
     info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
                  MASK: mask, EPS: eps, SNAP: snap.astype(jnp.int32)})
-    return s.replace(obs=self._observe(s, info), info=info)
-
-  def reset_with(self, s: State, key: jax.Array, mask: jax.Array | None = None,
-                 snap_steps: jax.Array | None = None) -> State:
-    """Wraps an inner state from e.g. ``HOIEnv.reset_to`` (evaluation) with fresh per-episode
-    draws, optionally forcing the mask ``(G, D_g)`` and the snapshot horizon."""
-    k_draw, k_next = jax.random.split(key)
-    m, eps, snap = self._episode_draws(k_draw)
-    x = self.source.state_fn(s)
-    info = self._inner_info(s.info)
-    info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
-                 MASK: m if mask is None else mask, EPS: eps,
-                 SNAP: (snap if snap_steps is None else snap_steps).astype(jnp.int32)})
     return s.replace(obs=self._observe(s, info), info=info)
 
   def step(self, state: State, action: jax.Array) -> State:

@@ -4,8 +4,9 @@ Each copy plays one episode of the :class:`~distill_env.GoalEnv` with the task's
 (one mask family, probability 1). A goal is a reference frame at a fixed absolute time ``L``
 steps ahead (``horizon``); it is **reached** at a step when every given (masked) residual entry is
 within its field tolerance (:data:`distill_env.HOI_TOLERANCE` / ``TOY_TOLERANCE``: |body / root /
-object position| <= 0.15 / 0.1 / 0.1 m per axis, rotations <= 0.5 rad per log-map axis, contact
-flags matching). Per task:
+object position| <= 0.15 / 0.1 / 0.1 m per axis, rotations <= 0.5 rad per log-map axis) and every
+given contact label is met (1: touching, -1: not touching, 0: ignored;
+:func:`interprior_jax.envs.goals.goal_reached`). Per task:
 
 * ``snapshot``: one full-body + object snapshot goal; success = reached within ``horizon`` steps;
 * ``trajectory``: H-frame preview of the reference, no snapshot; success = the t+1 preview frame
@@ -29,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+
+from interprior_jax.envs import goals as goals_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,15 +85,14 @@ def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collect
 
 def run_task(genv, act_eps, params, reset_state, task: GoalTask, key, metric_names):
   """Scan of ``horizon * chain_length`` vmapped steps; ``[N]`` per-episode results."""
-  tol = jnp.asarray(genv.source.tolerance_vector())
+  lower, upper = (jnp.asarray(b) for b in genv.source.reach_bounds())
   tok = -1 if task.token == "snapshot" else 0
   n = reset_state.done.shape[0]
   zf = jnp.zeros((n,), jnp.float32)
   num_steps = task.horizon * task.chain_length
 
   def reached(obs):
-    return (jnp.all(jnp.abs(obs.goals[:, tok] * obs.mask[:, tok]) <= tol, axis=-1)
-            ).astype(jnp.float32)
+    return goals_lib.goal_reached(obs.goals[:, tok], obs.mask[:, tok], lower, upper)
 
   def body(carry, _):
     s, active, cur, done_goals, hits, length, term, sums = carry

@@ -4,6 +4,11 @@
 + w_tc L_tc``. Every function reduces to a scalar with an optional validity weight ``w`` over the
 batch dims (``None`` = all valid); shapes: ``...`` = any batch dims, A actions, Z latent,
 G goal tokens, D_g goal-residual size.
+
+Scaling (method.md's weights mean what they say): per sample, the action error, the reconstruction
+error and the KL are all *sums* over their dimensions (``|a - a*|^2`` over A, hidden goal entries,
+Z), then averaged over the batch.  (A per-dimension mean for the action term made every
+regulariser A = 63 (smpl) / 153 (smplx) times stronger relative to it than the spec intends.)
 """
 
 from __future__ import annotations
@@ -22,18 +27,17 @@ def _wmean(x: jax.Array, w: jax.Array | None) -> jax.Array:
 
 def imitation_loss(action: jax.Array, expert_action: jax.Array,
                    w: jax.Array | None = None) -> jax.Array:
-  """Mean over the batch of the per-dim mean squared error: ``[..., A]`` x2 -> scalar."""
-  return _wmean(jnp.mean((action - expert_action) ** 2, axis=-1), w)
+  """Batch mean of the squared error summed over the action dims (``|a - a*|^2``):
+  ``[..., A]`` x2 -> scalar."""
+  return _wmean(jnp.sum((action - expert_action) ** 2, axis=-1), w)
 
 
 def masked_reconstruction_loss(pred: jax.Array, target: jax.Array, mask: jax.Array,
                                w: jax.Array | None = None) -> jax.Array:
-  """Squared error on the *hidden* goal entries only (``mask == 0``), averaged over them:
-  ``pred, target, mask [..., G, D_g]`` -> scalar (0 when nothing is hidden)."""
-  hidden = 1.0 - mask
-  if w is not None:
-    hidden = hidden * w.reshape(w.shape + (1,) * (hidden.ndim - w.ndim))
-  return jnp.sum(hidden * (pred - target) ** 2) / jnp.maximum(jnp.sum(hidden), 1.0)
+  """Squared error summed over the *hidden* goal entries (``mask == 0``) of each sample, batch
+  mean: ``pred, target, mask [..., G, D_g]`` -> scalar (0 when nothing is hidden)."""
+  per_sample = jnp.sum((1.0 - mask) * (pred - target) ** 2, axis=(-2, -1))
+  return _wmean(per_sample, w)
 
 
 def gaussian_kl(mu_q: jax.Array, log_std_q: jax.Array, mu_p: jax.Array,

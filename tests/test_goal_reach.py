@@ -1,0 +1,130 @@
+"""Goal reach (Stage 2 goal tasks): per-label contact rule, per-field tolerances, and on the HOI
+env a simulated state equal to the reference reaches every task's goal while a state off by more
+than the tolerance does not."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from interprior_jax.envs import goals, load_env_config, make_env
+from interprior_jax.training import distill_env, distill_eval
+
+B, C = 4, 3
+
+
+def _bounds():
+  return goals.reach_bounds(goals.FIELDS, goals.residual_field_ids(B, C),
+                            distill_env.HOI_TOLERANCE)
+
+
+def _contact_slice():
+  ids = goals.residual_field_ids(B, C)
+  where = np.flatnonzero(ids == goals.FIELDS.index("contact"))
+  assert len(where) == C
+  return where
+
+
+@pytest.mark.parametrize("label,sim,reached", [
+    (1, 1, True), (1, 0, False),      # must touch
+    (-1, 0, True), (-1, 1, False),    # must not touch
+    (0, 0, True), (0, 1, True),       # unknown: ignored
+])
+def test_contact_reach_per_label(label, sim, reached):
+  lo, hi = _bounds()
+  r = np.zeros_like(lo)
+  r[_contact_slice()[0]] = label - sim  # residual = goal - state
+  mask = np.ones_like(lo)
+  assert float(goals.goal_reached(jnp.asarray(r), jnp.asarray(mask), lo, hi)) == float(reached)
+  # Hidden contact entries never decide.
+  mask[_contact_slice()] = 0.0
+  assert float(goals.goal_reached(jnp.asarray(r), jnp.asarray(mask), lo, hi)) == 1.0
+
+
+def test_continuous_fields_use_their_tolerance():
+  lo, hi = _bounds()
+  ids = goals.residual_field_ids(B, C)
+  i = int(np.flatnonzero(ids == goals.FIELDS.index("body_pos"))[0])
+  tol = distill_env.HOI_TOLERANCE["body_pos"]
+  for off, want in ((0.9 * tol, 1.0), (-0.9 * tol, 1.0), (1.1 * tol, 0.0), (-1.1 * tol, 0.0)):
+    r = np.zeros_like(lo)
+    r[i] = off
+    assert float(goals.goal_reached(jnp.asarray(r), jnp.ones_like(lo), lo, hi)) == want
+  # Fields without a tolerance (velocities) never block.
+  v = int(np.flatnonzero(ids == goals.FIELDS.index("body_lin_vel"))[0])
+  r = np.zeros_like(lo)
+  r[v] = 100.0
+  assert float(goals.goal_reached(jnp.asarray(r), jnp.ones_like(lo), lo, hi)) == 1.0
+
+
+@pytest.fixture(scope="module")
+def hoi_goal_env():
+  """A synthetic box-carry clip (hands labelled touching mid-clip) on the C backend."""
+  from interprior_jax.motion import synth
+  gen = dataclasses.replace(synth.SynthConfig(), objects=(("carry", ("box",)),))
+  clips = synth.generate_dataset(1, humanoid="smpl", seed=0, families=("carry",), config=gen)
+  cfg = load_env_config("smoke")
+  cfg.update(impl="c")
+  cfg.perturb.mode = "off"
+  cfg.randomize.enabled = False
+  env = make_env(cfg, clips)
+  source = distill_env.make_goal_source("hoi", env, distill_env.GoalConfig())
+  return env, source, clips[0]
+
+
+def _perfect_residual(env, source, clip, frame):
+  """Goal residual (offset 0) of a simulated state placed exactly on reference frame ``frame``,
+  its contact flags those the labels ask for (1 where the label is 1)."""
+  t = jnp.asarray(frame / clip.fps, jnp.float32)
+  s = jax.jit(lambda k, c, tt: env.reset_to(k, c, tt, False))(
+      jax.random.PRNGKey(0), jnp.zeros((), jnp.int32), t)
+  labels = np.asarray(clip.body_contact[frame])
+  touching = jnp.asarray((labels == 1).astype(np.float32))
+  s = s.replace(pipeline_state=s.pipeline_state.replace(body_obj_contact=touching),
+                info={**s.info, "steps": jnp.ones((), jnp.int32)})
+  res = jax.jit(source.goals_fn)(s, jnp.zeros((1,), jnp.int32))[0]
+  return np.asarray(res), labels
+
+
+def test_reference_state_reaches_every_task_goal(hoi_goal_env):
+  env, source, clip = hoi_goal_env
+  spec = env.spec
+  cidx = np.asarray(spec.contact_body_idx)
+  frames = [f for f in range(clip.body_contact.shape[0])
+            if (clip.body_contact[f, cidx] == 1).any() and (clip.body_contact[f, cidx] == -1).any()]
+  assert frames, "the carry clip has frames with both touching and must-not-touch labels"
+  frame = frames[len(frames) // 2]
+  res, labels = _perfect_residual(env, source, clip, frame)
+  ids = np.asarray(source.field_ids)
+  field = lambda n: ids == goals.FIELDS.index(n)  # noqa: E731
+  # A perfect state: every pose / object / interaction entry is zero (the interaction field at
+  # the reference's own surface-point resolution), contacts are 0 or -1 (labels met).
+  for n in ("root_height", "body_pos", "body_rot", "obj_pos", "obj_rot", "interaction"):
+    assert np.abs(res[field(n)]).max() < 2e-3, n
+  assert set(np.unique(res[field("contact")])) <= {0.0, -1.0}
+  assert (res[field("contact")] == -1.0).any()  # a -1 label met: reached only by the new rule
+  lo, hi = source.reach_bounds()
+  B_, C_ = spec.num_bodies, len(cidx)
+  ext = np.concatenate([spec.hand_idx, spec.foot_idx, [spec.head_idx]]).astype(np.int32)
+  for name, task in distill_eval.TASKS.items():
+    fam = task.snapshot_family if task.token == "snapshot" else task.trajectory_family
+    mask = np.asarray(goals.mask_to_flat(
+        goals.family_mask(fam, jax.random.PRNGKey(0), B_, C_, ext), B_, C_))
+    assert mask.sum() > 0, name
+    assert float(goals.goal_reached(res, mask, lo, hi)) == 1.0, name
+    # Off by more than the tolerance in one given entry: not reached.
+    given = np.flatnonzero(mask > 0)
+    tol = np.where(np.isfinite(hi), hi, 0.0)
+    j = next(k for k in given if np.isfinite(hi[k]) and hi[k] > 0 and field("contact")[k] == 0)
+    off = res.copy()
+    off[j] += 1.5 * tol[j]
+    assert float(goals.goal_reached(off, mask, lo, hi)) == 0.0, name
+  # A violated label (a hand labelled touching that does not touch) fails the contact task.
+  mask = np.asarray(goals.mask_to_flat(
+      goals.family_mask("contact", jax.random.PRNGKey(0), B_, C_, ext), B_, C_))
+  k = np.flatnonzero(field("contact"))[int(np.flatnonzero(labels[cidx] == 1)[0])]
+  off = res.copy()
+  off[k] = 1.0  # label 1, simulated 0
+  assert float(goals.goal_reached(off, mask, lo, hi)) == 0.0
