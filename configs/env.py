@@ -110,6 +110,11 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
       "psi_capacity": 4,  # slots per env
       "psi_min_track": 0.5,  # r_track needed for a state to enter the buffer
       "psi_insert_prob": 0.05,  # chance per good step to store the state
+      # Random-pose starts (the random_init goal task, method.md): the humanoid takes the pose of
+      # a random reference frame, its root placed this far (m, uniform) from the object in a
+      # random direction with a random heading, at rest; the object keeps the episode's frame.
+      "random_pose_prob": 0.0,
+      "random_pose_dist": (1.0, 2.0),
   })
 
   c.perturb = ml_collections.ConfigDict({

@@ -81,6 +81,34 @@ def test_goal_env_episode_draws_and_chain(toy_distiller):
   np.testing.assert_allclose(s.obs.goals[-1, :2], tp - ps["p"], atol=1e-5)
 
 
+@pytest.mark.parametrize("always_reached", [True, False])
+def test_chain_advances_when_the_goal_is_reached(toy_distiller, always_reached):
+  """advance_on_reach: a reached snapshot goal is replaced by the next at once (counted); an
+  unreached one is replaced when its time limit (the horizon) runs out (not counted)."""
+  import dataclasses as dc
+
+  from interprior_jax.training import distill_env
+  config, algo, _ = toy_distiller
+  inner = algo.env.env
+  residual = 0.0 if always_reached else 10.0
+  source = dc.replace(inner.source, goals_fn=lambda st, off: jnp.full(
+      (off.shape[0], inner.source.goal_size), residual))
+  cfg = dc.replace(inner.cfg, advance_on_reach=True, snapshot_min=4, snapshot_max=4,
+                   snapshot_families=("pos",), snapshot_probs=(1.0,))
+  genv = distill_env.GoalEnv(inner.env, source, cfg)
+  s = jax.jit(genv.reset)(jax.random.PRNGKey(3))
+  step = jax.jit(genv.step)
+  snaps = []
+  for _ in range(8):
+    s = step(s, jnp.zeros(genv.action_size))
+    snaps.append(int(s.obs.snap_steps))
+  count = int(s.info[distill_env.REACHED])
+  if always_reached:
+    assert count == 8 and snaps == [4] * 8  # a new 4-step goal every step
+  else:
+    assert count == 0 and snaps == [3, 2, 1, 4, 3, 2, 1, 4]  # time limit only
+
+
 def test_beta_one_executes_only_expert_actions(toy_distiller):
   config, algo, act = toy_distiller
   state = algo.init(jax.random.PRNGKey(0))

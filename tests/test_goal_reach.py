@@ -128,3 +128,25 @@ def test_reference_state_reaches_every_task_goal(hoi_goal_env):
   off = res.copy()
   off[k] = 1.0  # label 1, simulated 0
   assert float(goals.goal_reached(off, mask, lo, hi)) == 0.0
+
+
+def test_random_pose_start_is_away_from_the_object(hoi_goal_env):
+  """random_init's start: a reference pose at rest, 1-2 m from the object, object on its frame."""
+  env, _, clip = hoi_goal_env
+  cfg = env.cfg.copy_and_resolve_references()
+  cfg.init.update(random_pose_prob=1.0, start_prob=0.0, psi_prob=0.0, root_pos_noise=0.0,
+                  joint_pos_noise=0.0, vel_noise=0.0)
+  env2 = make_env(cfg, [clip])
+  states = jax.jit(jax.vmap(env2.reset))(jax.random.split(jax.random.PRNGKey(5), 16))
+  qpos, qvel = np.asarray(states.pipeline_state.qpos), np.asarray(states.pipeline_state.qvel)
+  r, o = env2.idx.root_qpos_adr, env2.idx.obj_qpos_adr
+  ref = jax.vmap(env2.library.frame)(states.info["clip"], states.info["time"])
+  np.testing.assert_allclose(qpos[:, o:o + 3], ref.obj_pos, atol=1e-5)  # object on its frame
+  dist = np.linalg.norm(qpos[:, r:r + 2] - np.asarray(ref.obj_pos)[:, :2], axis=-1)
+  lo, hi = cfg.init.random_pose_dist
+  assert np.all((dist >= lo - 1e-4) & (dist <= hi + 1e-4)), dist
+  assert np.abs(qvel).max() == 0.0
+  z = np.asarray(clip.root_pos)[:, 2]
+  assert np.all((qpos[:, r + 2] >= z.min() - 1e-4) & (qpos[:, r + 2] <= z.max() + 1e-4))
+  # Far from the reference pose of the same frame (e_h-style: root 1-2 m off the reference).
+  assert np.all(np.linalg.norm(qpos[:, r:r + 2] - np.asarray(ref.root_pos)[:, :2], axis=-1) > 0.3)

@@ -329,7 +329,8 @@ class HOIEnv(Env):
     return self.physics.refresh(d, params)
 
   def _sample_reset(self, key, psi):
-    """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip start / random frame / PSI)."""
+    """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip start / random frame / PSI;
+    then, with ``config.init.random_pose_prob``, a random-pose start away from the object)."""
     c, lib = self.cfg.init, self.library
     k = jax.random.split(key, 6)
     clip = lib.sample_clips(k[0])
@@ -343,6 +344,14 @@ class HOIEnv(Env):
     use_psi = avail & (u >= c.start_prob) & (u < c.start_prob + c.psi_prob)
     qpos, qvel = jnp.where(use_psi, pq, qpos), jnp.where(use_psi, pv, qvel)
     clip, time = jnp.where(use_psi, pc, clip), jnp.where(use_psi, pt, time)
+    if float(c.get("random_pose_prob", 0.0)) > 0:
+      kr = jax.random.split(jax.random.fold_in(key, 6), 4)
+      pose_clip = lib.sample_clips(kr[0])
+      pose = lib.frame(pose_clip, jax.random.uniform(kr[1]) * lib.duration(pose_clip))
+      rq, rv = init_states.random_pose_state(kr[2], qpos, pose, lib.frame(clip, time).obj_pos,
+                                             self.idx, self.spec.nv, tuple(c.random_pose_dist))
+      use_pose = jax.random.uniform(kr[3]) < c.random_pose_prob
+      qpos, qvel = jnp.where(use_pose, rq, qpos), jnp.where(use_pose, rv, qvel)
     params = perturbations.sample_object_params(k[5], self.clip_scale[clip],
                                                 self.clip_density[clip], self.cfg.randomize)
     return qpos, qvel, clip, time, params

@@ -38,6 +38,26 @@ def reference_state(ref, base_qpos: jax.Array, idx: SimIndex, nv: int
   return qpos, qvel
 
 
+def random_pose_state(key: jax.Array, qpos: jax.Array, pose_ref, obj_pos: jax.Array,
+                      idx: SimIndex, nv: int, dist_range) -> tuple[jax.Array, jax.Array]:
+  """``(qpos, qvel)``: ``qpos``'s object, the humanoid in ``pose_ref``'s joint angles and
+  heading-free root orientation, its root ``U(dist_range)`` m from ``obj_pos`` (xy) in a random
+  direction with a random heading, at ``pose_ref``'s root height; all velocities zero."""
+  k_dir, k_dist, k_yaw = jax.random.split(key, 3)
+  r = idx.root_qpos_adr
+  angle = jax.random.uniform(k_dir, (), minval=-jnp.pi, maxval=jnp.pi)
+  dist = jax.random.uniform(k_dist, (), minval=dist_range[0], maxval=dist_range[1])
+  xy = obj_pos[:2] + dist * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
+  yaw = jax.random.uniform(k_yaw, (), minval=-jnp.pi, maxval=jnp.pi)
+  q_yaw = geometry.quat_from_axis_angle(jnp.array([0.0, 0.0, 1.0]), yaw)
+  root_quat = geometry.quat_mul(q_yaw, geometry.remove_heading(pose_ref.root_quat,
+                                                               pose_ref.root_quat))
+  qpos = qpos.at[r:r + 2].set(xy).at[r + 2].set(pose_ref.root_pos[2])
+  qpos = qpos.at[r + 3:r + 7].set(root_quat)
+  qpos = qpos.at[jnp.asarray(idx.qpos_adr)].set(pose_ref.joint_pos)
+  return qpos, jnp.zeros((nv,), qpos.dtype)
+
+
 def perturb_state(key: jax.Array, qpos: jax.Array, qvel: jax.Array, idx: SimIndex,
                   cfg) -> tuple[jax.Array, jax.Array]:
   """Uniform noise on the root position, hinge angles and all velocities (``config.init``)."""

@@ -12,7 +12,10 @@ snapshot token, each drawn from a configurable mixture of mask families
 (:data:`interprior_jax.envs.goals.MASK_SAMPLERS`, ``"a+b"`` = union, ``"none"`` = token absent),
 ``eps ~ N(0, I)``, and the snapshot horizon ``L ~ U[snapshot_min, snapshot_max]`` steps. The
 snapshot target is a fixed *absolute* reference time: the remaining steps count down; when they
-reach 0 a new horizon is drawn from the current time (a goal chain).
+reach 0 a new horizon is drawn from the current time (a goal chain).  With
+``GoalConfig.advance_on_reach`` (evaluation chains) a snapshot goal that is reached is replaced at
+once by the next one, the horizon being its time limit; ``info[REACHED]`` counts the goals reached
+this episode.
 
 Env-specific access lives in a :class:`GoalSource` (registry :data:`GOAL_SOURCES`, keyed by
 ``config.env_kind``): the state vector, goal residuals at given step offsets, the per-entry field
@@ -38,6 +41,7 @@ HISTORY = "goal_history"
 MASK = "goal_mask"
 EPS = "goal_eps"
 SNAP = "goal_snap_steps"
+REACHED = "goal_reached_count"
 
 
 @struct.dataclass
@@ -68,6 +72,7 @@ class GoalConfig:
                                         "object+extremities", "random_body", "none")
   snapshot_probs: tuple[float, ...] = (0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1)
   latent_size: int = 64
+  advance_on_reach: bool = False  # next snapshot goal as soon as this one is reached (chains)
 
   @property
   def num_goals(self) -> int:
@@ -240,6 +245,7 @@ class GoalEnv(Env):
     self.env = env
     self.source = source
     self.cfg = cfg.validate()
+    self._reach_lower, self._reach_upper = (jnp.asarray(b) for b in source.reach_bounds())
     source.check_families(cfg.trajectory_families, "config.goals.trajectory_families")
     source.check_families(cfg.snapshot_families, "config.goals.snapshot_families")
 
@@ -296,8 +302,17 @@ class GoalEnv(Env):
     x = self.source.state_fn(s)
     info = self._inner_info(s.info)
     info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
-                 MASK: mask, EPS: eps, SNAP: snap.astype(jnp.int32)})
+                 MASK: mask, EPS: eps, SNAP: snap.astype(jnp.int32),
+                 REACHED: jnp.zeros((), jnp.int32)})
     return s.replace(obs=self._observe(s, info), info=info)
+
+  def snapshot_reached(self, obs: StudentObs) -> jax.Array:
+    """() float32: the snapshot goal is given (non-empty mask) and reached
+    (:func:`interprior_jax.envs.goals.goal_reached`)."""
+    from interprior_jax.envs import goals as goals_lib
+    given = (jnp.sum(obs.mask[-1]) > 0).astype(jnp.float32)
+    return given * goals_lib.goal_reached(obs.goals[-1], obs.mask[-1], self._reach_lower,
+                                          self._reach_upper)
 
   def step(self, state: State, action: jax.Array) -> State:
     info = state.info
@@ -313,5 +328,13 @@ class GoalEnv(Env):
     new = self._inner_info(ns.info)
     new.update({KEY: key, HISTORY: jnp.where(done, fresh_hist, rolled),
                 MASK: jnp.where(done, mask, info[MASK]), EPS: jnp.where(done, eps, info[EPS]),
-                SNAP: jnp.where(done, snap_new, snap).astype(jnp.int32)})
-    return ns.replace(obs=self._observe(ns, new), info=new)
+                SNAP: jnp.where(done, snap_new, snap).astype(jnp.int32),
+                REACHED: jnp.where(done, 0, info[REACHED]).astype(jnp.int32)})
+    obs = self._observe(ns, new)
+    if self.cfg.advance_on_reach:
+      hit = (self.snapshot_reached(obs) > 0) & ~done
+      new[SNAP] = jnp.where(hit, self._horizon(jax.random.fold_in(k_len, 1)),
+                            new[SNAP]).astype(jnp.int32)
+      new[REACHED] = (new[REACHED] + hit).astype(jnp.int32)
+      obs = self._observe(ns, new)
+    return ns.replace(obs=obs, info=new)
