@@ -39,6 +39,8 @@ flags.DEFINE_string("clips", None, "Folder of InterAct .pt clips or a native dat
 flags.DEFINE_enum("perturb", "off", ["off", "random", "fixed"], "Impulse perturbations "
                   "(see interprior_jax.training.evaluation.PERTURB_MODES).")
 flags.DEFINE_bool("randomize", False, "Keep per-episode object randomization.")
+flags.DEFINE_bool("perturbed_start", False, "Start each clip from a perturbed copy of its first "
+                  "frame (config.env.init noise; the Table-2 tracking protocol).")
 flags.DEFINE_integer("episodes_per_clip", 1, "Episodes per clip (different seeds).")
 flags.DEFINE_integer("seed", 0, "Evaluation seed.")
 flags.DEFINE_bool("stochastic", False, "Sample actions instead of using the mean.")
@@ -70,7 +72,7 @@ def main(_):
     result.update({"workdir": str(workdir), **launch.provenance()})
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / f"eval_{FLAGS.task}.json"
     launch.write_json(out, result)
-    print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']:.3f} failure_rate="
+    print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} failure_rate="
           f"{result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']} -> {out}")
     return
   source = None
@@ -82,7 +84,8 @@ def main(_):
   if FLAGS.video is not None:
     video_path = FLAGS.video_out or str(out.with_name(f"{out.stem}_episode_{FLAGS.video}.mp4"))
   opts = evaluation.EvalOptions(
-      perturb=FLAGS.perturb, randomize=FLAGS.randomize, episodes_per_clip=FLAGS.episodes_per_clip,
+      perturb=FLAGS.perturb, randomize=FLAGS.randomize, perturbed_start=FLAGS.perturbed_start,
+      episodes_per_clip=FLAGS.episodes_per_clip,
       seed=FLAGS.seed, stochastic=FLAGS.stochastic, clips_source=source,
       video_episode=FLAGS.video, video_path=video_path)
   result = evaluation.evaluate_bundle(workdir / ckpt_lib.BUNDLE_DIR, opts)

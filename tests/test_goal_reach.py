@@ -150,3 +150,17 @@ def test_random_pose_start_is_away_from_the_object(hoi_goal_env):
   assert np.all((qpos[:, r + 2] >= z.min() - 1e-4) & (qpos[:, r + 2] <= z.max() + 1e-4))
   # Far from the reference pose of the same frame (e_h-style: root 1-2 m off the reference).
   assert np.all(np.linalg.norm(qpos[:, r:r + 2] - np.asarray(ref.root_pos)[:, :2], axis=-1) > 0.3)
+
+
+def test_perturbed_start_tracking_protocol(hoi_goal_env):
+  """Table 2's perturbed starts: the first frame plus the env's init noise, within its bounds."""
+  from interprior_jax.training import evaluation
+  env, _, clip = hoi_goal_env
+  key = jax.random.PRNGKey(2)
+  exact, _, _ = evaluation.hoi_reset_states(env, [clip], key, 4)
+  noisy, _, _ = evaluation.hoi_reset_states(env, [clip], key, 4, perturbed=True)
+  r = env.idx.root_qpos_adr
+  dq = np.abs(np.asarray(noisy.pipeline_state.qpos) - np.asarray(exact.pipeline_state.qpos))
+  assert dq[:, r:r + 3].max() > 0 and dq[:, r:r + 3].max() <= env.cfg.init.root_pos_noise + 1e-6
+  qa = np.asarray(env.idx.qpos_adr)
+  assert 0 < dq[:, qa].max() <= env.cfg.init.joint_pos_noise + 1e-6

@@ -20,7 +20,9 @@ from brax.envs.base import Env, State
 
 from interprior_jax.training import rollout as rollout_lib
 
-# Tracking metrics of the HOI env (mean key-body / object surface-point position error, m).
+# Tracking metrics of the HOI env, m: E_h = mean position error over the humanoid's key bodies
+# (``SceneSpec.key_body_idx``; SMPL / SMPL-X: pelvis, head, shoulders, elbows, wrists, knees,
+# ankles, toes: 14 bodies), E_o = mean error over the object's surface points.
 HOI_METRICS = ("e_h", "e_o")
 # Perturbation modes of ``config.env.perturb.mode`` an evaluation may select.
 PERTURB_MODES = ("off", "random", "fixed")
@@ -138,9 +140,12 @@ class EvalOptions:
   perturb: impulse mode (``off`` | ``random`` | ``fixed``, HOI env); randomize: keep the
   per-episode object randomization; episodes_per_clip: copies per clip (different keys);
   stochastic: sample actions instead of the mean; clips_source: replaces ``config.data.source``
-  (``omomo:DIR`` | ``native:DIR`` | ``synthetic``; None: the run's data).
+  (``omomo:DIR`` | ``native:DIR`` | ``synthetic``; None: the run's data); perturbed_start: start
+  each clip from a perturbed copy of its first frame (``config.env.init`` noise: root position,
+  joint angles, velocities; the paper's Table-2 tracking protocol) instead of the exact frame.
   """
   perturb: str = "off"
+  perturbed_start: bool = False
   randomize: bool = False
   episodes_per_clip: int = 1
   seed: int = 0
@@ -157,12 +162,15 @@ class EvalOptions:
                        f"{self.episodes_per_clip}")
 
 
-def hoi_reset_states(env, clips: Sequence, key: jax.Array, episodes_per_clip: int):
+def hoi_reset_states(env, clips: Sequence, key: jax.Array, episodes_per_clip: int,
+                     perturbed: bool = False):
   """``(batched State, names, num_steps)``: copy ``i`` starts clip ``i % C`` at its first frame
-  (``env.reset_to``, no initial-state noise); ``num_steps`` covers the longest clip."""
+  (``env.reset_to``; with ``perturbed``, plus the env's initial-state noise); ``num_steps`` covers
+  the longest clip."""
   idx = jnp.asarray(np.tile(np.arange(len(clips)), episodes_per_clip), jnp.int32)
   keys = jax.random.split(key, idx.shape[0])
-  reset = jax.jit(jax.vmap(lambda k, c: env.reset_to(k, c, jnp.zeros(()), False)))(keys, idx)
+  reset = jax.jit(jax.vmap(lambda k, c: env.reset_to(k, c, jnp.zeros(()), bool(perturbed))))(
+      keys, idx)
   num_steps = int(np.ceil(max(c.duration for c in clips) / env.dt)) + EXTRA_STEPS
   return reset, [clips[int(i)].name for i in np.asarray(idx)], num_steps
 
@@ -194,7 +202,8 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
     if clips is None:
       clips = env_factory.load_clips(config, opts.clips_source)
     env = env_factory.make_env(config, clips)
-    reset, names, num_steps = hoi_reset_states(env, clips, k_reset, opts.episodes_per_clip)
+    reset, names, num_steps = hoi_reset_states(env, clips, k_reset, opts.episodes_per_clip,
+                                               opts.perturbed_start)
     metric_names = HOI_METRICS
   else:
     env = env_factory.make_env(config)
@@ -215,7 +224,8 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
     result["video"] = render_episode_video(env, reset, act, k_run, num_steps, opts, names)
   for m in HOI_METRICS:
     result.setdefault(m, None)  # not measured by this env
-  result.update({"perturb": opts.perturb, "randomize": opts.randomize, "seed": opts.seed,
+  result.update({"perturb": opts.perturb, "perturbed_start": opts.perturbed_start,
+                 "randomize": opts.randomize, "seed": opts.seed,
                  "stochastic": opts.stochastic, "num_steps": num_steps,
                  "trained_iterations": bundle.config.get("trained_iterations")})
   return result
