@@ -114,6 +114,9 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
       # a random reference frame, its root placed this far (m, uniform) from the object in a
       # random direction with a random heading, at rest; the object keeps the episode's frame.
       "random_pose_prob": 0.0,
+      # Share of the random-frame starts drawn among frames where the reference touches the
+      # object (a curriculum weight on the interaction phase; 0: uniform over the clip).
+      "contact_start_prob": 0.0,
       "random_pose_dist": (1.0, 2.0),
   })
 

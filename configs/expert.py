@@ -78,6 +78,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # A hand within 2 cm of the object counts as touching it: the reference hands themselves rest
     # up to ~2 cm off the surfaces they are labelled to touch (docs/results.md).
     c.env.obj_contact_dist = 0.02
+    # Half of the random-frame starts in the interaction phase (where the runs failed).
+    c.env.init.contact_start_prob = 0.5
     c.env.perturb.mode = "off"
     c.env.randomize.enabled = False
     c.env.obs.num_surface_points = 64

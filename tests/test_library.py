@@ -215,3 +215,13 @@ def test_spec_names_checked():
   c = make_clip("toy_vs_smpl", 4, 4, object_name="box").replace(humanoid="smpl")
   with pytest.raises(ClipError, match=r"toy_vs_smpl.*body_names"):
     MotionLibrary.from_clips([c], spec=spec)
+
+
+def test_sample_contact_times_only_on_contact_frames(lib, clips):
+  keys = jax.random.split(jax.random.PRNGKey(0), 400)
+  for ci, clip in enumerate(clips):
+    t = np.asarray(jax.vmap(lambda k: lib.sample_contact_times(k, ci))(keys))
+    frames = np.rint(t * clip.fps).astype(int)
+    touching = np.flatnonzero(np.asarray(clip.obj_contact) > 0)
+    assert set(frames) <= set(touching)  # never a free frame, never padding
+    assert len(set(frames)) > len(touching) // 2  # spread over them

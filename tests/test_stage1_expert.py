@@ -25,11 +25,17 @@ FACTORS = tuple(f"r_{n}" for n in rewards.TRACK_TERMS + rewards.ENERGY_TERMS) + 
 
 
 @pytest.fixture(scope="module")
-def carry_env():
-  """A synthetic box-carry clip of seed 0 on the C backend (perturbations off)."""
+def carry_clips():
+  """A synthetic box-carry clip of seed 0."""
   from interprior_jax.motion import synth
   gen = dataclasses.replace(synth.SynthConfig(), objects=(("carry", ("box",)),))
-  clips = synth.generate_dataset(1, humanoid="smpl", seed=0, families=("carry",), config=gen)
+  return synth.generate_dataset(1, humanoid="smpl", seed=0, families=("carry",), config=gen)
+
+
+@pytest.fixture(scope="module")
+def carry_env(carry_clips):
+  """The carry clip on the C backend (perturbations off)."""
+  clips = carry_clips
   cfg = load_env_config("smoke")
   cfg.update(impl="c", action_mode="residual")
   cfg.perturb.mode = "off"
@@ -154,3 +160,19 @@ def test_learns_to_stand_under_pushes(tmp_path):
   print("push learning check: before", before, "after", after)
   assert after["success"] >= TRAINED_MIN["success"], (before, after)
   assert after["length"] >= TRAINED_MIN["length"] * limit, (before, after)
+
+
+def test_contact_phase_starts(carry_env, carry_clips):
+  """config.init.contact_start_prob = 1: every random-frame start is a frame whose reference
+  touches the object (the interaction-phase curriculum of the CPU experts)."""
+  cfg = carry_env.cfg.copy_and_resolve_references()
+  cfg.init.update(start_prob=0.0, psi_prob=0.0, contact_start_prob=1.0)
+  touching = []
+  for p in (1.0, 0.0):
+    cfg.init.contact_start_prob = p
+    env = make_env(cfg, carry_clips)
+    s = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(1), 32))
+    ref = jax.vmap(env.library.frame)(s.info["clip"], s.info["time"])
+    touching.append(np.asarray(ref.obj_contact))
+  assert np.all(touching[0])
+  assert not np.all(touching[1])  # uniform frames include the walk before the box

@@ -337,6 +337,11 @@ class HOIEnv(Env):
     u = jax.random.uniform(k[1])
     latest = jnp.maximum(lib.duration(clip) - 2.0 * self.dt, 0.0)
     time = jnp.where(u < c.start_prob, 0.0, jax.random.uniform(k[2]) * latest)
+    if float(c.get("contact_start_prob", 0.0)) > 0:  # random-frame starts in the contact phase
+      kc = jax.random.split(jax.random.fold_in(key, 7))
+      t_contact = jnp.minimum(lib.sample_contact_times(kc[0], clip), latest)
+      use = (u >= c.start_prob) & (jax.random.uniform(kc[1]) < c.contact_start_prob)
+      time = jnp.where(use, t_contact, time)
     ref = lib.frame(clip, time)
     qpos, qvel = init_states.reference_state(ref, self._d0.qpos, self.idx, self.spec.nv)
     qpos, qvel = init_states.perturb_state(k[3], qpos, qvel, self.idx, c)

@@ -304,6 +304,17 @@ class MotionLibrary:
     clip_idx = jnp.asarray(clip_idx, jnp.int32)
     return jax.random.uniform(key, clip_idx.shape) * self.duration(clip_idx)
 
+  def sample_contact_times(self, key: jax.Array, clip_idx: jax.Array) -> jax.Array:
+    """Times of frames where the reference touches the object (``obj_contact``), uniform over
+    them; a clip without any: uniform over its frames.  int (...) -> float32 (...)."""
+    clip_idx = jnp.asarray(clip_idx, jnp.int32)
+    t = jnp.arange(self.obj_contact.shape[1])
+    valid = t < self.lengths[clip_idx][..., None]
+    touch = (self.obj_contact[clip_idx] > 0) & valid
+    allowed = jnp.where(jnp.any(touch, axis=-1, keepdims=True), touch, valid)
+    idx = jax.random.categorical(key, jnp.where(allowed, 0.0, -jnp.inf))
+    return idx.astype(jnp.float32) / self.fps[clip_idx]
+
   def sample_clips(self, key: jax.Array, shape: tuple[int, ...] = (),
                    weights: jax.Array | None = None) -> jax.Array:
     """Clip indices (int32, ``shape``) drawn uniformly or with (N,) non-negative ``weights``."""
