@@ -4,7 +4,8 @@
       --command "python experiments/train_expert.py --config=configs/expert.py:embedded ..."
 
 Copies ``RUN/policy`` (the inference bundle), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
-``RUN/history.jsonl``, evaluates the bundle on its own clips from their first frames with
+``RUN/history.jsonl``, rebuilds the whole run's TensorBoard events from those logs into ``tb/``
+(:func:`curves.write_tensorboard`), evaluates the bundle on its own clips from their first frames with
 perturbations off and with the fixed-impulse protocol, and writes ``manifest.json``: the config
 (variant, action mode, backend), the data (source, seed, clip names and frame counts; clips are
 never copied), the training (command, iterations, env steps, wall time, commit), the numbers
@@ -63,6 +64,9 @@ def main(_):
   for name in COPIED:
     if (run / name).exists():
       shutil.copy(run / name, dest / name)
+  if (run / "history.jsonl").exists():
+    from interprior_jax.training import curves
+    curves.write_tensorboard(run, dest / "tb")
   clips = env_factory.load_clips(config)
   evals = {}
   for perturb in ("off", "fixed"):

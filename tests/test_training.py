@@ -210,3 +210,17 @@ def test_history_curve_and_wall_time_limit(toy, tmp_path):
   assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
   with pytest.raises(ValueError, match="history.jsonl"):
     curves.plot_workdir(tmp_path / "empty")
+  # The same rows replayed as TensorBoard scalars (one event file for a whole resumed lineage).
+  import struct
+
+  from tensorboardX.proto import event_pb2
+  tb = curves.write_tensorboard(tmp_path, tmp_path / "tb_replay")
+  (events_file,) = tb.glob("events.out.tfevents.*")
+  data, scalars = events_file.read_bytes(), []
+  while data:  # TFRecord: u64 length, u32 crc, payload, u32 crc
+    (n,) = struct.unpack("<Q", data[:8])
+    ev = event_pb2.Event.FromString(data[12:12 + n])
+    data = data[12 + n + 4:]
+    scalars += [(ev.step, v.tag, v.simple_value) for v in ev.summary.value]
+  ret = [(st, val) for st, tag, val in scalars if tag == "episode_return"]
+  assert ret == [(rows[0]["env_steps"], pytest.approx(rows[0]["episode_return"], rel=1e-6))]

@@ -1,9 +1,12 @@
-"""Learning-curve figure of a training workdir (matplotlib, headless Agg backend).
+"""Learning curves of a training workdir: a PNG figure (matplotlib, headless Agg backend) and
+TensorBoard events rebuilt from the logs.
 
 Reads ``history.jsonl`` (one line per logged iteration, :func:`loop.read_history`) and
 ``evals.json`` (periodic evaluations, :func:`loop.read_evals`); draws episode return, episode
 length and success (training episodes, and the periodic evaluation from each clip's first frame
-when present) against environment steps.
+when present) against environment steps.  :func:`write_tensorboard` replays the same two logs into
+one event file: a run resumed across processes or workdirs (whose ``history.jsonl`` was carried
+along) gets one continuous TensorBoard curve.
 
   python -m interprior_jax.training.curves WORKDIR [OUT.png]
 """
@@ -59,6 +62,34 @@ def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = Non
   fig.savefig(out, dpi=110)
   plt.close(fig)
   return out
+
+
+def write_tensorboard(workdir: str | os.PathLike, logdir: str | os.PathLike) -> pathlib.Path:
+  """Writes ``history.jsonl`` (every numeric entry) and ``evals.json`` (``eval/<name>``) of
+  ``workdir`` as TensorBoard scalars against env steps into ``logdir``; returns ``logdir``.
+
+  Raises:
+    ValueError: the workdir has no ``history.jsonl`` rows.
+  """
+  from interprior_jax.training import logging as log_lib
+
+  workdir, logdir = pathlib.Path(workdir), pathlib.Path(logdir)
+  hist, evals = loop_lib.read_history(workdir), loop_lib.read_evals(workdir)
+  if not hist:
+    raise ValueError(f"{workdir / 'history.jsonl'}: no logged iterations to write")
+  logger = log_lib.MetricsLogger(logdir, stream=None)
+  numeric = lambda d: {k: float(v) for k, v in d.items()  # noqa: E731
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and k not in ("step", "env_steps")}
+  for h in hist:
+    logger.write(int(h["step"]), int(h["env_steps"]), float(h.get("env_steps_per_s", 0.0)),
+                 numeric(h), console=False)
+  for e in evals:
+    logger.write(int(e["step"]), int(e["env_steps"]), 0.0,
+                 {f"eval/{k}": v for k, v in numeric(e).items() if k != "wall_s"},
+                 console=False)
+  logger.close()
+  return logdir
 
 
 if __name__ == "__main__":
