@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import pathlib
 
 import jax
@@ -224,3 +225,30 @@ def test_history_curve_and_wall_time_limit(toy, tmp_path):
     scalars += [(ev.step, v.tag, v.simple_value) for v in ev.summary.value]
   ret = [(st, val) for st, tag, val in scalars if tag == "episode_return"]
   assert ret == [(rows[0]["env_steps"], pytest.approx(rows[0]["episode_return"], rel=1e-6))]
+
+
+def test_best_evaluation_exports_its_bundle(toy, tmp_path):
+  """The bundle of the best periodic evaluation (success, then mean length) is kept in
+  best_policy/ with best.json, across a resume; a worse evaluation does not replace it."""
+  config, algo = toy
+  scores = iter([(0.0, 10.0), (0.5, 5.0), (0.25, 40.0), (0.5, 30.0), (0.5, 20.0)])
+  exported = []
+
+  def eval_fn(state):
+    s, length = next(scores)
+    return {"success_rate": s, "mean_length": length}
+
+  def best_export(state, d):
+    exported.append(int(state.step))
+    algo.export(state, d, config)
+
+  c = with_loop(config, num_iterations=3, eval_every=1, log_every=1, checkpoint_every=1)
+  expert.train(c, tmp_path, algo, logger=_quiet(), eval_fn=eval_fn, best_export_fn=best_export)
+  assert exported == [1, 2]
+  c = with_loop(config, num_iterations=5, eval_every=1, log_every=1, checkpoint_every=1)
+  expert.train(c, tmp_path, algo, logger=_quiet(), eval_fn=eval_fn, best_export_fn=best_export)
+  assert exported == [1, 2, 4]  # (0.5, 30) beats (0.5, 5); (0.25, 40) and (0.5, 20) do not
+  best = json.loads((tmp_path / loop_lib.BEST_FILE).read_text())
+  assert (best["step"], best["success_rate"], best["mean_length"]) == (4, 0.5, 30.0)
+  bundle = ckpt_lib.load_bundle(tmp_path / loop_lib.BEST_DIR)
+  assert bundle.config["trained_iterations"] == 4

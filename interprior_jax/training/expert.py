@@ -42,6 +42,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, algo: 
     algo.export(state, wd / ckpt_lib.BUNDLE_DIR, config)
 
   loop_kwargs.setdefault("eval_fn", tracking_eval_fn(config, algo))
+  loop_kwargs.setdefault("best_export_fn", lambda state, d: algo.export(state, d, config))
   return loop_lib.run(algo, config, workdir, loop_config(config), seed=int(config.seed),
                       export_fn=export, **loop_kwargs)
 

@@ -66,7 +66,8 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
         logger: log_lib.MetricsLogger | None = None,
         pre_step_hook: Callable[[Any], Any] | None = None,
         export_fn: Callable[[Any, pathlib.Path], None] | None = None,
-        eval_fn: Callable[[Any], dict] | None = None) -> LoopResult:
+        eval_fn: Callable[[Any], dict] | None = None,
+        best_export_fn: Callable[[Any, pathlib.Path], None] | None = None) -> LoopResult:
   """Trains until ``state.step == loop.num_iterations``; returns the final state and history.
 
   ``pre_step_hook(state) -> state`` runs before each iteration (tests use it to inject NaNs);
@@ -74,7 +75,9 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
   ``eval_fn(state) -> {name: float | records}`` runs every ``loop.eval_every`` iterations and at
   the end: its numbers go to TensorBoard (``eval/<name>``), the console and ``workdir/evals.json``;
   non-scalar entries (e.g. ``episodes``: ``[{name, length, ended_by}]``) go to evals.json and the
-  console.
+  console.  ``best_export_fn(state, directory)``: called with ``workdir/best_policy`` whenever a
+  periodic evaluation beats every earlier one of the run (:func:`eval_score`: success rate, then
+  mean length), which is recorded in ``workdir/best.json`` (kept across resumes).
   """
   workdir = pathlib.Path(workdir)
   ckpt = ckpt_lib.Checkpointer(workdir / ckpt_lib.CHECKPOINT_DIR, loop.keep_checkpoints,
@@ -136,6 +139,7 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
                                   "wall_s": now - t_start, **m})
       if eval_fn is not None and loop.eval_every and (
           step % loop.eval_every == 0 or step == loop.num_iterations):
+        best = _read_best(workdir)
         ev = dict(eval_fn(state))
         scalars = {k: float(v) for k, v in ev.items() if np.isscalar(v)}
         detail = {k: v for k, v in ev.items() if k not in scalars}  # e.g. per-episode records
@@ -147,6 +151,11 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
                      + "".join(f" | {e['name']}: {e['length']} {','.join(e['ended_by'])}"
                                for e in detail.get("episodes", ())))
         _write_evals(workdir, evals)
+        if best_export_fn is not None and (best is None or eval_score(evals[-1]) > eval_score(best)):
+          best_export_fn(state, workdir / BEST_DIR)
+          (workdir / BEST_FILE).write_text(json.dumps({k: v for k, v in evals[-1].items()
+                                                       if np.isscalar(v)}, indent=1))
+          logger.event(f"best evaluation so far at iteration {step}: bundle in {BEST_DIR}/")
       out_of_time = bool(loop.max_wall_s) and time.perf_counter() - t_start > loop.max_wall_s
       if step % loop.checkpoint_every == 0 or step == loop.num_iterations or out_of_time:
         ckpt.save(step, state, config)
@@ -177,6 +186,20 @@ def read_history(workdir: str | os.PathLike) -> list[dict]:
   if not path.exists():
     return []
   return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+BEST_DIR = "best_policy"
+BEST_FILE = "best.json"
+
+
+def eval_score(record: dict) -> tuple[float, float]:
+  """Ranking of periodic evaluations: success rate, then mean episode length."""
+  return float(record.get("success_rate", 0.0)), float(record.get("mean_length", 0.0))
+
+
+def _read_best(workdir: pathlib.Path) -> dict | None:
+  path = workdir / BEST_FILE
+  return json.loads(path.read_text()) if path.exists() else None
 
 
 def read_evals(workdir: str | os.PathLike) -> list[dict]:
