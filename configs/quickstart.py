@@ -39,7 +39,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # first 4 clips this job generates) evaluated on its own clips from their first frames, and one
   # episode rendered with the reference as a ghost -> DIR/pretrained/.  No training wait.
   c.pretrained = ml_collections.ConfigDict({
-      "enabled": True, "expert": "embedded_expert", "video_episode": 0, "perturb": "off"})
+      "enabled": True, "expert": "embedded_expert", "video_episode": -1, "perturb": "off"})
   # Smoke checks (they check that training runs; their policies are a few iterations old):
   # stage "expert": PPO on the HOI env over the generated clips -> DIR/expert (checkpoints,
   # policy/ bundle, history.json).  Stage "eval": the bundle on every clip from its first frame

@@ -49,8 +49,9 @@ flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "co
                                        "random_init"],
                   "tracking (expert or any bundle) or a Stage-2 sparse-goal task.")
 flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
-flags.DEFINE_integer("video", None, "Render tracking episode N (its index in per_episode) to MP4 "
-                     "with the reference as a translucent ghost.")
+flags.DEFINE_integer("video", None, "Render tracking episode N (its index in episodes; -1: the "
+                     "best one, a success if any) to MP4 with the reference as a translucent "
+                     "ghost.")
 flags.DEFINE_string("video_out", None, "MP4 path (default: next to the JSON, episode_<N>.mp4).")
 FLAGS = flags.FLAGS
 
@@ -82,7 +83,8 @@ def main(_):
   out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / "eval.json"
   video_path = None
   if FLAGS.video is not None:
-    video_path = FLAGS.video_out or str(out.with_name(f"{out.stem}_episode_{FLAGS.video}.mp4"))
+    tag = "best" if FLAGS.video == evaluation.BEST_EPISODE else FLAGS.video
+    video_path = FLAGS.video_out or str(out.with_name(f"{out.stem}_episode_{tag}.mp4"))
   opts = evaluation.EvalOptions(
       perturb=FLAGS.perturb, randomize=FLAGS.randomize, perturbed_start=FLAGS.perturbed_start,
       episodes_per_clip=FLAGS.episodes_per_clip,

@@ -10,7 +10,8 @@ Stages (each timed and summarized in ``DIR/report.json``; the console shows one 
   4. video: render env 0's rollout to DIR/rollout.mp4 when an OpenGL backend is available.
   5. pretrained: the committed embedded-default expert (``pretrained/<config.pretrained.expert>``)
      on its own clips from their first frames (success rate, E_h, E_o), and one episode rendered
-     with the reference as a translucent ghost: DIR/pretrained/{eval.json, episode_0.mp4}.
+     with the reference as a translucent ghost (the best one: a success if any):
+     DIR/pretrained/{eval.json, episode_best.mp4}.
   Smoke checks (clearly labelled: a few iterations each, they check that training runs):
   6. expert: Stage-1 PPO on the HOI env over the generated clips (``config.expert``, a complete
      ``configs/expert.py`` config): DIR/expert/{checkpoints, policy (inference bundle),
@@ -42,6 +43,12 @@ from interprior_jax import launch  # noqa: E402
 
 launch.define_flags(os.path.join(os.path.dirname(__file__), "..", "configs", "quickstart.py"))
 FLAGS = flags.FLAGS
+
+
+def _episode_tag(index) -> str:
+  """File-name tag of a rendered evaluation episode (``best`` for ``BEST_EPISODE``)."""
+  from interprior_jax.training import evaluation
+  return "best" if index == evaluation.BEST_EPISODE else str(index)
 
 
 def stage_scene(cfg):
@@ -164,7 +171,7 @@ def stage_pretrained(cfg, workdir):
   video = cfg.pretrained.video_episode if cfg.video.enabled else None
   opts = evaluation.EvalOptions(perturb=cfg.pretrained.perturb, seed=cfg.seed,
                                 video_episode=video,
-                                video_path=str(pdir / f"episode_{video}.mp4"))
+                                video_path=str(pdir / f"episode_{_episode_tag(video)}.mp4"))
   result = evaluation.evaluate_bundle(bundle, opts)
   result.update({"bundle": str(bundle), **launch.provenance()})
   launch.write_json(pdir / "eval.json", result)

@@ -41,6 +41,12 @@ def test_summarize_hand_computed():
     evaluation.summarize({**per_env, "e_h": np.zeros(3)}, names, ("e_h",))
 
 
+def test_best_episode_prefers_success_then_length():
+  e = lambda s, n: {"success": s, "length": n}  # noqa: E731
+  assert evaluation.best_episode([e(False, 50), e(True, 30), e(True, 40), e(False, 90)]) == 2
+  assert evaluation.best_episode([e(False, 50), e(False, 70), e(False, 70)]) == 1
+
+
 def test_first_episode_stats_counts_only_the_first_episode():
   cfg = toy_env.ToyConfig(init_speed=0.0, init_pos=0.0, clip_steps=5)
   env = toy_env.PointMassTracking(cfg)

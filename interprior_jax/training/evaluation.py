@@ -26,6 +26,8 @@ from interprior_jax.training import rollout as rollout_lib
 HOI_METRICS = ("e_h", "e_o")
 # Perturbation modes of ``config.env.perturb.mode`` an evaluation may select.
 PERTURB_MODES = ("off", "random", "fixed")
+# ``EvalOptions.video_episode`` value that selects the best episode of the evaluation.
+BEST_EPISODE = -1
 # Steps run beyond the longest clip so that its end (truncation) is reached.
 EXTRA_STEPS = 2
 # Env metrics that flag one termination condition each (HOI env: ``term_<condition>``).
@@ -151,7 +153,9 @@ class EvalOptions:
   seed: int = 0
   stochastic: bool = False
   clips_source: str | None = None
-  video_episode: int | None = None  # render this episode (index into ``per_episode``) to MP4
+  # Render this episode (index into ``episodes``) to MP4; BEST_EPISODE: the most successful one
+  # (a success if any, else the longest; first on ties).
+  video_episode: int | None = None
   video_path: str | None = None
 
   def __post_init__(self):
@@ -221,7 +225,11 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
   per_env = jax.device_get(run(reset, k_run))
   result = summarize(per_env, names, metric_names)
   if opts.video_episode is not None:
-    result["video"] = render_episode_video(env, reset, act, k_run, num_steps, opts, names)
+    index = opts.video_episode
+    if index == BEST_EPISODE:
+      index = best_episode(result["episodes"])
+    result["video"] = render_episode_video(env, reset, act, k_run, num_steps,
+                                           dataclasses.replace(opts, video_episode=index), names)
   for m in HOI_METRICS:
     result.setdefault(m, None)  # not measured by this env
   result.update({"perturb": opts.perturb, "perturbed_start": opts.perturbed_start,
@@ -229,6 +237,13 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
                  "stochastic": opts.stochastic, "num_steps": num_steps,
                  "trained_iterations": bundle.config.get("trained_iterations")})
   return result
+
+
+def best_episode(episodes: Sequence[dict]) -> int:
+  """Index of the best episode record (:func:`summarize`): a success if any, else the longest;
+  the first on ties."""
+  return max(range(len(episodes)),
+             key=lambda i: (episodes[i]["success"], episodes[i]["length"], -i))
 
 
 def render_episode_video(env, reset, act, key, num_steps: int, opts: EvalOptions,
