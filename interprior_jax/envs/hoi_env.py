@@ -93,6 +93,9 @@ def _hand_groups(model, spec) -> np.ndarray:
 
 
 ACTION_MODES = ("residual", "absolute")
+# Key streams of the optional reset draws (``fold_in`` of the reset key, beside its 6-way split,
+# so that switching an option on leaves every other draw unchanged).
+_RANDOM_POSE_STREAM, _CONTACT_START_STREAM = 6, 7
 
 
 def _metric_names() -> tuple[str, ...]:
@@ -338,7 +341,7 @@ class HOIEnv(Env):
     latest = jnp.maximum(lib.duration(clip) - 2.0 * self.dt, 0.0)
     time = jnp.where(u < c.start_prob, 0.0, jax.random.uniform(k[2]) * latest)
     if float(c.get("contact_start_prob", 0.0)) > 0:  # random-frame starts in the contact phase
-      kc = jax.random.split(jax.random.fold_in(key, 7))
+      kc = jax.random.split(jax.random.fold_in(key, _CONTACT_START_STREAM))
       t_contact = jnp.minimum(lib.sample_contact_times(kc[0], clip), latest)
       use = (u >= c.start_prob) & (jax.random.uniform(kc[1]) < c.contact_start_prob)
       time = jnp.where(use, t_contact, time)
@@ -350,7 +353,7 @@ class HOIEnv(Env):
     qpos, qvel = jnp.where(use_psi, pq, qpos), jnp.where(use_psi, pv, qvel)
     clip, time = jnp.where(use_psi, pc, clip), jnp.where(use_psi, pt, time)
     if float(c.get("random_pose_prob", 0.0)) > 0:
-      kr = jax.random.split(jax.random.fold_in(key, 6), 4)
+      kr = jax.random.split(jax.random.fold_in(key, _RANDOM_POSE_STREAM), 4)
       pose_clip = lib.sample_clips(kr[0])
       pose = lib.frame(pose_clip, jax.random.uniform(kr[1]) * lib.duration(pose_clip))
       rq, rv = init_states.random_pose_state(kr[2], qpos, pose, lib.frame(clip, time).obj_pos,
