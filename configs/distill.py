@@ -3,7 +3,9 @@
 Arg: ``<variant>[,<ablation>]``. Variants: ``smpl`` (default), ``smplx``, ``g1`` (method.md
 defaults: latent 64, history 5, H = 4, L in [10, 90], KL 1e-4 -> 1e-2, w_scale = w_tc = 0.01,
 4-layer prior Transformer, decoder 1024-1024-512), ``smoke`` (HOI env, CPU-sized, 2 iterations),
-``toy`` (point-mass env; used by the tests). Ablation rows of the paper's Table 1
+``toy`` (point-mass env; used by the tests), ``embedded`` (the CPU student of
+``pretrained/embedded_expert``: MuJoCo C physics via the expert's env, 256 envs, a small prior
+Transformer and decoder; docs/results.md, Stage 2 on the CPU). Ablation rows of the paper's Table 1
 (``training/distill.py:ABLATIONS``): ``plain`` (distillation only), ``shaping`` (+ L_scale, L_tc),
 ``bounded`` (+ unit-sphere latent and clipped observations; default = full Stage 2).
 
@@ -21,7 +23,7 @@ import ml_collections
 
 from interprior_jax import config as config_lib
 
-VARIANTS = ("smoke", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "embedded", "smpl", "smplx", "g1", "toy")
 ABLATION_NAMES = ("plain", "shaping", "bounded")
 
 
@@ -43,6 +45,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.env = expert.env
   c.data = expert.data
   c.inherit_expert_env = True
+  # The student's action parameterisation (HOI): method.md's absolute PD targets (mid-range + half
+  # range x a; scale 0) -- a residual around the reference would hand the goal-conditioned student
+  # the reference.  The expert's own actions are relabelled to it (training/distill.py).
+  c.student_action = ml_collections.ConfigDict({"mode": "absolute", "scale": 0.0})
   c.augment = ml_collections.ConfigDict({
       "impulses": True,            # random pelvis / object impulses (env.perturb.mode)
       "randomize_object": True,    # per-episode object physics (env.randomize.enabled)
@@ -92,6 +98,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                    snapshot_families=("full", "pos", "vel", "random_field", "none"),
                    snapshot_probs=(0.3, 0.2, 0.2, 0.2, 0.1))
     c.loop.update(num_iterations=16, log_every=4, checkpoint_every=8, keep_checkpoints=2)
+  elif variant == "embedded":
+    # CPU-sized student of the embedded expert (the env comes from the expert bundle: C physics,
+    # residual expert actions are relabelled to absolute PD targets by the distiller).  256 envs x
+    # 32 steps as the expert's PPO; latent 32; prior Transformer d_model 64 x 2 layers; decoder
+    # 256-256.  Schedules shortened to a ~1-2 h CPU run (a few hundred iterations).
+    c.distill.update(num_envs=256, unroll_length=32, num_epochs=4, num_minibatches=4,
+                     learning_rate=3e-4, beta_decay_iterations=150, kl_anneal_iterations=300)
+    c.distill.network.update({"latent_size": 32,
+                              "prior": {"d_model": 64, "num_heads": 4, "num_layers": 2,
+                                        "mlp_ratio": 2},
+                              "encoder_hidden": (256,), "decoder_hidden": (256, 256),
+                              "recon_hidden": (128,)})
+    c.loop.update(num_iterations=400, log_every=5, checkpoint_every=20, keep_checkpoints=3)
   elif variant == "smoke":
     c.distill.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
                      learning_rate=3e-4, beta_decay_iterations=2, kl_anneal_iterations=2)

@@ -47,11 +47,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "keep_checkpoints": 5, "max_nan_restores": 3, "async_checkpoints": True,
       "eval_every": 0,  # > 0: tracking evaluation on the training clips every N iterations
       "eval_perturb": "off",  # impulses during those evaluations: off | random | fixed
+      # > 0: after each evaluation, draw the clips the policy fails more often (each clip keeps
+      # at least this relative weight; training/clip_priority.py); 0: uniform.
+      "clip_priority_floor": 0.0,
   })
   c.data = ml_collections.ConfigDict({
       "source": "omomo",  # "synthetic" | "native:DIR" | "omomo[:DIR]"
       "num_clips": 8,  # synthetic only
       "families": ("carry", "push"),  # synthetic only
+      # synthetic only: SceneRandomConfig overrides of the generator (motion/synth/config.py)
+      "synth_rand": {},
       "max_clips": 0,  # 0: all
       "max_frames": 0,  # > 0: keep each clip's first N frames
       "object": "largetable",  # the HOI env takes one object: keep its clips ("" = no filter)
@@ -90,6 +95,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if variant == "embedded":
     # Embedded default: the first 4 synthetic box carry/push clips of seed 0 (no shared data).
     c.data.update(source="synthetic", num_clips=4, families=("carry", "push"), object="box")
+    # Balanced crouches: the pelvis sits back over the planted feet (centre of mass over the feet
+    # at the carry grasp instead of ~17 cm ahead of the toes; docs/results.md, "the carry lift").
+    c.data.synth_rand = {"sit_back_gain": 0.65}
   if variant == "largetable":
     # Real data: short OMOMO largetable clips of subject 2 (../shared), smpl skeleton omomo_sub2.
     c.env.scene.skeleton = "omomo_sub2"

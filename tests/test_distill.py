@@ -203,3 +203,21 @@ def test_hoi_smoke_distillation(tmp_path):
     assert math.isfinite(h["loss"]) and h["state_finite"] == 1.0
   bundle = ckpt_lib.load_bundle(tmp_path / "student" / ckpt_lib.BUNDLE_DIR)
   assert bundle.config["goal_size"] > 0
+  # The student acts in absolute PD targets (method.md; a residual would leak the reference);
+  # the residual expert's actions are relabelled to the same PD targets.
+  from interprior_jax.envs import hoi_env
+  from interprior_jax.training import env_factory
+  assert bundle.config["env"]["action_mode"] == "absolute"
+  expert_cfg = ckpt_lib.load_bundle(tmp_path / "expert" / ckpt_lib.BUNDLE_DIR).config
+  cfg = distill.resolve_config(dc, expert_cfg)
+  assert cfg.expert_action.mode == "residual" and cfg.env.action_mode == "absolute"
+  env = env_factory.make_env(cfg)
+  adapt = distill.expert_adapter(cfg, env)
+  k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+  a = jax.random.uniform(k1, (8, env.action_size), minval=-1.5, maxval=1.5)
+  lo, hi = env.spec.joint_range[:, 0], env.spec.joint_range[:, 1]
+  ctx = jax.random.uniform(k2, (8, env.action_size), minval=lo / 2, maxval=hi / 2)
+  want = hoi_env.pd_targets(a, ctx, "residual", float(cfg.expert_action.scale), env.spec)
+  got = jax.vmap(env.targets_from_ref)(adapt(a, ctx), ctx)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert not np.allclose(adapt(a, ctx), a, atol=1e-2)  # a real relabelling, not the identity

@@ -176,3 +176,33 @@ def test_contact_phase_starts(carry_env, carry_clips):
     touching.append(np.asarray(ref.obj_contact))
   assert np.all(touching[0])
   assert not np.all(touching[1])  # uniform frames include the walk before the box
+
+
+def test_clip_priority_weights_steer_the_auto_resets(carry_env, carry_clips):
+  """``info['clip_weights']`` (set by the clip-priority curriculum) decides which clips the env's
+  auto-resets draw: with all weight on the second clip, every reset episode plays it."""
+  from interprior_jax.training import clip_priority
+  clips = [carry_clips[0], dataclasses.replace(carry_clips[0], name="copy")]
+  cfg = carry_env.cfg.copy_and_resolve_references()
+  cfg.max_episode_steps = 1  # every step ends the episode: every step auto-resets
+  env = make_env(cfg, clips)
+  s = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(2), 32))
+  np.testing.assert_array_equal(s.info["clip_weights"], np.ones((32, 2)))
+  assert set(np.asarray(s.info["clip"]).tolist()) == {0, 1}  # uniform at reset
+  s = clip_priority.set_clip_weights(s, np.array([0.0, 1.0]))
+  s = jax.jit(jax.vmap(env.step))(s, jnp.zeros((32, env.action_size)))
+  assert np.all(np.asarray(s.done) > 0)
+  np.testing.assert_array_equal(s.info["clip"], np.ones(32))
+
+
+def test_clip_priority_weights_from_evaluation():
+  from interprior_jax.training import clip_priority
+  eps = [{"name": "a", "success": True, "length": 10},
+         {"name": "b", "success": False, "length": 25},
+         {"name": "b", "success": False, "length": 75}]
+  w = clip_priority.weights_from_episodes(eps, ["a", "b", "c"], [10, 100, 50], floor=0.2)
+  np.testing.assert_allclose(w, [0.2, 0.5, 1.0])  # mastered -> floor; half done -> 0.5; unseen -> 1
+  with pytest.raises(ValueError, match="not among the training clips"):
+    clip_priority.weights_from_episodes([{"name": "z", "success": 1, "length": 1}], ["a"], [1], 0.2)
+  with pytest.raises(ValueError, match="floor"):
+    clip_priority.weights_from_episodes(eps, ["a", "b"], [10, 100], floor=0.0)

@@ -141,6 +141,31 @@ def test_checkpoint_zero_size_leaves_and_structure_mismatch(tmp_path):
   ck.close()
 
 
+def test_checkpoint_restore_with_state_added_since(tmp_path):
+  """A resumed run may meet new leaves under the allowed prefixes (they keep the target's
+  values, everything else restores by path); a leaf the target lacks is never dropped."""
+  ck = ckpt_lib.Checkpointer(tmp_path, async_save=False)
+  old = {"params": jnp.arange(3.0), "env": {"x": jnp.full((2,), 7.0), "z": jnp.zeros((0,))}}
+  ck.save(1, old, {"x": 1})
+  target = {"params": jnp.zeros(3), "env": {"w": jnp.ones((2, 4)), "x": jnp.zeros(2),
+                                             "z": jnp.zeros((0,))}}
+  with pytest.raises(ValueError, match="structure differs"):
+    ck.restore(target)
+  restored, cfg = ck.restore(target, new_leaves_ok=("['env']",))
+  np.testing.assert_array_equal(restored["params"], old["params"])
+  np.testing.assert_array_equal(restored["env"]["x"], old["env"]["x"])
+  np.testing.assert_array_equal(restored["env"]["w"], target["env"]["w"])
+  assert cfg["new_leaves"] == ["['env']['w']"]
+  with pytest.raises(ValueError, match="only in the target"):  # new leaf outside the prefix
+    ck.restore({**target, "opt": jnp.zeros(1)}, new_leaves_ok=("['env']",))
+  with pytest.raises(ValueError, match="only in the checkpoint"):  # nothing silently dropped
+    ck.restore({"params": jnp.zeros(3), "env": {"w": jnp.ones((2, 4)), "z": jnp.zeros((0,))}},
+               new_leaves_ok=("['env']",))
+  with pytest.raises(ValueError, match="has shape"):
+    ck.restore({"params": jnp.zeros(4), "env": target["env"]}, new_leaves_ok=("['env']",))
+  ck.close()
+
+
 def test_adaptive_learning_rate_rule_and_state():
   cfg = ppo.PPOConfig(lr_schedule="adaptive", desired_kl=0.01, lr_factor=2.0, lr_min=1e-5,
                       lr_max=1e-3, learning_rate=1e-4)

@@ -10,6 +10,9 @@ the :class:`brax.envs.base.State`:
   ``steps`` (int32), ``truncation`` (1.0 when the episode ended by clip end / max length, so PPO
   bootstraps), ``hand_loss`` ((2,) int32 counters), ``obj_params`` (:class:`ObjectParams`),
   ``psi`` (:class:`PSIBuffer`), ``impulse`` ((2, 3) forces applied in the last step),
+  ``clip_weights`` ((num_clips,) non-negative sampling weights of the clips at the env's
+  auto-resets: ones after ``reset``; a trainer may overwrite them, e.g. prioritised sampling of
+  the clips the policy fails, :mod:`interprior_jax.training.clip_priority`),
   ``final_obs`` ((obs_size,) observation of the state the last step reached, *before* any
   auto-reset: equal to ``obs`` unless the env was reset; PPO bootstraps truncated episodes with
   ``V(final_obs)``), ``episode_done`` and ``episode_metrics`` (brax ``EpisodeWrapper``
@@ -174,7 +177,12 @@ class HOIEnv(Env):
     """A fresh episode: clip start / random frame (PSI is empty at the first reset)."""
     key, k = jax.random.split(rng)
     psi = init_states.psi_empty(int(self.cfg.init.psi_capacity), self.spec.nq, self.spec.nv)
-    return self._fresh_state(key, self._sample_reset(k, psi), psi)
+    weights = self.uniform_clip_weights()
+    return self._fresh_state(key, self._sample_reset(k, psi, weights), psi, weights)
+
+  def uniform_clip_weights(self) -> jax.Array:
+    """(num_clips,) ones: ``info['clip_weights']`` after a reset (uniform clip sampling)."""
+    return jnp.ones((self.library.num_clips,), jnp.float32)
 
   def reset_to(self, rng: jax.Array, clip_idx: jax.Array, time_s: jax.Array,
                perturb: bool = False) -> State:
@@ -189,7 +197,8 @@ class HOIEnv(Env):
     params = perturbations.sample_object_params(k2, self.clip_scale[clip], self.clip_density[clip],
                                                 self.cfg.randomize)
     psi = init_states.psi_empty(int(self.cfg.init.psi_capacity), self.spec.nq, self.spec.nv)
-    return self._fresh_state(key, (qpos, qvel, clip, time, params), psi)
+    return self._fresh_state(key, (qpos, qvel, clip, time, params), psi,
+                             self.uniform_clip_weights())
 
   def step(self, state: State, action: jax.Array) -> State:
     cfg, info = self.cfg, state.info
@@ -244,7 +253,7 @@ class HOIEnv(Env):
                for k, v in metrics.items()}
 
     # Auto-reset of finished envs.
-    rq, rv, rclip, rtime, rparams = self._sample_reset(k_reset, psi)
+    rq, rv, rclip, rtime, rparams = self._sample_reset(k_reset, psi, info["clip_weights"])
     sel = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(done, x, y), a, b)  # noqa
     next_params = sel(rparams, params)
     d_next = self.physics.refresh(self.physics.reset_state(d, rq, rv, done), next_params)
@@ -282,27 +291,10 @@ class HOIEnv(Env):
     return self.targets_from_ref(action, ref.joint_pos)
 
   def targets_from_ref(self, action, ref_joint_pos):
-    """PD targets (A,) from ``action`` (A,) and the next reference frame's hinge angles (A,).
-
-    ``config.action_mode``:
-
-    * ``"residual"``: ``ref_joint_pos + action_scale * clip(a, -1, 1)`` (zero action follows the
-      reference kinematically; ``action_scale`` in radians);
-    * ``"absolute"`` (method.md): ``mid + s * clip(a, -1, 1)`` with ``s`` = ``action_scale``
-      radians, or half the joint range when ``action_scale`` is 0 (method.md's exact form).
-
-    Clipped to the joint ranges.
-    """
-    cfg, spec = self.cfg, self.spec
-    a = jnp.clip(action, -1.0, 1.0)
-    scale = float(cfg.action_scale)
-    lo, hi = jnp.asarray(spec.joint_range[:, 0]), jnp.asarray(spec.joint_range[:, 1])
-    if cfg.action_mode == "residual":
-      target = ref_joint_pos + scale * a
-    else:
-      target = jnp.asarray(spec.action_offset) + (
-          scale if scale > 0 else jnp.asarray(spec.action_scale)) * a
-    return jnp.clip(target, lo, hi)
+    """PD targets (A,) from ``action`` (A,) and the next reference frame's hinge angles (A,) in
+    this env's ``config.action_mode`` / ``config.action_scale`` (:func:`pd_targets`)."""
+    return pd_targets(action, ref_joint_pos, self.cfg.action_mode,
+                      float(self.cfg.action_scale), self.spec)
 
   def surface_points(self, clip, params) -> jax.Array:
     """(P, 3) object-frame surface points of this env's (scaled) object."""
@@ -331,12 +323,13 @@ class HOIEnv(Env):
     d = self.physics.reset_state(self._d0, qpos, qvel, jnp.ones((), bool))
     return self.physics.refresh(d, params)
 
-  def _sample_reset(self, key, psi):
-    """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip start / random frame / PSI;
-    then, with ``config.init.random_pose_prob``, a random-pose start away from the object)."""
+  def _sample_reset(self, key, psi, clip_weights):
+    """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip drawn with
+    ``clip_weights``; clip start / random frame / PSI; then, with ``config.init.random_pose_prob``,
+    a random-pose start away from the object)."""
     c, lib = self.cfg.init, self.library
     k = jax.random.split(key, 6)
-    clip = lib.sample_clips(k[0])
+    clip = lib.sample_clips(k[0], weights=clip_weights)
     u = jax.random.uniform(k[1])
     latest = jnp.maximum(lib.duration(clip) - 2.0 * self.dt, 0.0)
     time = jnp.where(u < c.start_prob, 0.0, jax.random.uniform(k[2]) * latest)
@@ -364,7 +357,7 @@ class HOIEnv(Env):
                                                 self.clip_density[clip], self.cfg.randomize)
     return qpos, qvel, clip, time, params
 
-  def _fresh_state(self, key, reset, psi) -> State:
+  def _fresh_state(self, key, reset, psi, clip_weights) -> State:
     qpos, qvel, clip, time, params = reset
     d = self._reset_data(qpos, qvel, params)
     zero = jnp.zeros(())
@@ -373,6 +366,7 @@ class HOIEnv(Env):
         "rng": key, "clip": clip, "time": time, "steps": jnp.zeros((), jnp.int32),
         "truncation": zero, "hand_loss": jnp.zeros((2,), jnp.int32), "obj_params": params,
         "psi": psi, "impulse": jnp.zeros((2, 3)), "episode_done": zero,
+        "clip_weights": clip_weights,
         "episode_metrics": {k: zero for k in ("sum_reward", "length") + self.metric_names},
     }
     obs = self._observe(d, clip, time, params, contacts_valid=jnp.zeros((), bool))
@@ -402,6 +396,45 @@ class HOIEnv(Env):
     obs = observations.build_observation(self.obs_spec, x, sim.body_floor_contact[cidx] * valid,
                                          ylist, cfg.obs.clip)
     return jnp.nan_to_num(obs)
+
+
+def pd_targets(action, ref_joint_pos, mode: str, scale: float, spec) -> jax.Array:
+  """PD targets (..., A) of ``action`` (..., A) in an action parameterisation.
+
+  * ``"residual"``: ``ref_joint_pos + scale * clip(a, -1, 1)`` (zero action follows the reference
+    kinematically; ``scale`` in radians; ``ref_joint_pos``: the next reference frame's angles);
+  * ``"absolute"`` (method.md): ``mid + s * clip(a, -1, 1)`` with ``s`` = ``scale`` radians, or
+    half the joint range when ``scale`` is 0 (method.md's exact form); ``ref_joint_pos`` unused.
+
+  Clipped to the joint ranges of ``spec`` (the scene's :class:`~interprior_jax.assets.scene.
+  HumanoidSpec`).  The one place that turns any policy's action into PD targets: the env step,
+  expert labels for distillation (:func:`action_for_targets`) and sim-to-sim use it.
+  """
+  a = jnp.clip(action, -1.0, 1.0)
+  lo, hi = jnp.asarray(spec.joint_range[:, 0]), jnp.asarray(spec.joint_range[:, 1])
+  if mode == "residual":
+    target = ref_joint_pos + scale * a
+  elif mode == "absolute":
+    target = jnp.asarray(spec.action_offset) + (
+        scale if scale > 0 else jnp.asarray(spec.action_scale)) * a
+  else:
+    raise ValueError(f"action mode {mode!r}: expected one of {ACTION_MODES}")
+  return jnp.clip(target, lo, hi)
+
+
+def action_for_targets(targets, ref_joint_pos, mode: str, scale: float, spec) -> jax.Array:
+  """The action (..., A) whose :func:`pd_targets` in ``mode`` / ``scale`` are ``targets``
+  (..., A; within the joint ranges), clipped to [-1, 1] where a target is out of the mode's
+  reach (a residual more than ``scale`` from the reference, an absolute target beyond
+  ``mid +- scale``)."""
+  if mode == "residual":
+    a = (targets - ref_joint_pos) / scale
+  elif mode == "absolute":
+    a = (targets - jnp.asarray(spec.action_offset)) / (
+        scale if scale > 0 else jnp.asarray(spec.action_scale))
+  else:
+    raise ValueError(f"action mode {mode!r}: expected one of {ACTION_MODES}")
+  return jnp.clip(a, -1.0, 1.0)
 
 
 def load_env_config(variant: str = "smpl") -> ml_collections.ConfigDict:

@@ -106,11 +106,18 @@ class Checkpointer:
         state=ocp.args.StandardSave(flat), config=ocp.args.JsonSave(_config_dict(config)),
         layout=ocp.args.JsonSave(layout)), force=force)
 
-  def restore(self, target, step: int | None = None) -> tuple[Any, dict]:
+  def restore(self, target, step: int | None = None,
+              new_leaves_ok: tuple[str, ...] = ()) -> tuple[Any, dict]:
     """Restores ``(state, config_dict)`` at ``step`` (default latest). ``target``: a pytree like
     the saved one (arrays or ``ShapeDtypeStruct`` with shardings), which fixes structure,
     dtypes and placement. FileNotFoundError when there is no checkpoint; ValueError naming the
-    first differing key path when the structure does not match."""
+    first differing key path when the structure does not match.
+
+    ``new_leaves_ok``: key-path prefixes (``jax.tree_util.keystr``, e.g. ``".env_state"``) under
+    which the target may hold leaves the checkpoint lacks (state added since it was written):
+    those keep the target's values (so ``target`` must then hold arrays) and every other leaf is
+    restored by path.  A saved leaf the target lacks, or one of another shape, is still an error:
+    nothing is dropped.  The config dict then carries ``"new_leaves"``: the paths filled in."""
     self.manager.wait_until_finished()
     step = self.latest_step() if step is None else step
     if step is None:
@@ -119,17 +126,51 @@ class Checkpointer:
     flat_t, layout_t = _flatten(abstract)
     saved_layout = self.manager.restore(step, args=ocp.args.Composite(
         layout=ocp.args.JsonRestore())).layout
-    if saved_layout != layout_t:
+    if saved_layout == layout_t:
+      out = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(flat_t), config=ocp.args.JsonRestore()))
+      leaves, treedef = jax.tree_util.tree_flatten(abstract)
+      rebuilt = [out.state[_leaf_key(i)] if _leaf_key(i) in out.state else _zeros_like(t)
+                 for i, t in enumerate(leaves)]
+      return jax.tree_util.tree_unflatten(treedef, rebuilt), out.config
+    return self._restore_by_path(target, abstract, step, saved_layout, layout_t, new_leaves_ok)
+
+  def _restore_by_path(self, target, abstract, step, saved_layout, layout_t, new_leaves_ok):
+    where = f"{self.directory}/{step}"
+    saved = {p: (i, shape) for i, (p, shape) in
+             enumerate(zip(saved_layout["paths"], saved_layout["shapes"]))}
+    target_paths = set(layout_t["paths"])
+    dropped = [p for p in saved_layout["paths"] if p not in target_paths]
+    new = [p for p in layout_t["paths"] if p not in saved]
+    not_ok = [p for p in new if not any(p.startswith(pre) for pre in new_leaves_ok)]
+    if dropped or not_ok or not new_leaves_ok:
       diff = next((f"{a} != {b}" for a, b in zip(saved_layout["paths"], layout_t["paths"])
                    if a != b), f"{len(saved_layout['paths'])} vs {len(layout_t['paths'])} leaves")
-      raise ValueError(f"{self.directory}/{step}: checkpoint structure differs from the restore "
-                       f"target (saved vs target: {diff})")
+      raise ValueError(f"{where}: checkpoint structure differs from the restore target (saved vs "
+                       f"target: {diff}; only in the checkpoint: {dropped[:5]}; only in the "
+                       f"target: {not_ok[:5] or new[:5]})")
+    leaves_a = jax.tree_util.tree_leaves(abstract)
+    leaves_t = jax.tree_util.tree_leaves(target)
+    flat = {}
+    for p, shape, a in zip(layout_t["paths"], layout_t["shapes"], leaves_a):
+      if p in saved:
+        i, saved_shape = saved[p]
+        if list(saved_shape) != list(shape):
+          raise ValueError(f"{where}: leaf {p} has shape {saved_shape} in the checkpoint, "
+                           f"{shape} in the restore target")
+        if int(np.prod(shape)) > 0:
+          flat[_leaf_key(i)] = a
     out = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(flat_t), config=ocp.args.JsonRestore()))
-    leaves, treedef = jax.tree_util.tree_flatten(abstract)
-    rebuilt = [out.state[_leaf_key(i)] if _leaf_key(i) in out.state else _zeros_like(t)
-               for i, t in enumerate(leaves)]
-    return jax.tree_util.tree_unflatten(treedef, rebuilt), out.config
+        state=ocp.args.StandardRestore(flat), config=ocp.args.JsonRestore()))
+    rebuilt = []
+    for p, a, t in zip(layout_t["paths"], leaves_a, leaves_t):
+      key = _leaf_key(saved[p][0]) if p in saved else None
+      rebuilt.append(out.state[key] if key in out.state else
+                     (t if p not in saved else _zeros_like(a)))
+    treedef = jax.tree_util.tree_structure(abstract)
+    config = dict(out.config)
+    config["new_leaves"] = new
+    return jax.tree_util.tree_unflatten(treedef, rebuilt), config
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

@@ -135,14 +135,18 @@ class Distiller:
   """DAgger distillation over a :class:`VecEnv` of :class:`GoalEnv` copies.
 
   ``expert_act(reference [N, R]) -> mean action [N, A]`` (frozen expert, e.g.
-  :func:`ppo.bundle_policy`).
+  :func:`ppo.bundle_policy`); ``expert_adapter(action [N, A], action_context [N, A]) -> env
+  action [N, A]`` turns it into the env's action parameterisation (:func:`expert_adapter`;
+  default: the same parameterisation).
   """
 
   def __init__(self, env: rollout_lib.VecEnv, cfg: DistillConfig,
-               expert_act: Callable[[jax.Array], jax.Array], mesh: Mesh | None = None):
+               expert_act: Callable[[jax.Array], jax.Array], mesh: Mesh | None = None,
+               expert_adapter: Callable[[jax.Array, jax.Array], jax.Array] | None = None):
     self.env = env
     self.cfg = cfg
     self.expert_act = expert_act
+    self.expert_adapter = expert_adapter or (lambda a, ctx: a)
     self.normalize_obs = cfg.normalize_obs
     if env.num_envs != cfg.num_envs:
       raise ValueError(f"Distiller: env has {env.num_envs} copies, config.distill.num_envs="
@@ -201,7 +205,7 @@ class Distiller:
     params, norm = state.params, state.normalizer
 
     def policy_fn(obs, k):
-      a_exp = self.expert_act(obs.reference)
+      a_exp = self.expert_adapter(self.expert_act(obs.reference), obs.action_context)
       a_stu = self.student_act(params, norm, obs)
       use = jax.random.bernoulli(k, beta, (a_exp.shape[0],))
       action = jnp.where(use[:, None], a_exp, a_stu)
@@ -332,7 +336,8 @@ def latent_inference_policy(bundle) -> tuple[dict, Callable, int]:
   def act_eps(params, obs_history, goal, mask, eps):
     obs = distill_env.StudentObs(reference=jnp.zeros(obs_history.shape[:-2] + (0,)),
                                  history=obs_history, goals=goal, mask=mask, eps=eps,
-                                 snap_steps=jnp.zeros(obs_history.shape[:-2], jnp.int32))
+                                 snap_steps=jnp.zeros(obs_history.shape[:-2], jnp.int32),
+                                 action_context=jnp.zeros(obs_history.shape[:-2] + (0,)))
     norm = params["normalizer"]
     if cfg.normalize_obs:  # the reference input is encoder-only: drop its statistics
       norm = norm.replace(mean={**norm.mean, "reference": jnp.zeros((0,))},
@@ -371,6 +376,16 @@ def resolve_config(config: ml_collections.ConfigDict, expert_config: dict | None
         raise ValueError(f"expert bundle config.json: missing field {k!r}")
       v = expert_config[k]
       c[k] = ml_collections.ConfigDict(v) if isinstance(v, dict) else v
+    if c.env_kind == "hoi":
+      # The student acts in config.student_action (method.md: absolute PD targets; a residual
+      # around the reference would hand the goal-conditioned student the reference it must not
+      # see); the expert's actions are relabelled from its own parameterisation.
+      c.expert_action = ml_collections.ConfigDict(
+          {"mode": str(c.env.get("action_mode", "absolute")),
+           "scale": float(c.env.get("action_scale", 0.0))})
+      if c.get("student_action") is not None:
+        c.env.action_mode = str(c.student_action.mode)
+        c.env.action_scale = float(c.student_action.scale)
   if c.env_kind not in AUGMENTERS:
     raise ValueError(f"config.env_kind={c.env_kind!r}: no augmentation mapping; known "
                      f"{sorted(AUGMENTERS)}")
@@ -395,7 +410,29 @@ def build(config: ml_collections.ConfigDict, expert_act: Callable, env=None, cli
   genv = distill_env.GoalEnv(base, source, gcfg)
   venv = rollout_lib.VecEnv(genv, cfg.num_envs, int(config.episode_length), entry.self_resetting)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
-  return Distiller(venv, cfg, expert_act, mesh)
+  return Distiller(venv, cfg, expert_act, mesh, expert_adapter(config, base))
+
+
+def expert_adapter(config: ml_collections.ConfigDict, env) -> Callable | None:
+  """``(expert action [..., A], action_context [..., A]) -> env action [..., A]`` with the same
+  PD targets (:func:`interprior_jax.envs.hoi_env.pd_targets`, then its inverse in the env's
+  ``action_mode`` / ``action_scale``), for an HOI expert whose parameterisation
+  (``config.expert_action``, set by :func:`resolve_config`) differs from the env's; None when
+  they agree (or for other envs)."""
+  ea = config.get("expert_action")
+  if config.env_kind != "hoi" or ea is None:
+    return None
+  from interprior_jax.envs import hoi_env
+  mode, scale = str(config.env.action_mode), float(config.env.action_scale)
+  if (str(ea.mode), float(ea.scale)) == (mode, scale):
+    return None
+  spec = env.spec
+
+  def adapt(action, context):
+    targets = hoi_env.pd_targets(action, context, str(ea.mode), float(ea.scale), spec)
+    return hoi_env.action_for_targets(targets, context, mode, scale, spec)
+
+  return adapt
 
 
 def expert_from_bundle(directory) -> tuple[Any, Callable, int]:

@@ -50,7 +50,9 @@ class StudentObs:
 
   reference ``(R,)`` inner env observation; history ``(k, D_s)`` oldest first; goals / mask
   ``(G, D_g)`` (trajectory tokens then the snapshot token); eps ``(Z,)``; snap_steps ``()`` int32
-  steps left until the snapshot target.
+  steps left until the snapshot target; action_context ``(A,)`` what the expert's actions are
+  relative to (HOI: the next reference frame's joint angles, for an expert with residual actions;
+  :attr:`GoalSource.action_context_fn`) -- used to relabel expert actions, never a student input.
   """
   reference: jax.Array
   history: jax.Array
@@ -58,6 +60,7 @@ class StudentObs:
   mask: jax.Array
   eps: jax.Array
   snap_steps: jax.Array
+  action_context: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +101,8 @@ class GoalSource:
 
   state_fn(state) -> (D_s,); goals_fn(state, offsets (G,) int32 policy steps) -> (G, D_g);
   mask_fn(key, family) -> (D_g,); field_ids (D_g,) int index into field_names (per-entry field);
-  tolerance: field name -> goal-reached tolerance (|residual| per entry, units of the field).
+  tolerance: field name -> goal-reached tolerance (|residual| per entry, units of the field);
+  action_context_fn(state) -> (A,): :attr:`StudentObs.action_context`.
   """
   state_size: int
   goal_size: int
@@ -109,6 +113,7 @@ class GoalSource:
   mask_fn: Callable[[jax.Array, str], jax.Array]
   tolerance: dict
   families: tuple[str, ...]
+  action_context_fn: Callable[[State], jax.Array]
 
   def check_families(self, names, where: str) -> None:
     for n in names:
@@ -171,7 +176,8 @@ def _toy_source(env, cfg: GoalConfig) -> GoalSource:
 
   return GoalSource(state_size=2 * d, goal_size=2 * d, field_names=field_names,
                     field_ids=field_ids, state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn,
-                    tolerance=dict(TOY_TOLERANCE), families=tuple(fams))
+                    tolerance=dict(TOY_TOLERANCE), families=tuple(fams),
+                    action_context_fn=lambda s: jnp.zeros((env.action_size,)))
 
 
 def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
@@ -220,7 +226,9 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
       state_size=state_end, goal_size=goals_lib.layout_size(goals_lib.RESIDUAL_LAYOUT, B, C),
       field_names=goals_lib.FIELDS, field_ids=goals_lib.residual_field_ids(B, C),
       state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn, tolerance=dict(HOI_TOLERANCE),
-      families=tuple(goals_lib.MASK_SAMPLERS))
+      families=tuple(goals_lib.MASK_SAMPLERS),
+      action_context_fn=lambda s: env.library.frame(s.info["clip"],
+                                                    s.info["time"] + env.dt).joint_pos)
 
 
 GOAL_SOURCES: dict[str, Callable[[Env, GoalConfig], GoalSource]] = {
@@ -286,7 +294,8 @@ class GoalEnv(Env):
   def _observe(self, s: State, info) -> StudentObs:
     return StudentObs(reference=s.obs, history=info[HISTORY],
                       goals=self.source.goals_fn(s, self._offsets(info[SNAP])),
-                      mask=info[MASK], eps=info[EPS], snap_steps=info[SNAP])
+                      mask=info[MASK], eps=info[EPS], snap_steps=info[SNAP],
+                      action_context=self.source.action_context_fn(s))
 
   @staticmethod
   def _inner_info(info: dict) -> dict:

@@ -56,6 +56,15 @@ def _synthetic(config, arg: str):
   d = config.data
   families = tuple(d.families)
   gen_cfg = synth.SynthConfig()
+  rand = d.get("synth_rand", None)  # SceneRandomConfig overrides (e.g. sit_back_gain)
+  rand = rand.to_dict() if hasattr(rand, "to_dict") else dict(rand or {})
+  if rand:
+    fields = {f.name for f in dataclasses.fields(gen_cfg.rand)}
+    unknown = sorted(set(rand) - fields)
+    if unknown:
+      raise ValueError(f"config.data.synth_rand: unknown fields {unknown}; SceneRandomConfig "
+                       f"has {sorted(fields)}")
+    gen_cfg = dataclasses.replace(gen_cfg, rand=dataclasses.replace(gen_cfg.rand, **rand))
   obj = str(d.get("object", ""))
   if obj:
     gen_cfg = dataclasses.replace(gen_cfg, objects=tuple((f, (obj,)) for f in families))

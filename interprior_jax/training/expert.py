@@ -42,6 +42,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, algo: 
     algo.export(state, wd / ckpt_lib.BUNDLE_DIR, config)
 
   loop_kwargs.setdefault("eval_fn", tracking_eval_fn(config, algo))
+  if float(config.loop.get("clip_priority_floor", 0.0)) > 0:
+    loop_kwargs.setdefault("after_eval_fn", clip_priority_fn(config, algo))
   loop_kwargs.setdefault("best_export_fn", lambda state, d: algo.export(state, d, config))
   return loop_lib.run(algo, config, workdir, loop_config(config), seed=int(config.seed),
                       export_fn=export, **loop_kwargs)
@@ -77,8 +79,33 @@ def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=Non
     per = jax.device_get(run(state.params, state.normalizer, jax.random.PRNGKey(1)))
     summary = evaluation.summarize(per, names, evaluation.HOI_METRICS)
     out = {k: summary[k] for k in ("success_rate", "mean_length", "e_h", "e_o")}
-    out["episodes"] = [{k: e[k] for k in ("name", "length", "ended_by")}
+    out["episodes"] = [{k: e[k] for k in ("name", "success", "length", "ended_by")}
                        for e in summary["episodes"]]
     return out
 
   return eval_fn
+
+
+def clip_priority_fn(config: ml_collections.ConfigDict, algo: ppo.PPO):
+  """``after_eval_fn(state, record) -> (state, notes)`` of the clip-priority curriculum
+  (:mod:`interprior_jax.training.clip_priority`, floor ``config.loop.clip_priority_floor``):
+  re-weights the env copies' clip sampling from the evaluation's episodes.  ValueError unless
+  the run evaluates periodically (``config.loop.eval_every``) on a self-resetting HOI env."""
+  import numpy as np
+
+  from interprior_jax.training import clip_priority
+
+  floor = float(config.loop.clip_priority_floor)
+  if config.env_kind != "hoi" or not int(config.loop.get("eval_every", 0)):
+    raise ValueError("config.loop.clip_priority_floor > 0 needs an HOI env and periodic "
+                     "evaluations (config.loop.eval_every > 0)")
+  env = algo.env.env
+  lib = env.library
+  steps = np.asarray(lib.duration(np.arange(lib.num_clips))) / float(env.dt)
+
+  def after_eval(state, record):
+    w = clip_priority.weights_from_episodes(record["episodes"], lib.clip_names, steps, floor)
+    state = state.replace(env_state=clip_priority.set_clip_weights(state.env_state, w))
+    return state, {"clip_weights": [round(float(x), 4) for x in w]}
+
+  return after_eval

@@ -30,6 +30,11 @@ from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.training import logging as log_lib
 
 
+#: Where a resumed run may meet state its checkpoint lacks (added since it was written): the env
+#: copies' per-episode state, which a fresh reset fills in (``Checkpointer.restore``).
+RESUME_NEW_LEAVES_OK = (".env_state",)
+
+
 class NonFiniteError(RuntimeError):
   """Raised when NaN recovery is impossible (no checkpoint) or keeps failing."""
 
@@ -45,6 +50,9 @@ class LoopConfig:
   eval_every: int = 0  # iterations between evaluations by the trainer's eval_fn (0: none)
   eval_perturb: str = "off"  # impulse mode of those evaluations (HOI: off | random | fixed)
   max_wall_s: float = 0.0  # > 0: stop (checkpoint, export) after this many seconds of training
+  # > 0: after each evaluation, sample the clips the policy fails more often, every clip at least
+  # this relative weight (training/clip_priority.py); 0: uniform clip sampling.
+  clip_priority_floor: float = 0.0
 
 
 @dataclasses.dataclass
@@ -67,7 +75,8 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
         pre_step_hook: Callable[[Any], Any] | None = None,
         export_fn: Callable[[Any, pathlib.Path], None] | None = None,
         eval_fn: Callable[[Any], dict] | None = None,
-        best_export_fn: Callable[[Any, pathlib.Path], None] | None = None) -> LoopResult:
+        best_export_fn: Callable[[Any, pathlib.Path], None] | None = None,
+        after_eval_fn: Callable[[Any, dict], tuple[Any, dict]] | None = None) -> LoopResult:
   """Trains until ``state.step == loop.num_iterations``; returns the final state and history.
 
   ``pre_step_hook(state) -> state`` runs before each iteration (tests use it to inject NaNs);
@@ -78,6 +87,9 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
   console.  ``best_export_fn(state, directory)``: called with ``workdir/best_policy`` whenever a
   periodic evaluation beats every earlier one of the run (:func:`eval_score`: success rate, then
   mean length), which is recorded in ``workdir/best.json`` (kept across resumes).
+  ``after_eval_fn(state, eval_record) -> (state, notes)``: runs after each evaluation (e.g. the
+  clip-priority curriculum re-weights the env's clip sampling); ``notes`` join the evaluation's
+  record in evals.json and the console.
   """
   workdir = pathlib.Path(workdir)
   ckpt = ckpt_lib.Checkpointer(workdir / ckpt_lib.CHECKPOINT_DIR, loop.keep_checkpoints,
@@ -87,8 +99,11 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
   state = algo.init(jax.random.PRNGKey(seed))
   resumed_from = ckpt.latest_step()
   if resumed_from is not None:
-    state, _ = ckpt.restore(state)
+    state, saved_config = ckpt.restore(state, new_leaves_ok=RESUME_NEW_LEAVES_OK)
     logger.event(f"resumed from checkpoint step {resumed_from} in {ckpt.directory}")
+    if saved_config.get("new_leaves"):
+      logger.event(f"the checkpoint predates {saved_config['new_leaves']}: those start fresh "
+                   "(everything else resumes exactly)")
   step_fn = algo.jit_train_step(state)
   per_iter = int(algo.env_steps_per_iteration)
   history, nan_events = [], []
@@ -118,7 +133,7 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
               f"{m.get('state_finite')}); "
               + ("no checkpoint to restore" if good is None else
                  f"{consecutive - 1} restores did not help"))
-        state, _ = ckpt.restore(new_state)
+        state, _ = ckpt.restore(new_state, new_leaves_ok=RESUME_NEW_LEAVES_OK)
         nan_events.append({"step": step, "restored_step": good, "metrics": m})
         logger.event(f"NaN guard: non-finite values at iteration {step}; restored checkpoint "
                      f"step {good} (restore #{restores})")
@@ -145,6 +160,11 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
         detail = {k: v for k, v in ev.items() if k not in scalars}  # e.g. per-episode records
         evals.append({"step": step, "env_steps": step * per_iter,
                       "wall_s": time.perf_counter() - t_start, **scalars, **detail})
+        if after_eval_fn is not None:
+          state, notes = after_eval_fn(state, evals[-1])
+          evals[-1].update(notes)
+          if notes:
+            logger.event(f"after eval it {step}: " + " | ".join(f"{k} {v}" for k, v in notes.items()))
         logger.write(step, step * per_iter, 0.0, {f"eval/{k}": v for k, v in scalars.items()},
                      console=False)
         logger.event(f"eval it {step}: " + " | ".join(f"{k} {v:.4g}" for k, v in scalars.items())

@@ -391,15 +391,17 @@ def _plan(rng: np.random.Generator, family: str, cfg: SynthConfig, kit: _Kit) ->
   obj_xy = rng.uniform(-r.obj_xy, r.obj_xy, 2)
   approach = (_rotz(obj_yaw) @ contacts.approach)[:2]
   face_yaw = float(np.arctan2(approach[1], approach[0]))
-  stand_xy = obj_xy - approach * (contacts.near_extent + _uniform(rng, r.reach_dist))
+  reach_dist = _uniform(rng, r.reach_dist)
+  grasp_z = float(contacts.points[:, 2].mean() + shape.rest_z)
+  crouch, lean = _crouch_for(grasp_z, r)
+  # The feet stand closer by the pelvis' sit-back at the grasp crouch (see _targets).
+  stand_xy = obj_xy - approach * (contacts.near_extent + reach_dist - r.sit_back_gain * crouch)
   ang = face_yaw + np.radians(rng.uniform(-r.start_angle_deg, r.start_angle_deg))
   start_xy = stand_xy - _uniform(rng, r.start_dist) * np.array([np.cos(ang), np.sin(ang)])
   start_yaw = face_yaw + np.radians(rng.uniform(-r.start_heading_deg, r.start_heading_deg))
   tr = _Track(cfg.fps, start_xy, start_yaw, obj_xy.copy(), shape.rest_z, obj_yaw)
   settle = g.step_period[1]  # lets the last footstep of a walk finish
 
-  grasp_z = float(contacts.points[:, 2].mean() + shape.rest_z)
-  crouch, lean = _crouch_for(grasp_z, r)
   if family == "push":
     lean = max(lean, np.radians(r.push_lean_deg))
   tr.hold(_uniform(rng, r.stand_time))
@@ -506,19 +508,23 @@ def _targets(plan: _Plan, kit: _Kit, cfg: SynthConfig, rng):
     tgt[:, kit.foot_kp[i]] = np.einsum("tij,kj->tki", rot, kit.foot_local[i]) + base[:, None]
     w[:, kit.foot_kp[i]] = (ikc.w_foot_pos, ikc.w_toe_pos, ikc.w_foot_rot)
 
-  # Root: height from crouch and the leg-length constraint (min-filtered, smoothed).
+  # Root: xy = the path (which places the feet) less the balance sit-back along the heading
+  # (SceneRandomConfig.sit_back_gain); height from crouch and the leg-length constraint
+  # (min-filtered, smoothed).
   yaw = tk["yaw"]
   rotz = _rotz(yaw)
+  root_xy = tk["xy"] - (cfg.rand.sit_back_gain * tk["crouch"])[:, None] * np.stack(
+      [np.cos(yaw), np.sin(yaw)], -1)
   z = kit.root_height - g.stand_knee_bend - tk["crouch"]
   for i in range(2):
-    hip_xy = tk["xy"] + np.einsum("tij,j->ti", rotz[:, :2, :2], kit.hip_rel[i, :2])
+    hip_xy = root_xy + np.einsum("tij,j->ti", rotz[:, :2, :2], kit.hip_rel[i, :2])
     ankle = tgt[:, kit.foot_kp[i, 0]]
     reach = (g.knee_slack * kit.leg_len[i]) ** 2 - np.sum((hip_xy - ankle[:, :2]) ** 2, -1)
     z = np.minimum(z, ankle[:, 2] + np.sqrt(np.maximum(reach, _MIN_LEG_REACH ** 2)) - kit.hip_rel[i, 2])
   win = 2 * int(np.ceil(2 * g.pelvis_smooth_frames)) + 1
   z = ndimage.gaussian_filter1d(ndimage.minimum_filter1d(z, win), g.pelvis_smooth_frames,
                                 mode="nearest")
-  root_pos = np.concatenate([tk["xy"], z[:, None]], -1)
+  root_pos = np.concatenate([root_xy, z[:, None]], -1)
   pitch = 0.3 * tk["lean"]  # the pelvis takes a share of the lean, the spine the rest
   root_quat = npquat.quat_mul(_yaw_quat(yaw), np.stack(
       [np.cos(pitch / 2), 0 * pitch, np.sin(pitch / 2), 0 * pitch], -1))
