@@ -87,3 +87,40 @@ def test_npquat_matches_geometry():
 def test_unknown_family():
   with pytest.raises(KeyError, match="unknown family"):
     synth.generate_dataset(1, families=("dance",), config=CFG)
+
+
+def _com_ahead_of_feet(clip) -> float:
+  """Largest forward distance (m, pelvis heading) of the whole-body centre of mass beyond the
+  toe joints, over the frames where the clip's pelvis is lowest (the carry grasp)."""
+  import mujoco
+  from interprior_jax.assets import scene as scene_lib
+  scene = scene_lib.build_scene(scene_lib.SceneOptions(humanoid="smpl", objects=()))
+  model, spec = scene.model, scene.spec
+  d = mujoco.MjData(model)
+  root = spec.root_body_id
+  toes = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("L_Toe", "R_Toe")]
+  deep = np.argsort(clip.root_pos[:, 2])[:10]
+  worst = -np.inf
+  for t in deep:
+    d.qpos[:3], d.qpos[3:7] = clip.root_pos[t], clip.root_quat[t]
+    d.qpos[7:7 + clip.joint_pos.shape[1]] = clip.joint_pos[t]
+    mujoco.mj_kinematics(model, d)
+    mujoco.mj_comPos(model, d)
+    fwd = d.xmat[root].reshape(3, 3)[:2, 0]
+    fwd = fwd / np.linalg.norm(fwd)
+    com = d.subtree_com[root][:2]
+    worst = max(worst, max(float(np.dot(com - d.xpos[i][:2], fwd)) for i in toes))
+  return worst
+
+
+def test_sit_back_keeps_the_carry_grasp_balanced():
+  """The deepest carry grasp of the default generator puts the centre of mass ahead of the toes
+  (unbalanced, docs/results.md); sit_back_gain brings it back over the feet."""
+  gen = dataclasses.replace(synth.SynthConfig(), objects=(("carry", ("box",)),))
+  ahead = {}
+  for gain in (0.0, 0.65):
+    cfg = dataclasses.replace(gen, rand=dataclasses.replace(gen.rand, sit_back_gain=gain))
+    clip = synth.generate_dataset(1, humanoid="smpl", seed=0, families=("carry",), config=cfg)[0]
+    ahead[gain] = _com_ahead_of_feet(clip)
+  assert ahead[0.0] > 0.10, ahead  # the legacy crouch: >= 10 cm beyond the toe joints
+  assert ahead[0.65] < 0.06, ahead  # within the toe geoms' reach (balanced)
