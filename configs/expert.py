@@ -97,7 +97,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.update(source="synthetic", num_clips=4, families=("carry", "push"), object="box")
     # Balanced crouches: the pelvis sits back over the planted feet (centre of mass over the feet
     # at the carry grasp instead of ~17 cm ahead of the toes; docs/results.md, "the carry lift").
-    c.data.synth_rand = {"sit_back_gain": 0.65}
+    c.data.synth_rand = {"sit_back_gain": 1.1}
   if variant == "largetable":
     # Real data: short OMOMO largetable clips of subject 2 (../shared), smpl skeleton omomo_sub2.
     c.env.scene.skeleton = "omomo_sub2"

@@ -157,13 +157,17 @@ class SceneRandomConfig:
   lean_gain_deg: float = 55.0  # chest pitch per metre below ``crouch_ref_height``
   max_lean_deg: float = 40.0
   push_lean_deg: float = 12.0
-  # Balance of crouched poses: the pelvis sits back by this much (m per m of pelvis drop) from
-  # the planted feet, and the humanoid stands as much closer to the object, so the hands' reach is
-  # unchanged.  0 (the default, = the clips of earlier releases): the crouch drops the pelvis
-  # straight down and a 40 deg lean puts the centre of mass ~17 cm ahead of the toe joints at the
-  # deepest carry grasp -- a pose no physical humanoid can hold (docs/results.md, "the carry
-  # lift").  ~0.65 brings it back over the feet.
+  # Balance of crouched poses: the pelvis sits back from the planted feet by ``sit_back_gain`` (m per
+  # m) times the pelvis drop beyond ``sit_back_from`` (m), and the humanoid stands as much closer
+  # to the object, so the hands' reach is unchanged.  0 (the default, = the clips of earlier
+  # releases): the crouch drops the pelvis straight down and a 40 deg lean puts the centre of mass
+  # ~17 cm ahead of the toe joints at the deepest carry grasp, a pose no physical humanoid can
+  # hold (docs/results.md, "the carry lift").  ~1.1 from 0.15 m brings it back over the feet.
+  # Only the families in ``sit_back_families``: a push leans on the object it pushes (the box,
+  # held by its floor friction, carries part of the weight), a carry grasps its sides.
   sit_back_gain: float = 0.0
+  sit_back_from: float = 0.15
+  sit_back_families: tuple[str, ...] = ("carry",)
   min_duration: float = 4.0
   max_duration: float = 12.0
   max_resample: int = 20  # attempts to draw parameters that fit the duration bounds

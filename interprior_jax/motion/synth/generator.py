@@ -342,6 +342,11 @@ def _walk_to(tr: _Track, goal_xy, goal_yaw, speed, g):
   tr.turn(goal_yaw, np.radians(g.turn_rate_deg))
 
 
+def _sit_back(crouch, r):
+  """Balance shift of the pelvis behind the feet (m) for a pelvis drop ``crouch`` (m, any shape)."""
+  return r.sit_back_gain * np.maximum(np.asarray(crouch, np.float64) - r.sit_back_from, 0.0)
+
+
 def _crouch_for(height: float, r) -> tuple[float, float]:
   below = r.crouch_ref_height - height
   return (float(np.clip(r.crouch_gain * below, 0.0, r.max_crouch)),
@@ -395,7 +400,9 @@ def _plan(rng: np.random.Generator, family: str, cfg: SynthConfig, kit: _Kit) ->
   grasp_z = float(contacts.points[:, 2].mean() + shape.rest_z)
   crouch, lean = _crouch_for(grasp_z, r)
   # The feet stand closer by the pelvis' sit-back at the grasp crouch (see _targets).
-  stand_xy = obj_xy - approach * (contacts.near_extent + reach_dist - r.sit_back_gain * crouch)
+  if family not in r.sit_back_families:
+    r = dataclasses.replace(r, sit_back_gain=0.0)
+  stand_xy = obj_xy - approach * (contacts.near_extent + reach_dist - _sit_back(crouch, r))
   ang = face_yaw + np.radians(rng.uniform(-r.start_angle_deg, r.start_angle_deg))
   start_xy = stand_xy - _uniform(rng, r.start_dist) * np.array([np.cos(ang), np.sin(ang)])
   start_yaw = face_yaw + np.radians(rng.uniform(-r.start_heading_deg, r.start_heading_deg))
@@ -513,7 +520,9 @@ def _targets(plan: _Plan, kit: _Kit, cfg: SynthConfig, rng):
   # (min-filtered, smoothed).
   yaw = tk["yaw"]
   rotz = _rotz(yaw)
-  root_xy = tk["xy"] - (cfg.rand.sit_back_gain * tk["crouch"])[:, None] * np.stack(
+  r = cfg.rand if plan.family in cfg.rand.sit_back_families else dataclasses.replace(
+      cfg.rand, sit_back_gain=0.0)
+  root_xy = tk["xy"] - _sit_back(tk["crouch"], r)[:, None] * np.stack(
       [np.cos(yaw), np.sin(yaw)], -1)
   z = kit.root_height - g.stand_knee_bend - tk["crouch"]
   for i in range(2):
