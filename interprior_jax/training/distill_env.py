@@ -180,12 +180,30 @@ def _toy_source(env, cfg: GoalConfig) -> GoalSource:
                     action_context_fn=lambda s: jnp.zeros((env.action_size,)))
 
 
+def hoi_sim_features(env, s: State):
+  """``(SimFrame, Features)`` of one HOI env state: the simulated state in the heading frame of
+  its own root (:func:`goals.hoi_features`), the interaction field over *all* surface points (as
+  the library's reference ``body_obj_vec``: a state equal to the reference has a zero interaction
+  residual; the observation's subset would not), contacts zeroed right after a reset (stale)."""
+  from interprior_jax.envs import goals as goals_lib
+  from interprior_jax.motion import features as mfeatures
+
+  info = s.info
+  sim = env.physics.frame(s.pipeline_state)
+  valid = (info["steps"] > 0).astype(jnp.float32)
+  points = env.surface_points(info["clip"], info["obj_params"])
+  world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
+  vec = mfeatures.nearest_surface_vec(sim.body_pos, world)
+  x = goals_lib.hoi_features(sim, sim.root_pos, sim.root_quat, vec,
+                             sim.body_obj_contact[jnp.asarray(env.spec.contact_body_idx)] * valid)
+  return sim, x
+
+
 def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
   """HOI env: state = the obs' ``self`` + ``floor_contact`` blocks; goals = masked-residual
   layout (:data:`goals.RESIDUAL_LAYOUT`) of the reference at the given offsets vs the simulated
   state, both in the simulated root's heading frame (like the env's own goal blocks)."""
   from interprior_jax.envs import goals as goals_lib
-  from interprior_jax.motion import features as mfeatures
 
   spec = env.spec
   B, C = spec.num_bodies, len(spec.contact_body_idx)
@@ -202,15 +220,7 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
 
   def goals_fn(s, offsets):
     info = s.info
-    sim = env.physics.frame(s.pipeline_state)
-    valid = (info["steps"] > 0).astype(jnp.float32)  # contacts are stale right after a reset
-    # All surface points, as the library's reference ``body_obj_vec``: a state equal to the
-    # reference has a zero interaction residual (the observation's subset would not).
-    points = env.surface_points(info["clip"], info["obj_params"])
-    world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
-    vec = mfeatures.nearest_surface_vec(sim.body_pos, world)
-    x = goals_lib.hoi_features(sim, sim.root_pos, sim.root_quat, vec,
-                               sim.body_obj_contact[jnp.asarray(cidx)] * valid)
+    sim, x = hoi_sim_features(env, s)
     times = info["time"] + offsets.astype(jnp.float32) * env.dt
     refs = env.library.frame(jnp.broadcast_to(info["clip"], offsets.shape), times)
     ys = goals_lib.hoi_features(refs, sim.root_pos[None], sim.root_quat[None],

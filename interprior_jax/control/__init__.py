@@ -1,0 +1,1 @@
+"""Real-time keyboard control of trained policies (desktop viewer and browser page)."""

@@ -1,0 +1,319 @@
+"""Closed-loop play of a policy bundle in plain MuJoCo, one env, driven by keyboard commands.
+
+The sim-to-sim path: the policy's JAX inference, MuJoCo C physics (the HOI env on the "c"
+backend, one env, perturbations / randomisation off, only the ``fall`` termination).  Bundles:
+
+* a **Stage-2/3 student** (``config.goals`` present): goals come from the active command
+  (:mod:`interprior_jax.control.commands`), recomputed every policy step from the current state,
+  or from the dataset (snapshot / chain keys: reference frames of the bundle's clips, re-anchored
+  at the simulated root, as during distillation).  The env's reference time is pinned to the
+  episode's start: the clip only supplies the object and the first state, never an episode end.
+* a **Stage-1 expert**: replays its clip (keys: reset, help), for debugging.
+
+A fall or a diverged simulation resets the episode and raises a notice (:attr:`notice`); the
+session keeps running.  :meth:`tick` is one policy step (30 Hz); :func:`run_realtime` paces it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from interprior_jax import geometry
+from interprior_jax.control import commands as cmd_lib
+
+CHAIN_LENGTH = 3
+CHAIN_SPACING_S = 1.5  # s between the dataset frames of a goal chain
+SNAPSHOT_AHEAD_S = 1.5  # s after the current dataset time of the next snapshot goal
+NEVER = 2 ** 30  # the env's max_episode_steps in play (episodes end by falls only)
+
+
+def play_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The bundle's config for play: C physics, no perturbations / randomisation / start noise,
+  only the fall termination, no step limit."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  e = c.env
+  e.impl = "c"
+  e.perturb.mode = "off"
+  e.randomize.enabled = False
+  e.termination.enabled = ("fall",)
+  e.max_episode_steps = NEVER
+  e.init.update(start_prob=1.0, psi_prob=0.0, random_pose_prob=0.0, root_pos_noise=0.0,
+                joint_pos_noise=0.0, vel_noise=0.0)
+  return c
+
+
+@dataclasses.dataclass
+class Status:
+  """What the screen shows after a tick."""
+  step: int
+  command: str
+  kind: str
+  root_pos: np.ndarray
+  obj_pos: np.ndarray
+  notice: str
+  goals_reached: int
+
+
+class PlaySession:
+  """One bundle played closed-loop (see the module docstring).
+
+  Raises ValueError naming ``<bundle>/config.json`` and the field when the bundle is not an HOI
+  policy, or its humanoid differs from ``humanoid`` (when given).
+  """
+
+  def __init__(self, bundle_dir, clip: int = 0, seed: int = 0, humanoid: str | None = None,
+               clips=None):
+    from interprior_jax.training import checkpoint as ckpt_lib
+    from interprior_jax.training import distill
+    from interprior_jax.training import distill_env
+    from interprior_jax.training import env_factory
+    from interprior_jax.training import ppo
+
+    bundle_dir = pathlib.Path(bundle_dir)
+    if not (bundle_dir / ckpt_lib.BUNDLE_PARAMS).is_file() and (
+        bundle_dir / ckpt_lib.BUNDLE_DIR).is_dir():
+      bundle_dir = bundle_dir / ckpt_lib.BUNDLE_DIR
+    bundle = ckpt_lib.load_bundle(bundle_dir)
+    where = f"{bundle_dir}/config.json"
+    if bundle.config.get("env_kind") != "hoi":
+      raise ValueError(f"{where}: field 'env_kind' is {bundle.config.get('env_kind')!r}; play "
+                       "needs an HOI policy (Stage-1 expert or Stage-2/3 student)")
+    have = bundle.config["env"]["scene"]["humanoid"]
+    if humanoid is not None and have != humanoid:
+      raise ValueError(f"{where}: field 'env.scene.humanoid' is {have!r}, expected {humanoid!r}")
+    self.kind = "student" if "goals" in bundle.config else "expert"
+    self.config = play_config(ml_collections.ConfigDict(bundle.config))
+    self.clips = clips if clips is not None else env_factory.load_clips(self.config)
+    if not 0 <= clip < len(self.clips):
+      raise ValueError(f"clip {clip}: the bundle's data has clips 0..{len(self.clips) - 1}")
+    self.env = env = env_factory.make_env(self.config, self.clips)
+    self.clip = int(clip)
+    self._key = jax.random.PRNGKey(seed)
+    self.command = "stand"
+    self.notice = ""
+    self._spot = np.zeros(3)  # world target of "carry"
+    self._dataset_goals: list[float] = []  # reference times of pending snapshot / chain goals
+    self._dataset_time = 0.0
+    self.goals_reached = 0
+    spec = env.spec
+    self._step_env = jax.jit(env.step)
+    self._reset_env = jax.jit(lambda k, c, t: env.reset_to(k, c, t))
+    if self.kind == "student":
+      params, act_eps, z = distill.latent_inference_policy(bundle)
+      gcfg = distill.goal_config_from(self.config.goals, z)
+      self.goal_config = gcfg
+      source = distill_env.make_goal_source("hoi", env, gcfg)
+      self._source = source
+      first = self.clips[self.clip]
+      self.layout = cmd_lib.GoalLayout(
+          num_bodies=spec.num_bodies, num_contacts=len(spec.contact_body_idx),
+          root_idx=0, trajectory_steps=gcfg.trajectory_steps, dt=float(env.dt),
+          obj_rest_z=float(first.obj_pos[0, 2]),
+          stand_height=float(first.root_pos[0, 2]) * cmd_lib.STAND_HEIGHT_SCALE,
+          hand_contact_slots=cmd_lib.hand_contact_slots(spec.contact_body_idx,
+                                                        spec.hand_body_idx))
+      self._lower, self._upper = (jnp.asarray(b) for b in source.reach_bounds())
+      self._params = params
+      # One compiled step for every goal source: lax.switch over the command builders, then the
+      # dataset goal (index len(GOAL_COMMANDS)).
+      branches = [self._make_goal_fn(c) for c in cmd_lib.GOAL_COMMANDS]
+      branches.append(self._make_dataset_goal_fn())
+      self._goal_index = {c: i for i, c in enumerate(cmd_lib.GOAL_COMMANDS)}
+      lower, upper = self._lower, self._upper
+
+      def goal(s, which, spot, goal_time):
+        return jax.lax.switch(which, branches, s, spot, goal_time)
+
+      def student_step(params, s, hist, eps, pinned, which, spot, goal_time):
+        goals, mask = goal(s, which, spot, goal_time)
+        a = act_eps(params, hist[None], goals[None], mask[None], eps[None])[0]
+        ns = env.step(s.replace(info={**s.info, "time": pinned}), a)
+        x = source.state_fn(ns)
+        rolled = jnp.concatenate([hist[1:], x[None]], axis=0)
+        hist = jnp.where(ns.done > 0, jnp.broadcast_to(x, hist.shape), rolled)
+        reached = _snapshot_reached(goals[-1], mask[-1], lower, upper)
+        return ns, hist, reached, _summary(env, ns)
+
+      self._goal = jax.jit(goal)
+      self._student_step = jax.jit(student_step)
+      self._latent = z
+    else:
+      expert = ppo.bundle_policy(bundle, deterministic=True)
+
+      def expert_step(s):
+        ns = env.step(s, expert(s.obs[None])[0])
+        return ns, _summary(env, ns)
+
+      self._expert_step = jax.jit(expert_step)
+    self.reset()
+
+  # ------------------------------------------------------------------------------ goals
+  def _make_goal_fn(self, command: str) -> Callable:
+    from interprior_jax.training import distill_env
+
+    lay, env = self.layout, self.env
+
+    def fn(s, spot_world, goal_time):
+      sim, x = distill_env.hoi_sim_features(env, s)
+      spot = geometry.quat_rotate(geometry.heading_quat_inv(sim.root_quat),
+                                  spot_world - sim.root_pos)
+      if command == "carry":
+        return cmd_lib.command_goal(lay, command, x, sim.root_pos[2], spot=spot)
+      return cmd_lib.command_goal(lay, command, x, sim.root_pos[2])
+
+    return fn
+
+  def _make_dataset_goal_fn(self) -> Callable:
+    source, lay = self._source, self.layout
+    D = self._source.goal_size
+
+    def fn(s, spot_world, goal_time):
+      tok = source.goals_fn(s.replace(info={**s.info, "time": goal_time}),
+                            jnp.zeros((1,), jnp.int32))[0]
+      empty = jnp.zeros((lay.trajectory_steps, D))
+      goals = jnp.concatenate([empty, tok[None]], axis=0)
+      mask = jnp.concatenate([empty, jnp.ones((1, D))], axis=0)
+      return goals, mask
+
+    return fn
+
+  def _goal_args(self):
+    """(branch index, carry spot, dataset goal time) of the active goal."""
+    if self._dataset_goals:
+      which, t = len(cmd_lib.GOAL_COMMANDS), self._dataset_goals[0]
+    else:
+      which, t = self._goal_index.get(self.command, self._goal_index["stand"]), 0.0
+    return jnp.int32(which), jnp.asarray(self._spot, jnp.float32), jnp.float32(t)
+
+  def current_goal(self) -> tuple[jax.Array, jax.Array]:
+    """``(goals (G, D_g), mask (G, D_g))`` the policy gets this step."""
+    return self._goal(self.state, *self._goal_args())
+
+  # ------------------------------------------------------------------------------ control
+  def reset(self) -> None:
+    """Back to the first frame of the clip (a new latent noise draw)."""
+    self._key, k_env, k_eps = jax.random.split(self._key, 3)
+    self.state = self._reset_env(k_env, jnp.int32(self.clip), jnp.float32(0.0))
+    self._pinned = jnp.float32(0.0)
+    self._dataset_time = 0.0
+    self._dataset_goals = []
+    if self.command in cmd_lib.SESSION_COMMANDS:
+      self.command = "stand"
+    self.steps = 0
+    if self.kind == "student":
+      x = self._source.state_fn(self.state)
+      self._hist = jnp.broadcast_to(x, (self.goal_config.history,) + x.shape)
+      self._eps = jax.random.normal(k_eps, (self._latent,))
+
+  def press(self, key: str) -> str:
+    """Applies a key; returns the message to show (a hint for unknown keys)."""
+    command = cmd_lib.command_for_key(key)
+    if command is None:
+      return f"unknown key {key!r}: press h for the keys"
+    if command == "help":
+      return cmd_lib.help_text()
+    if command == "reset":
+      self.reset()
+      return "reset"
+    if self.kind == "expert":
+      return f"{command!r} needs a Stage-2/3 student; this expert replays its clip (keys: 0, h)"
+    clip = self.clips[self.clip]
+    if command in ("snapshot", "chain"):
+      n = 1 if command == "snapshot" else CHAIN_LENGTH
+      gap = SNAPSHOT_AHEAD_S if command == "snapshot" else CHAIN_SPACING_S
+      times = [(self._dataset_time + gap * (i + 1)) % clip.duration for i in range(n)]
+      self._dataset_goals = times
+      self._dataset_time = times[-1]
+      self.command = command
+      return f"{command}: {n} dataset goal(s) at t = " + ", ".join(f"{t:.1f}" for t in times)
+    self._dataset_goals = []
+    if command == "carry":
+      sim = self.env.physics.frame(self.state.pipeline_state)
+      head = np.asarray(geometry.quat_rotate(sim.root_quat, jnp.array([1.0, 0.0, 0.0])))
+      head[2] = 0.0
+      head /= max(np.linalg.norm(head), 1e-6)
+      self._spot = np.asarray(sim.root_pos) + cmd_lib.CARRY_DIST * head
+    self.command = command
+    return command
+
+  def tick(self) -> Status:
+    """One policy step (1 / 30 s of simulated time)."""
+    if self.kind == "student":
+      s, self._hist, reached, summ = self._student_step(
+          self._params, self.state, self._hist, self._eps, self._pinned, *self._goal_args())
+      reached, summ = jax.device_get((reached, summ))
+      if self._dataset_goals and float(reached) > 0:
+        self._dataset_goals.pop(0)
+        self.goals_reached += 1
+        if not self._dataset_goals:
+          self.command = "stand"
+    else:
+      s, summ = self._expert_step(self.state)
+      summ = jax.device_get(summ)
+    self.state = s
+    self.steps += 1
+    if summ["done"] > 0:
+      why = "diverged" if summ["nan"] > 0 else "fell"
+      self.notice = f"step {self.steps}: the humanoid {why}; the episode was reset"
+      self.reset()
+      summ = jax.device_get(_summary(self.env, self.state))
+    return Status(step=self.steps, command=self.command, kind=self.kind,
+                  root_pos=np.asarray(summ["root_pos"]), obj_pos=np.asarray(summ["obj_pos"]),
+                  notice=self.notice, goals_reached=self.goals_reached)
+
+  def qpos(self) -> np.ndarray:
+    """The simulated ``qpos`` (for rendering in the env's MuJoCo model)."""
+    return np.asarray(jax.device_get(self.state.pipeline_state.qpos), np.float64)
+
+  @property
+  def model(self):
+    return self.env.scene.model
+
+
+def _summary(env, s) -> dict:
+  """What a tick reports, computed inside the compiled step (one device transfer)."""
+  sim = env.physics.frame(s.pipeline_state)
+  return {"root_pos": sim.root_pos, "obj_pos": sim.obj_pos, "done": s.done,
+          "nan": s.metrics["nan_reset"], "qpos": s.pipeline_state.qpos}
+
+
+def _snapshot_reached(goal, mask, lower, upper):
+  from interprior_jax.envs import goals as goals_lib
+  given = (jnp.sum(mask) > 0).astype(jnp.float32)
+  return given * goals_lib.goal_reached(goal, mask, lower, upper)
+
+
+def run_realtime(session: PlaySession, seconds: float | None = None,
+                 on_tick: Callable[[Status, float], bool] | None = None,
+                 rate_hz: float | None = None) -> dict:
+  """Ticks ``session`` at ``rate_hz`` (default the policy rate) for ``seconds`` (None: until
+  ``on_tick(status, real_time_factor)`` returns False); returns ``{ticks, wall_s, rtf,
+  ticks_per_s}``.  A tick that overruns is not made up for (the real-time factor shows it)."""
+  dt = float(session.env.dt)
+  period = 1.0 / (rate_hz or 1.0 / dt)
+  t0 = time.perf_counter()
+  n = 0
+  nxt = t0
+  while seconds is None or time.perf_counter() - t0 < seconds:
+    st = session.tick()
+    n += 1
+    wall = time.perf_counter() - t0
+    rtf = n * dt / max(wall, 1e-9)
+    if on_tick is not None and on_tick(st, rtf) is False:
+      break
+    nxt = max(nxt + period, time.perf_counter())
+    time.sleep(max(0.0, nxt - time.perf_counter()))
+  wall = time.perf_counter() - t0
+  return {"ticks": n, "wall_s": wall, "rtf": n * dt / max(wall, 1e-9),
+          "ticks_per_s": n / max(wall, 1e-9)}
+
+
+__all__ = ["PlaySession", "Status", "play_config", "run_realtime"]

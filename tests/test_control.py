@@ -1,0 +1,116 @@
+"""Keyboard control: every key maps to a command, every goal command to a goal the student's
+goal input understands (H trajectory tokens, then one snapshot token), with the residual and the
+mask landing exactly on the fields the command names.  Pure functions, no env compile."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from interprior_jax import geometry
+from interprior_jax.control import commands
+from interprior_jax.envs import goals as goals_lib
+
+B, C, H = 5, 3, 4
+LAY = commands.GoalLayout(num_bodies=B, num_contacts=C, root_idx=0, hand_contact_slots=(1, 2),
+                          trajectory_steps=H, dt=1 / 30, obj_rest_z=0.2, stand_height=0.9)
+D = goals_lib.layout_size(goals_lib.RESIDUAL_LAYOUT, B, C)
+IDS = goals_lib.residual_field_ids(B, C)
+FIELD = {n: np.flatnonzero(IDS == i) for i, n in enumerate(goals_lib.FIELDS)}
+
+
+def _state():
+  """Features of a humanoid at rest in its own heading frame, the object 1 m ahead on the floor."""
+  ident = jnp.tile(jnp.array([1.0, 0.0, 0.0, 0.0]), (B, 1))
+  z3 = jnp.zeros((B, 3))
+  return goals_lib.Features(
+      root_height=jnp.array([0.9]), body_pos=jnp.zeros((B, 3)).at[1:, 2].set(0.3), body_rot=ident,
+      body_lin_vel=z3, body_ang_vel=z3, obj_pos=jnp.array([1.0, 0.0, 0.2 - 0.9]),
+      obj_rot=jnp.array([1.0, 0.0, 0.0, 0.0]), obj_lin_vel=jnp.zeros(3),
+      obj_ang_vel=jnp.zeros(3), interaction=z3, contact=jnp.zeros(C))
+
+
+def test_every_key_has_a_command_and_help_lists_it():
+  known = set(commands.GOAL_COMMANDS) | set(commands.SESSION_COMMANDS)
+  assert set(commands.KEYMAP.values()) == known
+  assert commands.command_for_key("W") == "forward"
+  assert commands.command_for_key("ArrowLeft") == "turn_left"
+  assert commands.command_for_key("q") is None and commands.command_for_key("F12") is None
+  text = commands.help_text()
+  for c in known:
+    assert c in text, c
+
+
+def test_forward_fills_trajectory_tokens_with_the_pelvis_ahead():
+  g, m = commands.command_goal(LAY, "forward", _state(), 0.9)
+  assert g.shape == m.shape == (H + 1, D)
+  assert not np.any(np.asarray(m[H])), "the snapshot token stays empty"
+  pos = FIELD["body_pos"].reshape(B, 3)
+  for k in range(1, H + 1):
+    np.testing.assert_allclose(g[k - 1, pos[0]], [commands.MOVE_SPEED * k * LAY.dt, 0, 0],
+                               atol=1e-6)
+    assert np.all(np.asarray(m[k - 1, pos[0]]) == 1.0)
+    assert not np.any(np.asarray(m[k - 1, pos[1:].ravel()])), "only the pelvis is given"
+    assert not np.any(np.asarray(m[k - 1, FIELD["root_height"]]))
+  back, _ = commands.command_goal(LAY, "back", _state(), 0.9)
+  np.testing.assert_allclose(back[:H], -g[:H], atol=1e-6)
+
+
+def test_turn_left_rotates_the_pelvis_heading_anticlockwise():
+  g, m = commands.command_goal(LAY, "turn_left", _state(), 0.9)
+  rot = FIELD["body_rot"].reshape(B, 3)
+  for k in (1, H):
+    np.testing.assert_allclose(g[k - 1, rot[0]], [0, 0, commands.TURN_RATE * k * LAY.dt],
+                               atol=1e-5)
+  g2, _ = commands.command_goal(LAY, "turn_right", _state(), 0.9)
+  np.testing.assert_allclose(g2[H - 1, rot[0]], -g[H - 1, rot[0]], atol=1e-5)
+
+
+@pytest.mark.parametrize("command,fields", [
+    ("stand", ("root_height", "body_pos", "body_rot")),
+    ("approach", ("body_pos", "body_rot")),
+    ("grasp", ("contact",)), ("release", ("contact",)),
+    ("lift", ("obj_pos", "obj_rot", "contact")), ("lower", ("obj_pos", "obj_rot", "contact")),
+    ("carry", ("obj_pos", "obj_rot", "contact")),
+])
+def test_snapshot_commands_give_only_their_fields(command, fields):
+  g, m = commands.command_goal(LAY, command, _state(), 0.9)
+  assert not np.any(np.asarray(m[:H])), "trajectory tokens stay empty"
+  given = {goals_lib.FIELDS[i] for i in np.unique(IDS[np.asarray(m[H]) > 0])}
+  assert given == set(fields), (command, given)
+  assert np.all(np.asarray(g[H])[np.asarray(m[H]) == 0] == 0.0), "hidden entries are zero"
+
+
+def test_object_and_contact_targets():
+  x = _state()
+  snap = lambda c: commands.command_goal(LAY, c, x, 0.9)[0][H]  # noqa: E731
+  obj, con = FIELD["obj_pos"], FIELD["contact"]
+  # lift: object centre to LIFT_HEIGHT above the floor (from 0.2 m): +0.8 m up, hands touching
+  np.testing.assert_allclose(snap("lift")[obj], [0, 0, commands.LIFT_HEIGHT - 0.2], atol=1e-6)
+  np.testing.assert_allclose(snap("lift")[con], [0, 1, 1])
+  np.testing.assert_allclose(snap("lower")[obj], [0, 0, 0], atol=1e-6)
+  np.testing.assert_allclose(snap("release")[con], [0, -1, -1])
+  np.testing.assert_allclose(snap("carry")[obj], [commands.CARRY_DIST - 1.0, 0,
+                                                  commands.LIFT_HEIGHT - 0.2], atol=1e-6)
+  # approach: pelvis APPROACH_DIST short of the object, still facing it (straight ahead)
+  pos, rot = FIELD["body_pos"].reshape(B, 3), FIELD["body_rot"].reshape(B, 3)
+  np.testing.assert_allclose(snap("approach")[pos[0]], [1.0 - commands.APPROACH_DIST, 0, 0],
+                             atol=1e-6)
+  np.testing.assert_allclose(snap("approach")[rot[0]], 0.0, atol=1e-6)
+  # an object to the left: the approach turns the pelvis a quarter turn
+  x_left = x.replace(obj_pos=jnp.array([0.0, 1.0, -0.7]))
+  g, _ = commands.command_goal(LAY, "approach", x_left, 0.9)
+  np.testing.assert_allclose(g[H, rot[0]], [0, 0, np.pi / 2], atol=1e-5)
+
+
+def test_unknown_command_and_missing_hands_are_refused():
+  with pytest.raises(ValueError, match="unknown goal command"):
+    commands.command_goal(LAY, "dance", _state(), 0.9)
+  assert commands.hand_contact_slots([3, 7, 9], [[7], [9]]) == (1, 2)
+  with pytest.raises(ValueError, match="hand"):
+    commands.hand_contact_slots([3, 4], [[7], [9]])
+
+
+def test_rotation_helper_is_a_yaw():
+  q = commands._yaw_quat(jnp.float32(0.3))
+  np.testing.assert_allclose(geometry.quat_diff_expmap(q, jnp.array([1.0, 0, 0, 0])), [0, 0, 0.3],
+                             atol=1e-6)
