@@ -13,6 +13,23 @@ from interprior_jax import runtime  # noqa: E402
 runtime.enable_compilation_cache()
 paths.ensure_menagerie_root()
 
+SLOW_ENV = "INTERPRIOR_SLOW_TESTS"
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", f"slow: skipped unless {SLOW_ENV}=1 (heavy compiles kept out of the default suite, "
+      "which CI runs on 2 cores in ~20 min)")
+
+
+def pytest_collection_modifyitems(config, items):
+  if os.environ.get(SLOW_ENV) == "1":
+    return
+  skip = pytest.mark.skip(reason=f"slow; set {SLOW_ENV}=1")
+  for item in items:
+    if "slow" in item.keywords:
+      item.add_marker(skip)
+
 
 @pytest.fixture(scope="session")
 def omomo_root():

@@ -2,6 +2,7 @@
 trajectories, rewards and terminations; determinism at any thread count; object randomisation and
 impulses; the NaN guard; contact summaries vs MuJoCo's contact list; refusal on accelerators."""
 
+import functools
 import os
 import sys
 
@@ -40,10 +41,23 @@ def clip():
   return standing_clip("smpl", num_frames=90)
 
 
+# Fixed impulses on pelvis and object every IMPULSE_PERIOD policy steps (at steps P-1, 2P-1, ...):
+# the parity tests run from step 0 and stay before the first one; the randomisation test starts
+# its states just before it.  One MJX env compile serves every test of this file.
+IMPULSE_PERIOD = 50
+IMPULSES = dict(mode="fixed", fixed_period_steps=IMPULSE_PERIOD, fixed_pelvis_impulse=15.0,
+                fixed_object_impulse=3.0)
+
+
+def _cfg_impulses(impl, **env):
+  return _cfg(impl, perturb=dict(load_env_config("smoke").perturb.to_dict(), **IMPULSES), **env)
+
+
 @pytest.fixture(scope="module")
 def pair(clip):
-  """(jax env, c env), each with its jitted vmapped reset_to / step."""
-  return _env(_cfg("jax"), clip), _env(_cfg("c"), clip)
+  """(jax env, c env), each with its jitted vmapped reset_to / step (fixed impulses from step
+  ``IMPULSE_PERIOD - 1`` on)."""
+  return _env(_cfg_impulses("jax"), clip), _env(_cfg_impulses("c"), clip)
 
 
 def _start(reset_to, key=0):
@@ -94,7 +108,7 @@ def test_parity_with_mjx(pair):
 def test_deterministic_at_any_thread_count(clip, pair):
   """Same key -> bit-identical trajectories; 1 thread and 2 threads agree bit for bit."""
   _, (env_c, reset_c, step_c) = pair
-  env_1, reset_1, step_1 = _env(_cfg("c", c_threads=1), clip)
+  env_1, reset_1, step_1 = _env(_cfg_impulses("c", c_threads=1), clip)
   assert env_1.physics.threads == 1
   acts = _actions(env_c, 5, seed=3, amp=0.5)
   runs = []
@@ -110,43 +124,45 @@ def test_deterministic_at_any_thread_count(clip, pair):
     np.testing.assert_array_equal(runs[0].obs, other.obs)
 
 
-def test_randomisation_and_impulses_change_c_as_mjx(clip):
+def test_randomisation_and_impulses_change_c_as_mjx(pair):
   """A heavy, slippery, offset object and fixed impulses on pelvis and object: the C trajectory
   moves away from the nominal one as the MJX trajectory does."""
-  kw = dict(perturb=dict(load_env_config("smoke").perturb.to_dict(), mode="fixed",
-                         fixed_period_steps=3, fixed_pelvis_impulse=15.0,
-                         fixed_object_impulse=3.0))
   out = {}
-  for impl in ("jax", "c"):
-    env, reset_to, step = _env(_cfg(impl, **kw), clip)
+  steps = 6
+  for impl, (env, reset_to, step) in zip(("jax", "c"), pair):
     s0 = _start(reset_to, key=7)
+    # float32, not weak-typed python floats: the same input types as the reset's, so the step
+    # compiled by the parity test is reused (a weak type would recompile the MJX step, ~4 min)
+    f32 = functools.partial(jnp.full, NUM_ENVS, dtype=jnp.float32)
     heavy = perturbations.ObjectParams(
-        size_scale=jnp.ones(NUM_ENVS), mass_scale=jnp.full(NUM_ENVS, 3.0),
-        inertia_scale=jnp.full(NUM_ENVS, 1.5), friction_scale=jnp.full(NUM_ENVS, 0.3),
-        com_offset=jnp.tile(jnp.asarray([0.02, -0.01, 0.0]), (NUM_ENVS, 1)))
-    s1 = s0.replace(info={**s0.info, "obj_params": heavy})
-    runs = []
-    for s in (s0, s1):
-      for _ in range(6):
+        size_scale=f32(1.0), mass_scale=f32(3.0), inertia_scale=f32(1.5), friction_scale=f32(0.3),
+        com_offset=jnp.tile(jnp.asarray([0.02, -0.01, 0.0], jnp.float32), (NUM_ENVS, 1)))
+    # the impulse falls on the 3rd of the 6 steps (step counter IMPULSE_PERIOD - 1)
+    pushed = jnp.full(NUM_ENVS, IMPULSE_PERIOD - 3, s0.info["steps"].dtype)
+    starts = {"quiet": s0, "nominal": s0.replace(info={**s0.info, "steps": pushed})}
+    starts["heavy"] = starts["nominal"].replace(info={**s0.info, "steps": pushed,
+                                                      "obj_params": heavy})
+    runs = {}
+    for name, s in starts.items():
+      hits = 0.0
+      for _ in range(steps):
         s = step(s, jnp.zeros((NUM_ENVS, env.action_size)))
-      assert float(jnp.abs(s.info["impulse"]).sum()) > 0.0  # fixed schedule: steps 3 and 6
-      runs.append(np.asarray(s.pipeline_state.qpos))
-    out[impl] = (runs, env.idx)
-  (nom_j, per_j), idx = out["jax"]
-  (nom_c, per_c), _ = out["c"]
-  r, o = idx.root_qpos_adr, idx.obj_qpos_adr
+        hits += float(jnp.abs(s.info["impulse"]).sum())
+      assert (hits > 0.0) == (name != "quiet"), (impl, name, hits)
+      assert not np.any(np.asarray(s.done)), (impl, name)
+      runs[name] = np.asarray(s.pipeline_state.qpos)
+    out[impl] = runs
+  r, o = pair[1][0].idx.root_qpos_adr, pair[1][0].idx.obj_qpos_adr
+  j, c = out["jax"], out["c"]
   for sl in (slice(r, r + 3), slice(o, o + 3)):
-    moved_j, moved_c = per_j[:, sl] - nom_j[:, sl], per_c[:, sl] - nom_c[:, sl]
-    np.testing.assert_allclose(nom_c[:, sl], nom_j[:, sl], atol=0.02)
-    np.testing.assert_allclose(moved_c, moved_j, atol=0.01)
+    np.testing.assert_allclose(c["nominal"][:, sl], j["nominal"][:, sl], atol=0.02)
+    np.testing.assert_allclose(c["heavy"][:, sl] - c["nominal"][:, sl],
+                               j["heavy"][:, sl] - j["nominal"][:, sl], atol=0.01)
+    np.testing.assert_allclose(c["nominal"][:, sl] - c["quiet"][:, sl],
+                               j["nominal"][:, sl] - j["quiet"][:, sl], atol=0.01)
   # the impulses moved the pelvis and the object (vs no impulse at all)
-  env, reset_to, step = _env(_cfg("c"), clip)
-  s = _start(reset_to, key=7)
-  for _ in range(6):
-    s = step(s, jnp.zeros((NUM_ENVS, env.action_size)))
-  quiet = np.asarray(s.pipeline_state.qpos)
-  assert np.abs(nom_c[:, o:o + 3] - quiet[:, o:o + 3]).max() > 0.003
-  assert np.abs(nom_c[:, r:r + 3] - quiet[:, r:r + 3]).max() > 0.01
+  assert np.abs(c["nominal"][:, o:o + 3] - c["quiet"][:, o:o + 3]).max() > 0.003
+  assert np.abs(c["nominal"][:, r:r + 3] - c["quiet"][:, r:r + 3]).max() > 0.01
 
 
 def test_nan_is_reset_and_flagged_neighbours_unaffected(pair):
@@ -196,11 +212,11 @@ def test_contact_summaries_match_contact_list(pair):
   assert float(force[0]) == pytest.approx(float(ref.obj_contact_force), rel=1e-4)
 
 
-def test_object_contact_distance_threshold(clip):
+def test_object_contact_distance_threshold(clip, pair):
   """``obj_contact_dist`` flags a hand 1 cm from the object on the C backend (distance sensors;
   the contact list has no such contact) and leaves the physics unchanged."""
-  cfg = _cfg("c", obj_contact_dist=0.02)
-  env_far, env_near = make_env(_cfg("c"), [clip]), make_env(cfg, [clip])
+  _, (env_far, reset_far, step_far) = pair
+  env_near = make_env(_cfg_impulses("c", obj_contact_dist=0.02), [clip])
   assert env_near.physics.contact_dist == sf.ContactDist(obj=0.02, floor=1e-3)
   spec = env_near.spec
   m = env_near.physics.model
@@ -229,8 +245,9 @@ def test_object_contact_distance_threshold(clip):
     assert ref.body_obj_contact[hand_i] == 0.0  # MuJoCo C lists no contact 1 cm away
   # Same physics whatever the threshold.
   states = []
-  for env in (env_far, env_near):
-    reset, step = jax.jit(jax.vmap(env.reset_to)), jax.jit(jax.vmap(env.step))
+  for env, reset, step in ((env_far, reset_far, step_far),
+                           (env_near, jax.jit(jax.vmap(env_near.reset_to)),
+                            jax.jit(jax.vmap(env_near.step)))):
     s = _start(reset)
     for a in _actions(env, 5):
       s = step(s, a)

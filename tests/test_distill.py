@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import math
-import os
 import pathlib
 
 import jax
@@ -188,8 +187,7 @@ def test_ablation_rows_and_config_errors():
     distill_env.GoalEnv(env, distill_env.make_goal_source("toy", env, gcfg), gcfg)
 
 
-@pytest.mark.skipif(os.environ.get("INTERPRIOR_SLOW_TESTS") != "1",
-                    reason="slow (HOI env compile); set INTERPRIOR_SLOW_TESTS=1")
+@pytest.mark.slow  # HOI env compile (tests/conftest.py)
 def test_hoi_smoke_distillation(tmp_path):
   ec = load_config("expert", "smoke")
   ec.ppo.network.actor_hidden = (16,)

@@ -144,12 +144,17 @@ def test_wrap_for_training_checks(smpl):
     wrap_for_training(env, action_repeat=2)
 
 
-@pytest.mark.parametrize("humanoid", ["smplx", "g1"])
-def test_other_embodiments_reset_step(humanoid, request):
+# The HOI env of smplx and g1 on the C backend by default; the MJX compile of each (2-2.5 min on 2
+# cores, cold) is slow-marked (their MJX physics is covered by test_scene_mjx's box scenes).
+@pytest.mark.parametrize("humanoid,impl", [
+    (h, i) if i == "c" else pytest.param(h, i, marks=pytest.mark.slow)
+    for h in ("smplx", "g1") for i in ("c", "jax")])
+def test_other_embodiments_reset_step(humanoid, impl, request):
   if humanoid == "g1":
     request.getfixturevalue("menagerie_available")
   cfg = load_env_config(humanoid)
   cfg.max_episode_steps = 16
+  cfg.impl = impl
   env = make_env(cfg, [standing_clip(humanoid, num_frames=20)])
   state = jax.jit(env.reset)(jax.random.PRNGKey(0))
   assert state.obs.shape == (env.obs_spec.size,)

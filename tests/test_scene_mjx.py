@@ -33,7 +33,10 @@ def _rollout(humanoid, obj):
   return scene, np.asarray(traj["qpos"]), np.asarray(traj["qvel"])
 
 
-CASES = [(h, o) for h in ("smplx", "smpl", "g1") for o in ("box", "mesh")]
+# MJX compiles of the mesh scenes take 1.5-3.5 min each on 2 cores (cold): slow-marked, the
+# box scenes cover every humanoid in MJX by default.
+CASES = [pytest.param(h, o, marks=[pytest.mark.slow] if o == "mesh" else [])
+         for h in ("smplx", "smpl", "g1") for o in ("box", "mesh")]
 
 
 @pytest.mark.parametrize("humanoid,obj", CASES)

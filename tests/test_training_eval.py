@@ -4,7 +4,6 @@ path on a smoke-trained expert (``INTERPRIOR_SLOW_TESTS=1``: HOI compile)."""
 
 from __future__ import annotations
 
-import os
 
 import jax
 import jax.numpy as jnp
@@ -87,8 +86,7 @@ def test_evaluate_bundle_toy(tmp_path):
     evaluation.EvalOptions(perturb="sometimes")
 
 
-@pytest.mark.skipif(os.environ.get("INTERPRIOR_SLOW_TESTS") != "1",
-                    reason="slow (HOI env compile); set INTERPRIOR_SLOW_TESTS=1")
+@pytest.mark.slow  # HOI env compile (tests/conftest.py)
 def test_evaluate_smoke_expert_hoi(tmp_path):
   """Two smoke iterations on the synthetic clip, then eval with fixed impulses, 2 episodes."""
   config = expert_config("smoke")

@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import io
 import math
-import os
 
-import numpy as np
 import pytest
 
 from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.training import expert
 from interprior_jax.training import logging as log_lib
-from interprior_jax.training import loop as loop_lib
 
 from test_training import expert_config
 
-pytestmark = pytest.mark.skipif(os.environ.get("INTERPRIOR_SLOW_TESTS") != "1",
-                                reason="slow (HOI env compile); set INTERPRIOR_SLOW_TESTS=1")
+pytestmark = pytest.mark.slow  # HOI env compile (tests/conftest.py)
 
 def test_smoke_config_two_iterations(tmp_path):
   config = expert_config("smoke")
