@@ -130,7 +130,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.env.init.update(start_prob=1.0, psi_prob=0.0)
     c.ppo = _cpu_ppo(num_envs=64, minibatch_size=1024, learning_rate=3e-4, hidden=64)
     # 250 iterations: at 150 the result depended on the seed (success 0.11 / 0.66 / 0.34 for seeds
-    # 0 / 1 / 2); at 250 seeds 0 / 2 / 3 reached SEED3 (docs/results.md, "CI learning check").
+    # 0 / 1 / 2); at 250, 0.95 / - / 0.69 / 0.31 for seeds 0-3 (docs/results.md, "CI learning check").
     c.loop.update(num_iterations=250, log_every=10, checkpoint_every=250, keep_checkpoints=1,
                   eval_every=25, eval_perturb="fixed")
   if variant == "walk":

@@ -121,9 +121,12 @@ def test_hand_term_is_relative_to_the_reference(carry_env):
 # CI learning check (configs/expert.py:push): a standing clip held for 3 s under 40 N s pelvis
 # pushes every second.  Judged on 64 starts with the env's initial-state noise, deterministic
 # policy.  Thresholds set after one run each (docs/results.md, "CI learning check"): trained
-# (150 iterations, seed 0) 0.61 success / 88.3 steps of 90; freshly initialised policies (seeds
-# 0-2) 0.00-0.03 / 49-62; zero action 0.00 / 54; the absolute (method.md) parameterisation under
-# the same budget: see docs/results.md.
+# (150 iterations, seed 0, an earlier commit) 0.61 success / 88.3 steps of 90; freshly initialised
+# policies (seeds 0-2) 0.00-0.03 / 49-62; zero action 0.00 / 54.  At d000c9c the same 150
+# iterations gave 0.11 / 73 (seed 0, in CI and here alike; what moved it was not identified), and
+# 0.66 / 0.34 for seeds 1 / 2, so the check now trains 250: seed 0 (what CI runs) 0.95 / 89.9,
+# seeds 2 / 3 0.69 / 89.4 and 0.31 / 77.0.  It still depends on the seed (seed 3 would fail the
+# length threshold): measured and recorded, not tuned away.
 PUSH_EPISODES = 64
 UNTRAINED_MAX = {"success": 0.1, "length": 0.8}  # of the episode limit
 TRAINED_MIN = {"success": 0.3, "length": 0.9}
@@ -138,7 +141,7 @@ def _noisy_starts(env, policy_act, num_steps):
 
 
 def test_learns_to_stand_under_pushes(tmp_path):
-  """~3 min on 2 cores: the untrained policy falls, the trained one stands through the pushes."""
+  """~5 min on 2 cores: the untrained policy falls, the trained one stands through the pushes."""
   from interprior_jax.training import expert
   from interprior_jax.training import logging as log_lib
   from test_training import expert_config
