@@ -2,14 +2,12 @@
 fails for the untrained policy, and the committed pretrained experts."""
 
 import dataclasses
-import json
 import os
 import pathlib
 import sys
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import mujoco
 import numpy as np
 import pytest
