@@ -19,7 +19,7 @@ SLOW_ENV = "INTERPRIOR_SLOW_TESTS"
 def pytest_configure(config):
   config.addinivalue_line(
       "markers", f"slow: skipped unless {SLOW_ENV}=1 (heavy compiles kept out of the default suite, "
-      "which CI runs on 2 cores in ~20 min)")
+      "whose CI budget is ~20 min on 2 cores)")
 
 
 def pytest_collection_modifyitems(config, items):
