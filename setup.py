@@ -7,7 +7,7 @@ setup(
     version="0.1.0",
     description="JAX/MuJoCo-MJX re-implementation of InterPrior: physics-based human-object interaction",
     packages=find_packages(include=["interprior_jax", "interprior_jax.*"]),
-    package_data={"interprior_jax": ["assets/skeletons/*.json"]},
+    package_data={"interprior_jax": ["assets/skeletons/*.json", "control/static/*.html"]},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.4.35",
@@ -31,6 +31,6 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "selenium>=4.20"],
     },
 )

@@ -16,6 +16,7 @@ session keeps running.  :meth:`tick` is one policy step (30 Hz); :func:`run_real
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import pathlib
 import time
@@ -28,10 +29,12 @@ import numpy as np
 
 from interprior_jax import geometry
 from interprior_jax.control import commands as cmd_lib
+from interprior_jax.envs import goals as goals_lib
 
 CHAIN_LENGTH = 3
 CHAIN_SPACING_S = 1.5  # s between the dataset frames of a goal chain
 SNAPSHOT_AHEAD_S = 1.5  # s after the current dataset time of the next snapshot goal
+RTF_WINDOW = 30  # ticks over which the shown real-time factor is measured
 NEVER = 2 ** 30  # the env's max_episode_steps in play (episodes end by falls only)
 
 
@@ -60,6 +63,7 @@ class Status:
   obj_pos: np.ndarray
   notice: str
   goals_reached: int
+  markers: tuple = ()  # ((name, world position (3,)), ...) of the active goal (goal_markers)
 
 
 class PlaySession:
@@ -106,6 +110,7 @@ class PlaySession:
     spec = env.spec
     self._step_env = jax.jit(env.step)
     self._reset_env = jax.jit(lambda k, c, t: env.reset_to(k, c, t))
+    self._summary = jax.jit(lambda s: _summary(env, s))
     if self.kind == "student":
       params, act_eps, z = distill.latent_inference_policy(bundle)
       gcfg = distill.goal_config_from(self.config.goals, z)
@@ -128,6 +133,7 @@ class PlaySession:
       branches.append(self._make_dataset_goal_fn())
       self._goal_index = {c: i for i, c in enumerate(cmd_lib.GOAL_COMMANDS)}
       lower, upper = self._lower, self._upper
+      field_ids = goals_lib.residual_field_ids(spec.num_bodies, len(spec.contact_body_idx))
 
       def goal(s, which, spot, goal_time):
         return jax.lax.switch(which, branches, s, spot, goal_time)
@@ -140,7 +146,10 @@ class PlaySession:
         rolled = jnp.concatenate([hist[1:], x[None]], axis=0)
         hist = jnp.where(ns.done > 0, jnp.broadcast_to(x, hist.shape), rolled)
         reached = _snapshot_reached(goals[-1], mask[-1], lower, upper)
-        return ns, hist, reached, _summary(env, ns)
+        sim = env.physics.frame(s.pipeline_state)
+        marks = goal_markers(goals, mask, sim.root_pos, sim.root_quat, sim.obj_pos, field_ids,
+                             spec.num_bodies)
+        return ns, hist, reached, {**_summary(env, ns), "markers": marks}
 
       self._goal = jax.jit(goal)
       self._student_step = jax.jit(student_step)
@@ -260,14 +269,18 @@ class PlaySession:
       summ = jax.device_get(summ)
     self.state = s
     self.steps += 1
+    markers = ()
+    if "markers" in summ:
+      pos, given = summ["markers"]
+      markers = tuple((n, np.asarray(p)) for n, p, g in zip(MARKER_NAMES, pos, given) if g > 0)
     if summ["done"] > 0:
       why = "diverged" if summ["nan"] > 0 else "fell"
       self.notice = f"step {self.steps}: the humanoid {why}; the episode was reset"
       self.reset()
-      summ = jax.device_get(_summary(self.env, self.state))
+      summ = jax.device_get(self._summary(self.state))
     return Status(step=self.steps, command=self.command, kind=self.kind,
                   root_pos=np.asarray(summ["root_pos"]), obj_pos=np.asarray(summ["obj_pos"]),
-                  notice=self.notice, goals_reached=self.goals_reached)
+                  notice=self.notice, goals_reached=self.goals_reached, markers=markers)
 
   def qpos(self) -> np.ndarray:
     """The simulated ``qpos`` (for rendering in the env's MuJoCo model)."""
@@ -285,8 +298,35 @@ def _summary(env, s) -> dict:
           "nan": s.metrics["nan_reset"], "qpos": s.pipeline_state.qpos}
 
 
+#: What :func:`goal_markers` draws: the pelvis target of the last trajectory token, and the
+#: pelvis and object targets of the snapshot token.
+MARKER_NAMES = ("pelvis_path", "pelvis", "object")
+
+
+def goal_markers(goals, mask, root_pos, root_quat, obj_pos, field_ids, num_bodies: int):
+  """World positions of a goal's pelvis and object targets (for drawing the active goal).
+
+  ``goals`` / ``mask`` (G, D_g): the student's goal input (H trajectory tokens, then the snapshot
+  token; residuals ``y - x`` in the heading frame of the simulated root, whose own ``body_pos`` is
+  0); ``root_pos`` / ``root_quat`` / ``obj_pos``: the simulated state the goal was built from;
+  ``field_ids`` (D_g,): :func:`goals.residual_field_ids`.  Returns ``(positions (3, 3), given
+  (3,))`` in :data:`MARKER_NAMES` order; ``given`` is 0 where the goal hides that target.
+  """
+  fid = np.asarray(field_ids)
+  body = np.flatnonzero(fid == goals_lib.FIELDS.index("body_pos")).reshape(num_bodies, 3)[0]
+  obj = np.flatnonzero(fid == goals_lib.FIELDS.index("obj_pos"))
+  heading = geometry.heading_quat_inv(root_quat)
+  to_world = lambda v: geometry.quat_rotate_inv(heading, v)
+  traj, snap = goals[-2] if goals.shape[0] > 1 else goals[-1], goals[-1]
+  tmask, smask = mask[-2] if mask.shape[0] > 1 else mask[-1], mask[-1]
+  pos = jnp.stack([root_pos + to_world(traj[body]), root_pos + to_world(snap[body]),
+                   obj_pos + to_world(snap[obj])])
+  given = jnp.stack([jnp.max(tmask[body]) * (goals.shape[0] > 1), jnp.max(smask[body]),
+                     jnp.max(smask[obj])])
+  return pos, given
+
+
 def _snapshot_reached(goal, mask, lower, upper):
-  from interprior_jax.envs import goals as goals_lib
   given = (jnp.sum(mask) > 0).astype(jnp.float32)
   return given * goals_lib.goal_reached(goal, mask, lower, upper)
 
@@ -296,17 +336,20 @@ def run_realtime(session: PlaySession, seconds: float | None = None,
                  rate_hz: float | None = None) -> dict:
   """Ticks ``session`` at ``rate_hz`` (default the policy rate) for ``seconds`` (None: until
   ``on_tick(status, real_time_factor)`` returns False); returns ``{ticks, wall_s, rtf,
-  ticks_per_s}``.  A tick that overruns is not made up for (the real-time factor shows it)."""
+  ticks_per_s}`` (whole run).  ``on_tick`` gets the real-time factor of the last
+  ``RTF_WINDOW`` ticks.  A tick that overruns is not made up for (the real-time factor shows
+  it)."""
   dt = float(session.env.dt)
   period = 1.0 / (rate_hz or 1.0 / dt)
   t0 = time.perf_counter()
   n = 0
   nxt = t0
+  recent = collections.deque([t0], maxlen=RTF_WINDOW + 1)
   while seconds is None or time.perf_counter() - t0 < seconds:
     st = session.tick()
     n += 1
-    wall = time.perf_counter() - t0
-    rtf = n * dt / max(wall, 1e-9)
+    recent.append(time.perf_counter())
+    rtf = (len(recent) - 1) * dt / max(recent[-1] - recent[0], 1e-9)
     if on_tick is not None and on_tick(st, rtf) is False:
       break
     nxt = max(nxt + period, time.perf_counter())
@@ -316,4 +359,4 @@ def run_realtime(session: PlaySession, seconds: float | None = None,
           "ticks_per_s": n / max(wall, 1e-9)}
 
 
-__all__ = ["PlaySession", "Status", "play_config", "run_realtime"]
+__all__ = ["PlaySession", "Status", "play_config", "run_realtime", "goal_markers", "MARKER_NAMES"]

@@ -1,0 +1,250 @@
+"""Keyboard play (experiments/play.py): goal markers, key names, the play loop on a committed
+bundle, the browser page served by ``control.web`` (HTTP, and in a real headless Chromium), and
+the desktop viewer under Xvfb.  One env compile for the module (the committed embedded expert; the
+committed student when there is one)."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from interprior_jax import geometry
+from interprior_jax.control import commands
+from interprior_jax.control import desktop
+from interprior_jax.control import session as session_lib
+from interprior_jax.envs import goals as goals_lib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXPERT = ROOT / "pretrained" / "embedded_expert"
+STUDENT = ROOT / "pretrained" / "embedded_student"
+
+
+def test_goal_markers_are_the_goal_targets_in_the_world():
+  B, C, H = 4, 2, 2
+  ids = goals_lib.residual_field_ids(B, C)
+  D = ids.size
+  body = np.flatnonzero(ids == goals_lib.FIELDS.index("body_pos")).reshape(B, 3)[0]
+  obj = np.flatnonzero(ids == goals_lib.FIELDS.index("obj_pos"))
+  goals, mask = np.zeros((H + 1, D)), np.zeros((H + 1, D))
+  goals[H - 1, body] = [1.0, 0.0, 0.0]  # last trajectory token: pelvis 1 m ahead
+  mask[H - 1, body] = 1.0
+  goals[H, obj] = [0.0, 0.5, 0.3]  # snapshot: object 0.5 m to the left and 0.3 m up
+  mask[H, obj] = 1.0
+  yaw = np.pi / 2  # the root faces +y
+  root_quat = jnp.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+  root, objp = jnp.array([1.0, 2.0, 0.9]), jnp.array([3.0, 2.0, 0.2])
+  pos, given = session_lib.goal_markers(jnp.asarray(goals), jnp.asarray(mask), root, root_quat,
+                                        objp, ids, B)
+  np.testing.assert_array_equal(given, [1.0, 0.0, 1.0])
+  np.testing.assert_allclose(pos[0], [1.0, 3.0, 0.9], atol=1e-6)  # ahead = +y
+  np.testing.assert_allclose(pos[2], [2.5, 2.0, 0.5], atol=1e-6)  # left of +y = -x
+  # Tilt does not enter: only the heading rotates the goal.
+  tilted = geometry.quat_mul(root_quat, jnp.array([np.cos(0.2), np.sin(0.2), 0.0, 0.0]))
+  pos2, _ = session_lib.goal_markers(jnp.asarray(goals), jnp.asarray(mask), root, tilted, objp,
+                                     ids, B)
+  np.testing.assert_allclose(pos2[0], pos[0], atol=1e-5)
+
+
+def test_glfw_key_codes_map_onto_the_key_map():
+  for key, cmd in commands.KEYMAP.items():
+    if len(key) == 1 and key != " ":
+      assert commands.command_for_key(desktop.key_name(ord(key.upper()))) == cmd, key
+  for code, name in desktop.GLFW_KEYS.items():
+    assert commands.command_for_key(desktop.key_name(code)) == commands.KEYMAP[name]
+  assert commands.command_for_key(desktop.key_name(290)) is None  # F1: not a command
+
+
+def _bundle_copy(tmp_path, **edits):
+  dst = tmp_path / "bundle"
+  shutil.copytree(EXPERT / "policy", dst)
+  cfg = json.loads((dst / "config.json").read_text())
+  for k, v in edits.items():
+    cfg[k] = v
+  (dst / "config.json").write_text(json.dumps(cfg))
+  return dst
+
+
+def test_wrong_bundles_are_refused_naming_file_and_field(tmp_path):
+  bad = _bundle_copy(tmp_path, env_kind="toy")
+  with pytest.raises(ValueError, match=r"bundle/config.json: field 'env_kind'"):
+    session_lib.PlaySession(bad)
+  with pytest.raises(ValueError, match=r"config.json: field 'env.scene.humanoid' is 'smpl', "
+                     r"expected 'g1'"):
+    session_lib.PlaySession(EXPERT, humanoid="g1")
+
+
+@pytest.fixture(scope="module")
+def expert_session():
+  s = session_lib.PlaySession(EXPERT)
+  s.tick()  # compile
+  s.reset()
+  return s
+
+
+def test_expert_replays_its_clip_and_refuses_goal_keys(expert_session):
+  s = expert_session
+  s.reset()
+  assert "unknown key" in s.press("q")
+  assert "needs a Stage-2/3 student" in s.press("w")
+  start = s.tick().root_pos
+  for _ in range(59):
+    st = s.tick()
+  moved = st.root_pos[:2] - start[:2]
+  clip = s.clips[s.clip]
+  want = np.asarray(clip.root_pos[60, :2] - clip.root_pos[1, :2])
+  assert np.linalg.norm(want) > 0.3, "the clip's first 2 s walk to the box"
+  cos = moved @ want / (np.linalg.norm(moved) * np.linalg.norm(want))
+  assert cos > 0.8 and np.linalg.norm(moved) > 0.5 * np.linalg.norm(want), (moved, want)
+  assert s.press("0") == "reset" and s.steps == 0
+
+
+def _get(url, timeout=10):
+  with urllib.request.urlopen(url, timeout=timeout) as r:
+    return r.status, dict(r.headers), r.read()
+
+
+def _post(url, body: bytes, timeout=10):
+  req = urllib.request.Request(url, data=body, method="POST")
+  try:
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+      return r.status, json.loads(r.read())
+  except urllib.error.HTTPError as e:
+    return e.code, json.loads(e.read())
+
+
+@pytest.fixture(scope="module")
+def server(expert_session):
+  from interprior_jax.control import web
+
+  srv = web.PlayServer(expert_session, port=0).start()
+  deadline = time.monotonic() + 30
+  while srv.status().get("step", 0) < 3 and time.monotonic() < deadline:
+    time.sleep(0.1)
+  yield srv
+  srv.stop()
+
+
+def test_web_server_serves_page_status_frames_and_keys(server):
+  status, _, page = _get(server.url)
+  assert status == 200 and b"window.play" in page
+  assert b"http://" not in page and b"https://" not in page, "the page fetches nothing outside"
+  _, _, st = _get(server.url + "status")
+  st = json.loads(st)
+  assert st["kind"] == "expert" and st["step"] >= 3 and 0.5 < st["rtf"] < 1.5, st
+  try:
+    status, headers, jpg = _get(server.url + "frame.jpg?after=-1")
+  except urllib.error.HTTPError as e:  # 503: no GL backend for offscreen frames
+    pytest.skip(f"no offscreen renderer: {e.read()[:200]!r}")
+  import io
+
+  from PIL import Image
+  img = np.asarray(Image.open(io.BytesIO(jpg)))
+  assert img.shape == (360, 480, 3) and img.std() > 10, "a rendered scene, not a blank frame"
+  step = int(headers["X-Step"])
+  _, headers2, _ = _get(server.url + f"frame.jpg?after={step}")
+  assert int(headers2["X-Step"]) > step, "frames follow the simulation"
+  code, a = _post(server.url + "key", json.dumps({"key": "F13"}).encode())
+  assert code == 200 and "unknown key" in a["message"] and a["seq"] >= 1
+  code, a = _post(server.url + "key", b"not json")
+  assert code == 400 and "key" in a["error"]
+  assert server.loop_error is None
+
+
+def _chromium():
+  for name in ("chromium", "chromium-browser"):
+    path = shutil.which(name)
+    if path:
+      return path
+  return None
+
+
+def test_browser_page_in_headless_chromium(server, tmp_path):
+  """Loads the page in a real headless Chromium, presses keys, checks the frames and the answers;
+  saves a screenshot in the test's temp folder."""
+  webdriver = pytest.importorskip("selenium.webdriver")
+  from selenium.webdriver.chrome.service import Service
+  from selenium.webdriver.common.action_chains import ActionChains
+
+  chromium, driver_path = _chromium(), shutil.which("chromedriver")
+  if chromium is None or driver_path is None:
+    pytest.skip("Debian's chromium and chromium-driver are not installed")
+  opts = webdriver.ChromeOptions()
+  opts.binary_location = chromium
+  for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--window-size=1100,600", f"--user-data-dir={tmp_path / 'chrome'}"):
+    opts.add_argument(a)
+  drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+  try:
+    drv.get(server.url)
+    play = lambda: drv.execute_script("return window.play")
+    deadline = time.monotonic() + 30
+    while play()["frames"] < 5 and time.monotonic() < deadline:
+      time.sleep(0.2)
+    assert play()["frames"] >= 5, "the page shows frames"
+    assert drv.execute_script("return document.getElementById('view').naturalWidth") == 480
+    for key, want in (("q", "unknown key"), ("w", "needs a Stage-2/3 student")):
+      ActionChains(drv).send_keys(key).perform()
+      deadline = time.monotonic() + 10
+      while want not in play()["lastMessage"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+      assert want in play()["lastMessage"]
+      assert want in drv.find_element("id", "message").text
+    deadline = time.monotonic() + 10
+    while not play()["latencies"] and time.monotonic() < deadline:
+      time.sleep(0.1)
+    lat = play()["latencies"]
+    assert lat, "a frame after the key arrived"
+    print(f"key -> frame latency (ms): {[round(x) for x in lat]}")
+    shot = tmp_path / "play_page.png"
+    drv.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+  finally:
+    drv.quit()
+
+
+def _free_display() -> int:
+  for n in range(90, 120):
+    if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
+      return n
+  raise RuntimeError("no free X display number")
+
+
+def test_desktop_viewer_under_xvfb(expert_session, tmp_path):
+  """experiments/play.py's passive viewer runs at real time under Xvfb; a screenshot shows the
+  scene.  A subprocess (GLFW keeps its X connection until the process exits; the module's
+  session has filled the compilation cache, so it does not compile again)."""
+  if shutil.which("Xvfb") is None:
+    pytest.skip("Xvfb is not installed (Debian package xvfb)")
+  n = _free_display()
+  xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1024x700x24"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    for _ in range(50):
+      if os.path.exists(f"/tmp/.X11-unix/X{n}"):
+        break
+      time.sleep(0.1)
+    shot = tmp_path / "desktop.png"
+    env = {**os.environ, "DISPLAY": f":{n}", "MUJOCO_GL": "glfw"}
+    r = subprocess.run([sys.executable, str(ROOT / "experiments" / "play.py"), "--bundle",
+                        str(EXPERT), "--seconds", "3", "--screenshot", str(shot)],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "screenshot" in r.stdout, r.stdout
+    from PIL import Image
+    img = np.asarray(Image.open(shot).convert("RGB"))
+    assert img.shape[:2] == (700, 1024) and img.std() > 10, "the window shows a scene"
+    steps = [ln for ln in r.stdout.splitlines() if "steps/s" in ln]
+    print(steps)
+  finally:
+    xvfb.terminate()
+    xvfb.wait(timeout=10)
