@@ -1,7 +1,15 @@
-"""Package a trained expert as a committed bundle: ``pretrained/<name>/`` with a manifest.
+"""Package a trained expert or student as a committed bundle: ``pretrained/<name>/`` with a
+manifest.
 
   python experiments/export_pretrained.py --workdir RUN --name embedded_expert \
       --command "python experiments/train_expert.py --config=configs/expert.py:embedded ..."
+  python experiments/export_pretrained.py --workdir RUN --name embedded_student \
+      --command "python experiments/distill.py --config=configs/distill.py:embedded ..."
+
+A Stage-2 student (its config has ``goals``) is evaluated on the goal tasks instead
+(``--tasks``, ``--task_episodes`` episodes each, seed 0; docs/tasks.md), plus a short
+``ci_check`` (``--ci_episodes`` snapshot episodes) that tests/test_pretrained.py reproduces; its
+manifest names the expert it was distilled from (``--expert``).
 
 Copies ``RUN/policy`` (the inference bundle), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
 ``RUN/history.jsonl``, rebuilds the whole run's TensorBoard events from those logs into ``tb/``
@@ -33,6 +41,12 @@ flags.DEFINE_string("root", None, "Folder holding pretrained/ (default: the repo
 flags.DEFINE_float("train_wall_s", None, "Training wall time to record (default: the run's "
                    "train_summary.json, which only covers its last process).")
 flags.DEFINE_string("train_notes", "", "Free text on how the run went (recorded).")
+flags.DEFINE_list("tasks", ["snapshot", "trajectory", "contact", "chain", "random_init"],
+                  "Student bundles: goal tasks to evaluate.")
+flags.DEFINE_integer("task_episodes", 64, "Student bundles: episodes per goal task.")
+flags.DEFINE_integer("ci_episodes", 16, "Student bundles: snapshot episodes of the CI check.")
+flags.DEFINE_string("expert", "pretrained/embedded_expert", "Student bundles: the expert it was "
+                    "distilled from (recorded with its manifest's numbers).")
 FLAGS = flags.FLAGS
 
 COPIED = ("learning_curve.png", "evals.json", "history.jsonl")
@@ -71,6 +85,8 @@ def main(_):
     from interprior_jax.training import curves
     curves.write_tensorboard(run, dest / "tb")
   clips = env_factory.load_clips(config)
+  if "goals" in config:
+    return _export_student(run, dest, config, clips)
   evals = {}
   protocols = {
       "perturb_off": evaluation.EvalOptions(episodes_per_clip=FLAGS.episodes_per_clip),
@@ -113,6 +129,62 @@ def main(_):
         f"{evals['perturb_off']['success_rate']:.2f}, fixed "
         f"{evals['perturb_fixed']['success_rate']:.2f}, perturbed starts "
         f"{evals['perturbed_start']['success_rate']:.2f}")
+
+
+def _export_student(run, dest, config, clips) -> None:
+  """Goal-task evaluation and manifest of a Stage-2 student bundle (see the module docstring)."""
+  import json
+  import pathlib
+
+  from interprior_jax import launch
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import distill_eval
+
+  keys = ("success_rate", "failure_rate", "mean_goals_reached", "e_h", "e_o", "num_episodes",
+          "num_trivial")
+  evals = {}
+  for task in FLAGS.tasks:
+    r = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, task, FLAGS.task_episodes)
+    evals[task] = {k: r[k] for k in keys}
+    print(f"export_pretrained: {task}: success {r['success_rate']}")
+  ci = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, "snapshot", FLAGS.ci_episodes)
+  summary = json.loads((run / "train_summary.json").read_text()) if (
+      run / "train_summary.json").exists() else {}
+  expert_manifest = pathlib.Path(FLAGS.expert) / "manifest.json"
+  expert = {"bundle": FLAGS.expert}
+  if expert_manifest.exists():
+    em = json.loads(expert_manifest.read_text())
+    expert["tracking_success"] = {k: v["success_rate"] for k, v in em.get("eval", {}).items()}
+  size = _size_mb(dest)
+  if size > FLAGS.max_mb:
+    raise ValueError(f"{dest}: {size:.1f} MB exceeds --max_mb={FLAGS.max_mb}")
+  d = config.distill
+  manifest = {
+      "name": FLAGS.name, "kind": "stage2_student", "bundle": ckpt_lib.BUNDLE_DIR,
+      "expert": expert,
+      "config": {"variant": config.get("variant"), "ablation": d.ablation,
+                 "humanoid": config.env.scene.humanoid, "action_mode": config.env.action_mode,
+                 "impl": config.env.impl, "latent_size": int(d.network.latent_size),
+                 "decoder_hidden": list(d.network.decoder_hidden),
+                 "augment": config.augment.to_dict()},
+      "data": {"source": config.data.source, "seed": int(config.seed),
+               "num_clips": len(clips),
+               "clips": [{"name": c.name, "frames": int(c.num_frames)} for c in clips]},
+      "training": {"command": FLAGS.command, "iterations": summary.get("iterations"),
+                   "env_steps": (int(summary["iterations"]) * int(d.num_envs)
+                                 * int(d.unroll_length) if summary.get("iterations") else None),
+                   "wall_s": (FLAGS.train_wall_s if FLAGS.train_wall_s is not None
+                              else summary.get("wall_s")),
+                   "notes": FLAGS.train_notes, "commit": summary.get("commit"),
+                   "date": summary.get("date"), "device": summary.get("device")},
+      "eval": evals,
+      "ci_check": {"task": "snapshot", "num_episodes": FLAGS.ci_episodes, "seed": 0,
+                   "success_rate": ci["success_rate"], "failure_rate": ci["failure_rate"]},
+      "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
+  }
+  (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
+  print(f"export_pretrained: {dest} ({size:.2f} MB): " + ", ".join(
+      f"{k} {v['success_rate']}" for k, v in evals.items()))
 
 
 if __name__ == "__main__":

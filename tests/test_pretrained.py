@@ -1,6 +1,7 @@
 """The committed pretrained bundles (``pretrained/<name>/``): they load, their manifests match
 their configs, a short evaluation reproduces the manifest's numbers, and the expert tracks longer
-than zero residual action on the same clips (so a policy of zeros cannot pass)."""
+than zero residual action on the same clips (so a policy of zeros cannot pass); a Stage-2 student
+reproduces its manifest's CI snapshot check and beats a policy of zeros on it."""
 
 import json
 import pathlib
@@ -15,7 +16,10 @@ from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.training import env_factory, evaluation
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MANIFESTS = sorted((ROOT / "pretrained").glob("*/manifest.json"))
+ALL = sorted((ROOT / "pretrained").glob("*/manifest.json"))
+MANIFESTS = [m for m in ALL
+             if json.loads(m.read_text()).get("kind", "stage1_expert") == "stage1_expert"]
+STUDENTS = [m for m in ALL if json.loads(m.read_text()).get("kind") == "stage2_student"]
 # Success rate and mean length may differ from the manifest's by this much (the evaluation is
 # deterministic on the C backend at any thread count; this absorbs XLA float differences between
 # CPUs, which can flip one episode's outcome).
@@ -75,3 +79,45 @@ def test_evaluation_reproduces_manifest(pretrained):
       env, reset, lambda o, k: jnp.zeros((o.shape[0], env.action_size)), jax.random.PRNGKey(1),
       n, evaluation.HOI_METRICS))
   assert res["mean_length"] > 1.5 * float(np.mean(zero["length"])), (res["mean_length"], zero)
+
+
+@pytest.fixture(params=STUDENTS, ids=[m.parent.name for m in STUDENTS])
+def student(request):
+  manifest = json.loads(request.param.read_text())
+  if _needs_shared(manifest):
+    request.getfixturevalue("omomo_root")
+  return request.param.parent, manifest
+
+
+def test_student_reproduces_its_ci_check_and_beats_zero_actions(student):
+  from interprior_jax.training import distill_eval
+
+  root, manifest = student
+  bundle_dir = root / manifest["bundle"]
+  cfg = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
+  m = manifest["config"]
+  assert (m["variant"], m["ablation"], m["humanoid"], m["action_mode"]) == (
+      cfg.variant, cfg.distill.ablation, cfg.env.scene.humanoid, cfg.env.action_mode)
+  assert manifest["size_mb"] < 10.0
+  want = manifest["ci_check"]
+  res = distill_eval.evaluate_goal_task(bundle_dir, want["task"], want["num_episodes"],
+                                        seed=want["seed"])
+  assert abs(res["success_rate"] - want["success_rate"]) <= SUCCESS_TOL, (res["success_rate"],
+                                                                          want)
+  # The same episodes with the decoder's output replaced by zeros (absolute PD targets at
+  # mid-range: the humanoid falls) must do clearly worse.
+  from interprior_jax.training import distill
+  real = distill.latent_inference_policy
+
+  def zeros(bundle):
+    params, act_eps, z = real(bundle)
+    return params, lambda p, h, g, m, e: jnp.zeros(act_eps(p, h, g, m, e).shape), z
+
+  distill.latent_inference_policy = zeros
+  try:
+    base = distill_eval.evaluate_goal_task(bundle_dir, want["task"], want["num_episodes"],
+                                           seed=want["seed"])
+  finally:
+    distill.latent_inference_policy = real
+  assert res["success_rate"] >= base["success_rate"] + 0.2, (res["success_rate"],
+                                                             base["success_rate"])
