@@ -146,6 +146,9 @@ def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_dis
   assert w_kl[-1] > w_kl[0]
   # inference bundle: prior + decoder only, same actions as the trainer's student
   bundle = ckpt_lib.load_bundle(tmp_path / ckpt_lib.BUNDLE_DIR)
+  kept = set(bundle.actor_params["params"])
+  assert not kept & set(distill.TRAINING_ONLY_MODULES), kept  # the bundle holds no encoder
+  assert {"decoder", "prior_transformer"} <= kept, kept
   params, policy = distill.inference_policy(bundle)
   obs = res.state.env_state.obs
   key = jax.random.PRNGKey(7)

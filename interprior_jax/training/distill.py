@@ -295,15 +295,29 @@ class Distiller:
     return sharding.jit_train_step(self.train_step, self.state_shardings(state), self.mesh)
 
   def export(self, state: TrainState, directory, config) -> None:
-    """Inference bundle: student params + input normalizer + config + sizes."""
+    """Inference bundle: the deployed student params (prior + decoder: the encoder and the goal
+    reconstruction head are training-only, :data:`TRAINING_ONLY_MODULES`) + input normalizer +
+    config + sizes."""
     from interprior_jax.training import checkpoint as ckpt_lib
     genv = self.env.env
-    ckpt_lib.export_bundle(directory, state.params["student"], state.normalizer, config,
+    ckpt_lib.export_bundle(directory, deployed_params(state.params["student"]), state.normalizer,
+                           config,
                            action_size=self.env.action_size, state_size=genv.source.state_size,
                            goal_size=genv.source.goal_size, trained_iterations=int(state.step))
 
 
 # ------------------------------------------------------------------------------ inference
+#: Submodules of the latent policy used only in training (the posterior encoder sees the
+#: reference; the reconstruction head is an auxiliary loss): left out of inference bundles.
+TRAINING_ONLY_MODULES = ("encoder", "recon_head")
+
+
+def deployed_params(student_params: dict) -> dict:
+  """The student's flax variables without :data:`TRAINING_ONLY_MODULES` (what ``act`` uses)."""
+  return {**student_params, "params": {k: v for k, v in student_params["params"].items()
+                                       if k not in TRAINING_ONLY_MODULES}}
+
+
 def student_from_bundle(bundle) -> tuple[lp.LatentPolicy, DistillConfig]:
   cfg = DistillConfig.from_config(ml_collections.ConfigDict(bundle.config["distill"]))
   gcfg = goal_config_from(ml_collections.ConfigDict(bundle.config["goals"]),
