@@ -71,11 +71,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   })
   c.goals = ml_collections.ConfigDict({
       "history": 5, "trajectory_steps": 4, "snapshot_min": 10, "snapshot_max": 90,
-      "trajectory_families": ("full", "extremities", "object", "none"),
-      "trajectory_probs": (0.4, 0.2, 0.2, 0.2),
+      # "root" (pelvis pose + height only) is what the keyboard's move / turn / stand commands
+      # give (interprior_jax/control/commands.py, docs/play.md).
+      "trajectory_families": ("full", "extremities", "object", "root", "none"),
+      "trajectory_probs": (0.35, 0.15, 0.15, 0.2, 0.15),
       "snapshot_families": ("full", "object", "extremities", "contact", "object+extremities",
-                            "random_body", "none"),
-      "snapshot_probs": (0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1),
+                            "root", "random_body", "none"),
+      "snapshot_probs": (0.2, 0.15, 0.1, 0.1, 0.15, 0.1, 0.1, 0.1),
   })
   c.loop = ml_collections.ConfigDict({
       "num_iterations": 10000, "log_every": 10, "checkpoint_every": 200,
@@ -111,6 +113,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               "encoder_hidden": (256,), "decoder_hidden": (256, 256),
                               "recon_hidden": (128,)})
     c.loop.update(num_iterations=400, log_every=5, checkpoint_every=20, keep_checkpoints=3)
+    # The mask families pretrained/embedded_student was distilled with (before the "root"
+    # family existed); drop this to train the keyboard's pelvis-only goals too.
+    c.goals.update(trajectory_families=("full", "extremities", "object", "none"),
+                   trajectory_probs=(0.4, 0.2, 0.2, 0.2),
+                   snapshot_families=("full", "object", "extremities", "contact",
+                                      "object+extremities", "random_body", "none"),
+                   snapshot_probs=(0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1))
   elif variant == "smoke":
     c.distill.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
                      learning_rate=3e-4, beta_decay_iterations=2, kl_anneal_iterations=2)

@@ -203,6 +203,14 @@ def test_goal_residual_and_masks(setup):
   r = goals.goal_residual(x, y, m)
   np.testing.assert_allclose(r.obj_pos, 1.0, atol=1e-6)
   np.testing.assert_allclose(r.body_pos, 0.0)
+  # The root family keeps the pelvis pose and height, nothing else.
+  y = x.replace(root_height=x.root_height + 1.0, body_pos=x.body_pos + 1.0,
+                obj_pos=x.obj_pos + 1.0)
+  r = goals.goal_residual(x, y, goals.MASK_FAMILIES["root"](B, C, np.asarray([1])))
+  np.testing.assert_allclose(r.body_pos[goals.ROOT_BODY], 1.0, atol=1e-6)
+  np.testing.assert_allclose(np.delete(np.asarray(r.body_pos), goals.ROOT_BODY, 0), 0.0)
+  np.testing.assert_allclose(r.root_height, 1.0, atol=1e-6)
+  np.testing.assert_allclose(r.obj_pos, 0.0)
 
 
 def test_psi_buffer():

@@ -80,7 +80,7 @@ def hoi_features(frame, anchor_pos: jax.Array, anchor_quat: jax.Array, body_obj_
     return geometry.quat_rotate(q, v)
 
   return Features(
-      root_height=frame.body_pos[..., 0, 2:3],
+      root_height=frame.body_pos[..., ROOT_BODY, 2:3],
       body_pos=vec(frame.body_pos - anchor_pos[..., None, :], hqb),
       body_rot=geometry.quat_canonicalize(geometry.quat_mul(hqb, frame.body_quat)),
       body_lin_vel=vec(frame.body_lin_vel, hqb), body_ang_vel=vec(frame.body_ang_vel, hqb),
@@ -169,9 +169,16 @@ def _bodies_mask(B: int, C: int, body_idx: np.ndarray) -> Features:
   return m.replace(body_pos=sel, body_rot=sel, root_height=jnp.ones(1))
 
 
+#: Index of the root (pelvis) body in every body axis of :class:`Features` (``root_height`` is
+#: its height: :func:`hoi_features`).
+ROOT_BODY = 0
+
 # Registry: family name -> mask builder (num_bodies, num_contacts, extremity body indices).
+# ``root``: the pelvis pose and height only (what the keyboard's move / turn / stand goals give,
+# interprior_jax/control/commands.py).
 MASK_FAMILIES: dict[str, Callable[[int, int, np.ndarray], Features]] = {
     "full": lambda B, C, ext: full_mask(B, C),
+    "root": lambda B, C, ext: _bodies_mask(B, C, np.array([ROOT_BODY])),
     "object": lambda B, C, ext: full_mask(B, C, 0.0).replace(
         obj_pos=jnp.ones(1), obj_rot=jnp.ones(1)),
     "extremities": lambda B, C, ext: _bodies_mask(B, C, ext),
