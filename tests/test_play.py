@@ -248,3 +248,31 @@ def test_desktop_viewer_under_xvfb(expert_session, tmp_path):
   finally:
     xvfb.terminate()
     xvfb.wait(timeout=10)
+
+
+@pytest.mark.skipif(not (STUDENT / "policy").is_dir(), reason="no committed student bundle")
+def test_student_session_keys_become_the_key_maps_goals():
+  """A scripted key sequence on the committed student: after each key, the goal the policy gets is
+  exactly the key map's command goal built from the current state, and the markers follow."""
+  from interprior_jax.training import distill_env
+
+  s = session_lib.PlaySession(STUDENT)
+  assert s.kind == "student"
+  script = [("w", "forward", ("pelvis_path",)), ("a", "turn_left", ("pelvis_path",)),
+            ("r", "lift", ("object",)), (" ", "stand", ("pelvis",)),
+            ("x", "release", ()), ("q", "release", ())]
+  for key, command, markers in script:
+    msg = s.press(key)
+    assert s.command == command, (key, msg)
+    for _ in range(3):
+      st = s.tick()
+    assert tuple(n for n, _ in st.markers) == markers, (key, st.markers)
+    goals, mask = s.current_goal()
+    sim, x = distill_env.hoi_sim_features(s.env, s.state)
+    want_g, want_m = commands.command_goal(s.layout, command, x, sim.root_pos[2])
+    np.testing.assert_allclose(mask, want_m)
+    np.testing.assert_allclose(goals, want_g, atol=1e-5)
+  assert "unknown key" in msg
+  assert s.press("n").startswith("snapshot") and s.command == "snapshot"
+  goals, mask = s.current_goal()
+  assert np.all(np.asarray(mask[-1]) == 1) and not np.any(np.asarray(mask[:-1]))
