@@ -15,6 +15,7 @@ regenerated from the seed in its config, real ones read from the shared folder).
 Stage-2 goal tasks (a distilled bundle, ``experiments/distill.py``):
 
   python experiments/evaluate.py --workdir DIR --task snapshot|trajectory|contact|chain|random_init
+  python experiments/evaluate.py --workdir DIR --task snapshot --expert pretrained/embedded_expert
 
 success / failure rate / E_h / E_o as defined in ``interprior_jax/training/distill_eval.py`` and
 docs/tasks.md; writes ``DIR/eval_<task>.json``.
@@ -49,6 +50,9 @@ flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "co
                                        "random_init"],
                   "tracking (expert or any bundle) or a Stage-2 sparse-goal task.")
 flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
+flags.DEFINE_string("expert", None, "Goal tasks: the same episodes played by this expert bundle "
+                    "on the full reference (the student's upper bound; writes "
+                    "eval_<task>_expert.json).")
 flags.DEFINE_integer("video", None, "Render tracking episode N (its index in episodes; -1: the "
                      "best one, a success if any) to MP4 with the reference as a translucent "
                      "ghost.")
@@ -69,9 +73,12 @@ def main(_):
     from interprior_jax.training import distill_eval
 
     result = distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.task,
-                                             FLAGS.num_episodes, FLAGS.seed)
-    result.update({"workdir": str(workdir), **launch.provenance()})
-    out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / f"eval_{FLAGS.task}.json"
+                                             FLAGS.num_episodes, FLAGS.seed,
+                                             expert_dir=FLAGS.expert)
+    result.update({"workdir": str(workdir), "acting": FLAGS.expert or "student",
+                   **launch.provenance()})
+    name = f"eval_{FLAGS.task}" + ("_expert" if FLAGS.expert else "") + ".json"
+    out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
     launch.write_json(out, result)
     print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} failure_rate="
           f"{result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']} -> {out}")

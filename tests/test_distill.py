@@ -164,6 +164,12 @@ def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_dis
   assert r["failure_rate"] == pytest.approx(np.mean([e["terminated"] for e in eps]))
   assert all(not (e["success"] and e["terminated"]) for e in eps)  # a failed episode never counts
   assert len(r["per_episode"]) == 8 and math.isfinite(r["e_pos"])
+  # The same episodes played by the expert on the full reference (the student's upper bound).
+  rx = distill_eval.evaluate_goal_task(tmp_path / ckpt_lib.BUNDLE_DIR, "snapshot", 8,
+                                       expert_dir=toy_expert)
+  # Seen once (2026-12-02): student 0.125 / e_pos 0.65, expert 0.625 / 0.18; the margins below
+  # were set after that run. Equal numbers would mean the student acted in both.
+  assert rx["e_pos"] < 0.5 * r["e_pos"] and rx["success_rate"] > r["success_rate"], (r, rx)
 
 
 def test_ablation_rows_and_config_errors():

@@ -89,8 +89,9 @@ def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collect
   return c
 
 
-def run_task(genv, act_eps, params, reset_state, task: GoalTask, key, metric_names):
-  """Scan of ``horizon * chain_length`` vmapped steps; ``[N]`` per-episode results."""
+def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
+  """Scan of ``horizon * chain_length`` vmapped steps of ``act(obs: StudentObs [N]) -> action
+  [N, A]``; ``[N]`` per-episode results."""
   lower, upper = (jnp.asarray(b) for b in genv.source.reach_bounds())
   tok = -1 if task.token == "snapshot" else 0
   n = reset_state.done.shape[0]
@@ -106,8 +107,7 @@ def run_task(genv, act_eps, params, reset_state, task: GoalTask, key, metric_nam
     s, active, cur, done_goals, hits, length, term, sums, chain = carry
     r = reached(s.obs) * active
     cur = jnp.maximum(cur, r)
-    a = act_eps(params, s.obs.history, s.obs.goals, s.obs.mask, s.obs.eps)
-    ns = jax.vmap(genv.step)(s, a)
+    ns = jax.vmap(genv.step)(s, act(s.obs))
     wrapped = (ns.obs.snap_steps > s.obs.snap_steps).astype(jnp.float32) * active
     done_goals = done_goals + wrapped * cur
     cur = cur * (1.0 - wrapped)
@@ -137,8 +137,14 @@ def run_task(genv, act_eps, params, reset_state, task: GoalTask, key, metric_nam
   return out
 
 
-def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0) -> dict:
-  """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`)."""
+def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
+                       expert_dir=None) -> dict:
+  """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`).
+
+  ``expert_dir``: play the same episodes with the expert bundle there acting instead, on the full
+  reference it was trained on (its actions relabelled to the student's parameterisation): the
+  upper bound a distilled student is compared with (meaningless for ``random_init``, whose start
+  is off the reference)."""
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training import distill
   from interprior_jax.training import env_factory
@@ -159,8 +165,17 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
   reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))
   metric_names = METRICS.get(config.env_kind, ())
-  per = jax.device_get(jax.jit(lambda s, k: run_task(genv, act_eps, params, s, task, k,
-                                                     metric_names))(reset, k_run))
+  if expert_dir is None:
+    def act(obs):
+      return act_eps(params, obs.history, obs.goals, obs.mask, obs.eps)
+  else:
+    _, expert_act, _ = distill.expert_from_bundle(expert_dir)
+    adapt = distill.expert_adapter(config, base) or (lambda a, ctx: a)
+
+    def act(obs):
+      return adapt(expert_act(obs.reference), obs.action_context)
+  per = jax.device_get(jax.jit(lambda s, k: run_task(genv, act, s, task, k, metric_names))(
+      reset, k_run))
   per = {k: np.asarray(v, np.float64) for k, v in per.items()}
   # random_init: episodes whose object goal is met before the first action say nothing.
   counted = per["trivial"] == 0 if task.random_init else np.ones(num_episodes, bool)
