@@ -57,6 +57,8 @@ flags.DEFINE_integer("video", None, "Render tracking episode N (its index in epi
                      "best one, a success if any) to MP4 with the reference as a translucent "
                      "ghost.")
 flags.DEFINE_string("video_out", None, "MP4 path (default: next to the JSON, episode_<N>.mp4).")
+flags.DEFINE_bool("latent_mean", False, "Goal tasks: the student acts on the prior's mean latent "
+                  "(deterministic) instead of a per-episode prior sample.")
 FLAGS = flags.FLAGS
 
 
@@ -74,10 +76,12 @@ def main(_):
 
     result = distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.task,
                                              FLAGS.num_episodes, FLAGS.seed,
-                                             expert_dir=FLAGS.expert)
+                                             expert_dir=FLAGS.expert,
+                                             latent_mean=FLAGS.latent_mean)
     result.update({"workdir": str(workdir), "acting": FLAGS.expert or "student",
                    **launch.provenance()})
-    name = f"eval_{FLAGS.task}" + ("_expert" if FLAGS.expert else "") + ".json"
+    name = (f"eval_{FLAGS.task}" + ("_expert" if FLAGS.expert else "")
+            + ("_latent_mean" if FLAGS.latent_mean else "") + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
     launch.write_json(out, result)
     print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} failure_rate="

@@ -143,11 +143,15 @@ def _export_student(run, dest, config, clips) -> None:
   keys = ("success_rate", "failure_rate", "mean_goals_reached", "e_h", "e_o", "num_episodes",
           "num_trivial")
   evals = {}
-  expert_evals = {}
+  expert_evals, mean_evals = {}, {}
   for task in FLAGS.tasks:
     r = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, task, FLAGS.task_episodes)
     evals[task] = {k: r[k] for k in keys}
-    line = f"export_pretrained: {task}: student success {r['success_rate']}"
+    rm = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, task, FLAGS.task_episodes,
+                                         latent_mean=True)
+    mean_evals[task] = {k: rm[k] for k in keys}
+    line = (f"export_pretrained: {task}: student success {r['success_rate']} (prior mean "
+            f"{rm['success_rate']})")
     if task != "random_init":  # the expert needs the reference, which random_init starts off
       rx = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, task, FLAGS.task_episodes,
                                            expert_dir=FLAGS.expert)
@@ -185,6 +189,7 @@ def _export_student(run, dest, config, clips) -> None:
                    "notes": FLAGS.train_notes, "commit": summary.get("commit"),
                    "date": summary.get("date"), "device": summary.get("device")},
       "eval": evals,
+      "eval_latent_mean": mean_evals,
       "eval_expert_same_episodes": expert_evals,
       "ci_check": {"task": "snapshot", "num_episodes": FLAGS.ci_episodes, "seed": 0,
                    "success_rate": ci["success_rate"], "failure_rate": ci["failure_rate"]},

@@ -30,6 +30,8 @@ flags.DEFINE_integer("web", None, "Serve the browser page on 127.0.0.1:PORT inst
                      "desktop viewer.")
 flags.DEFINE_integer("clip", 0, "Clip of the bundle's data to start from.")
 flags.DEFINE_integer("seed", 0, "Seed of the latent noise and resets.")
+flags.DEFINE_bool("latent_mean", False, "Student: act on the prior's mean latent (deterministic) "
+                  "instead of a per-episode prior sample.")
 flags.DEFINE_float("seconds", None, "Stop after this many seconds (default: until closed).")
 flags.DEFINE_integer("bench", None, "Headless: run N policy steps unpaced, print the rate.")
 flags.DEFINE_list("keys", [], "Keys pressed before the first --bench steps, one per step.")
@@ -52,7 +54,8 @@ def main(_):
 
   runtime.enable_compilation_cache()
   t0 = time.perf_counter()
-  session = session_lib.PlaySession(FLAGS.bundle, clip=FLAGS.clip, seed=FLAGS.seed)
+  session = session_lib.PlaySession(FLAGS.bundle, clip=FLAGS.clip, seed=FLAGS.seed,
+                                    latent_mean=FLAGS.latent_mean)
   session.tick()  # compile
   session.reset()
   print(f"play: {session.kind} bundle {FLAGS.bundle} ready in {time.perf_counter() - t0:.1f} s "

@@ -74,7 +74,7 @@ class PlaySession:
   """
 
   def __init__(self, bundle_dir, clip: int = 0, seed: int = 0, humanoid: str | None = None,
-               clips=None):
+               clips=None, latent_mean: bool = False):
     from interprior_jax.training import checkpoint as ckpt_lib
     from interprior_jax.training import distill
     from interprior_jax.training import distill_env
@@ -100,6 +100,7 @@ class PlaySession:
       raise ValueError(f"clip {clip}: the bundle's data has clips 0..{len(self.clips) - 1}")
     self.env = env = env_factory.make_env(self.config, self.clips)
     self.clip = int(clip)
+    self.latent_mean = bool(latent_mean)  # student: the prior's mean latent instead of a sample
     self._key = jax.random.PRNGKey(seed)
     self.command = "stand"
     self.notice = ""
@@ -220,7 +221,7 @@ class PlaySession:
     if self.kind == "student":
       x = self._source.state_fn(self.state)
       self._hist = jnp.broadcast_to(x, (self.goal_config.history,) + x.shape)
-      self._eps = jax.random.normal(k_eps, (self._latent,))
+      self._eps = jax.random.normal(k_eps, (self._latent,)) * (0.0 if self.latent_mean else 1.0)
 
   def press(self, key: str) -> str:
     """Applies a key; returns the message to show (a hint for unknown keys)."""

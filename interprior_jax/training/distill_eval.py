@@ -138,13 +138,14 @@ def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
 
 
 def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
-                       expert_dir=None) -> dict:
+                       expert_dir=None, latent_mean: bool = False) -> dict:
   """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`).
 
   ``expert_dir``: play the same episodes with the expert bundle there acting instead, on the full
   reference it was trained on (its actions relabelled to the student's parameterisation): the
   upper bound a distilled student is compared with (meaningless for ``random_init``, whose start
-  is off the reference)."""
+  is off the reference).  ``latent_mean``: the student acts on the prior's mean latent (noise
+  ``eps = 0``, the deterministic policy) instead of a per-episode prior sample (method.md)."""
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training import distill
   from interprior_jax.training import env_factory
@@ -166,8 +167,10 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))
   metric_names = METRICS.get(config.env_kind, ())
   if expert_dir is None:
+    scale = 0.0 if latent_mean else 1.0
+
     def act(obs):
-      return act_eps(params, obs.history, obs.goals, obs.mask, obs.eps)
+      return act_eps(params, obs.history, obs.goals, obs.mask, scale * obs.eps)
   else:
     _, expert_act, _ = distill.expert_from_bundle(expert_dir)
     adapt = distill.expert_adapter(config, base) or (lambda a, ctx: a)
@@ -180,6 +183,7 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   # random_init: episodes whose object goal is met before the first action say nothing.
   counted = per["trivial"] == 0 if task.random_init else np.ones(num_episodes, bool)
   result = {"task": task_name, "definition": dataclasses.asdict(task),
+            "latent": "prior mean" if latent_mean else "prior sample",
             "num_episodes": int(num_episodes), "num_trivial": int(num_episodes - counted.sum()),
             "success_rate": float(np.mean(per["success"][counted])) if counted.any() else None,
             "failure_rate": float(np.mean(per["terminated"])),
