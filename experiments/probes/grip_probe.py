@@ -6,7 +6,7 @@ Two 8 x 9 cm box palms (the SMPL wrist geom) on slide joints squeeze a 0.4 x 0.3
 with a constant force, then a weld lifts them 0.8 m over 1.6 s (minimum jerk) and holds 2 s;
 prints the box's slip.  (docs/results.md, "Why the experts stopped at the box".)
 """
-import mujoco, numpy as np
+import mujoco
 XML = """<mujoco><option timestep="{dt}" cone="{cone}" impratio="{imp}" integrator="implicitfast"/>
 <worldbody><geom type="plane" size="5 5 .1"/>
 <body name="lift" mocap="true" pos="0 0 0.25"/>
