@@ -8,7 +8,8 @@ manifest.
 
 A Stage-2 student (its config has ``goals``) is evaluated on the goal tasks instead
 (``--tasks``, ``--task_episodes`` episodes each, seed 0; docs/tasks.md), plus a short
-``ci_check`` (``--ci_episodes`` snapshot episodes) that tests/test_pretrained.py reproduces; its
+``ci_check`` (``--ci_episodes`` snapshot episodes, prior-mean latent) that
+tests/test_pretrained.py reproduces; its
 manifest names the expert it was distilled from (``--expert``).
 
 Copies ``RUN/policy`` (the inference bundle), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
@@ -158,7 +159,8 @@ def _export_student(run, dest, config, clips) -> None:
       expert_evals[task] = {k: rx[k] for k in keys}
       line += f", expert on the same episodes {rx['success_rate']}"
     print(line)
-  ci = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, "snapshot", FLAGS.ci_episodes)
+  ci = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, "snapshot", FLAGS.ci_episodes,
+                                       latent_mean=True)
   summary = json.loads((run / "train_summary.json").read_text()) if (
       run / "train_summary.json").exists() else {}
   expert_manifest = pathlib.Path(FLAGS.expert) / "manifest.json"
@@ -192,6 +194,7 @@ def _export_student(run, dest, config, clips) -> None:
       "eval_latent_mean": mean_evals,
       "eval_expert_same_episodes": expert_evals,
       "ci_check": {"task": "snapshot", "num_episodes": FLAGS.ci_episodes, "seed": 0,
+                   "latent": ci["latent"],
                    "success_rate": ci["success_rate"], "failure_rate": ci["failure_rate"]},
       "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
   }
