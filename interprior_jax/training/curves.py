@@ -19,14 +19,23 @@ import sys
 
 from interprior_jax.training import loop as loop_lib
 
-#: (history key, panel title) of the panels, left to right.
-PANELS = (("episode_return", "episode return"), ("episode_length", "episode length (steps)"),
-          ("success_rate", "success"))
+#: (history keys, panel title) of the panels, left to right: Stage 1 (PPO) ...
+PANELS = ((("episode_return",), "episode return"), (("episode_length",), "episode length (steps)"),
+          (("success_rate",), "success"))
+#: ... and Stage 2 (distillation: the deployed prior path's and the posterior's action loss, the
+#: rollout's own action error, the DAgger expert share).
+DISTILL_PANELS = ((("loss_action_prior", "loss_action"), "imitation loss (prior / posterior)"),
+                  (("rollout_action_error", "expert_share"), "rollout action error, expert share"),
+                  (("episode_length",), "episode length (steps)"),
+                  (("success_rate",), "success"))
 
 
 def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = None,
-                 title: str | None = None) -> pathlib.Path:
-  """Writes the figure (default ``WORKDIR/learning_curve.png``); returns its path.
+                 title: str | None = None, panels=None) -> pathlib.Path:
+  """Writes the figure (default ``WORKDIR/learning_curve.png``); returns its path.  ``panels``:
+  :data:`PANELS` (default) or :data:`DISTILL_PANELS` (chosen by default when the history has
+  ``loss_action_prior``); the periodic evaluations are drawn on the episode-length and success
+  panels.
 
   Raises:
     ValueError: the workdir has no ``history.jsonl`` rows.
@@ -41,22 +50,30 @@ def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = Non
   if not hist:
     raise ValueError(f"{workdir / 'history.jsonl'}: no logged iterations to plot")
   out = pathlib.Path(out) if out else workdir / "learning_curve.png"
-  fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.2))
+  if panels is None:
+    panels = DISTILL_PANELS if "loss_action_prior" in hist[-1] else PANELS
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
   x = [h["env_steps"] for h in hist]
-  for ax, (key, name) in zip(axes, PANELS):
-    y = [h.get(key) for h in hist]
-    ax.plot(x, [float("nan") if v is None else v for v in y], lw=1.2, label="training episodes")
+  where = {keys[0]: ax for ax, (keys, _) in zip(axes, panels)}
+  for ax, (keys, name) in zip(axes, panels):
+    for key in keys:
+      y = [h.get(key) for h in hist]
+      ax.plot(x, [float("nan") if v is None else v for v in y], lw=1.2,
+              label=key if len(keys) > 1 else "training episodes")
+    if len(keys) > 1:
+      ax.legend(fontsize=7)
     ax.set_title(name)
     ax.set_xlabel("env steps")
     ax.grid(alpha=0.3)
-  if evals:
+  if evals and "episode_length" in where and "success_rate" in where:
     ex = [e["env_steps"] for e in evals]
-    axes[1].plot(ex, [e["mean_length"] for e in evals], "o-", ms=3, lw=1.0,
-                 label="eval from frame 0")
-    axes[2].plot(ex, [e["success_rate"] for e in evals], "o-", ms=3, lw=1.0,
-                 label="eval from frame 0")
-    axes[2].legend(fontsize=7)
-  axes[2].set_ylim(-0.02, 1.02)
+    where["episode_length"].plot(ex, [e["mean_length"] for e in evals], "o-", ms=3, lw=1.0,
+                                 label="eval from frame 0")
+    where["success_rate"].plot(ex, [e["success_rate"] for e in evals], "o-", ms=3, lw=1.0,
+                               label="eval from frame 0")
+    where["success_rate"].legend(fontsize=7)
+  if "success_rate" in where:
+    where["success_rate"].set_ylim(-0.02, 1.02)
   fig.suptitle(title or workdir.name, fontsize=10)
   fig.tight_layout()
   fig.savefig(out, dpi=110)
