@@ -38,8 +38,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Stage "pretrained": the committed embedded-default expert (pretrained/<expert>, trained on the
   # first 4 clips this job generates) evaluated on its own clips from their first frames, and one
   # episode rendered with the reference as a ghost -> DIR/pretrained/.  No training wait.
+  # Stage "pretrained_student": the committed Stage-2 student on the snapshot goal task (prior
+  # mean) and one dataset snapshot goal rendered with its target markers -> DIR/pretrained_student/.
   c.pretrained = ml_collections.ConfigDict({
-      "enabled": True, "expert": "embedded_expert", "video_episode": -1, "perturb": "off"})
+      "enabled": True, "expert": "embedded_expert", "video_episode": -1, "perturb": "off",
+      "student": "embedded_student", "student_episodes": 16,
+      # clip of the rendered goal episode: a push (the expert, hence its student, does pushes;
+      # clip 0, a carry, did not reach its goal: docs/results.md)
+      "student_clip": 1})
   # Smoke checks (they check that training runs; their policies are a few iterations old):
   # stage "expert": PPO on the HOI env over the generated clips -> DIR/expert (checkpoints,
   # policy/ bundle, history.json).  Stage "eval": the bundle on every clip from its first frame

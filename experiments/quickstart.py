@@ -12,6 +12,10 @@ Stages (each timed and summarized in ``DIR/report.json``; the console shows one 
      on its own clips from their first frames (success rate, E_h, E_o), and one episode rendered
      with the reference as a translucent ghost (the best one: a success if any):
      DIR/pretrained/{eval.json, episode_best.mp4}.
+  5b. pretrained_student: the committed Stage-2 student (``pretrained/<config.pretrained.student>``)
+     on the snapshot goal task (prior-mean latent), and one dataset snapshot goal played
+     closed-loop with its pelvis / object targets drawn as markers:
+     DIR/pretrained_student/{eval_snapshot.json, goal_episode.mp4}.
   Smoke checks (clearly labelled: a few iterations each, they check that training runs):
   6. expert: Stage-1 PPO on the HOI env over the generated clips (``config.expert``, a complete
      ``configs/expert.py`` config): DIR/expert/{checkpoints, policy (inference bundle),
@@ -187,6 +191,56 @@ def stage_pretrained(cfg, workdir):
   return out
 
 
+def stage_pretrained_student(cfg, workdir):
+  """The committed Stage-2 student ``pretrained/<cfg.pretrained.student>`` on the ``snapshot``
+  goal task (prior-mean latent) and one dataset snapshot goal played closed-loop and rendered
+  with the goal's pelvis / object targets as markers -> DIR/pretrained_student/."""
+  import json
+  import pathlib
+
+  from interprior_jax.control import draw
+  from interprior_jax.control import session as session_lib
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import distill_eval
+
+  root = pathlib.Path(__file__).resolve().parents[1] / "pretrained" / cfg.pretrained.student
+  bundle = root / ckpt_lib.BUNDLE_DIR
+  if not bundle.exists():
+    raise FileNotFoundError(f"config.pretrained.student={cfg.pretrained.student!r}: no bundle at "
+                            f"{bundle}")
+  sdir = workdir / "pretrained_student"
+  sdir.mkdir(parents=True, exist_ok=True)
+  t0 = time.perf_counter()
+  r = distill_eval.evaluate_goal_task(bundle, "snapshot", int(cfg.pretrained.student_episodes),
+                                      seed=cfg.seed, latent_mean=True)
+  launch.write_json(sdir / "eval_snapshot.json", r)
+  out = {k: r[k] for k in ("task", "latent", "num_episodes", "success_rate", "failure_rate",
+                           "e_h")}
+  manifest = root / "manifest.json"
+  if manifest.exists():
+    out["manifest_success_rate"] = json.loads(manifest.read_text()).get(
+        "eval_latent_mean", {}).get("snapshot", {}).get("success_rate")
+  out["video"] = {"status": "disabled"}
+  if cfg.video.enabled:
+    session = session_lib.PlaySession(bundle, clip=int(cfg.pretrained.student_clip),
+                                      seed=cfg.seed, latent_mean=True)
+    ep = session_lib.record_goal_episode(session, "n")
+    out["goal_episode"] = {"reached_step": ep["reached_step"], "steps": len(ep["qpos"]),
+                           "goal": ep["message"]}
+
+    def frames():
+      r = draw.FrameRenderer(session.model, cfg.video.width, cfg.video.height)
+      try:
+        return r.frames(ep["qpos"], ep["markers"])
+      finally:
+        r.close()
+
+    out["video"] = render.render_with(frames, sdir / "goal_episode.mp4",
+                                      fps=1.0 / float(session.env.dt))
+  out["wall_s"] = time.perf_counter() - t0
+  return out
+
+
 def _expert_config(cfg, workdir):
   """``config.expert`` bound to the quickstart's seed and dataset (``native:DIR/data``)."""
   import ml_collections
@@ -323,6 +377,13 @@ def main(_):
     _say("pretrained", f"{cfg.pretrained.expert}: success {p['success_rate']:.2f} on "
          f"{p['num_episodes']} clips from frame 0 (perturb {p['perturb']}), e_h {p['e_h']:.3f} m, "
          f"video {p['video'].get('path') or p['video'].get('reason')}")
+  if cfg.pretrained.get("student"):
+    ps = report["stages"]["pretrained_student"] = stage_pretrained_student(cfg, workdir)
+    ge = ps.get("goal_episode", {})
+    _say("pretrained_student", f"{cfg.pretrained.student}: snapshot success "
+         f"{ps['success_rate']:.2f} on {ps['num_episodes']} goals (prior mean); goal episode "
+         f"reached at step {ge.get('reached_step')}, video "
+         f"{ps['video'].get('path') or ps['video'].get('reason')}")
   if cfg.train_expert:
     e = report["stages"]["expert"] = stage_expert(cfg, clips, workdir)
     e["smoke_check"] = True

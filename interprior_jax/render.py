@@ -65,6 +65,12 @@ def _render_and_write(render, path: str | pathlib.Path, fps: float) -> dict:
   return {"status": "ok", "path": str(path), "frames": int(len(frames))}
 
 
+def render_with(render, path: str | pathlib.Path, fps: float) -> dict:
+  """``render() -> frames`` written to an MP4; a missing GL backend or ffmpeg gives a
+  ``{"status": "skipped", "reason"}`` instead of an error (as :func:`try_render_video`)."""
+  return _render_and_write(render, path, fps)
+
+
 def try_render_video(model, qpos: np.ndarray, path: str | pathlib.Path, fps: float,
                      **kw) -> dict:
   """Renders and writes a video; returns ``{"status": "ok"|"skipped", "path"|"reason": ...}``."""

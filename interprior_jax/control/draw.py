@@ -65,6 +65,10 @@ class FrameRenderer:
     add_markers(self.renderer.scene, markers)
     return self.renderer.render()
 
+  def frames(self, qpos_seq, markers_seq) -> np.ndarray:
+    """(T, height, width, 3) uint8 of a recorded episode (one marker list per step)."""
+    return np.stack([self.render(q, m) for q, m in zip(qpos_seq, markers_seq)])
+
   def jpeg(self, qpos, markers=(), quality: int = 80) -> bytes:
     from PIL import Image
 

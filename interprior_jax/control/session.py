@@ -292,6 +292,27 @@ class PlaySession:
     return self.env.scene.model
 
 
+def record_goal_episode(session: PlaySession, key: str = "n", max_steps: int = 90,
+                        after_reach: int = 15) -> dict:
+  """Resets ``session``, presses ``key`` (default: the next dataset snapshot goal) and ticks until
+  the goal is reached (plus ``after_reach`` steps) or ``max_steps``; returns ``{"qpos" (T, nq),
+  "markers": [per step], "reached_step": int | None, "message"}`` for rendering."""
+  session.reset()
+  message = session.press(key)
+  qpos, markers, reached_at = [], [], None
+  start = session.goals_reached
+  for t in range(max_steps):
+    st = session.tick()
+    qpos.append(session.qpos())
+    markers.append(st.markers)
+    if reached_at is None and session.goals_reached > start:
+      reached_at = t + 1
+    if reached_at is not None and t + 1 >= reached_at + after_reach:
+      break
+  return {"qpos": np.stack(qpos), "markers": markers, "reached_step": reached_at,
+          "message": message}
+
+
 def _summary(env, s) -> dict:
   """What a tick reports, computed inside the compiled step (one device transfer)."""
   sim = env.physics.frame(s.pipeline_state)
@@ -360,4 +381,5 @@ def run_realtime(session: PlaySession, seconds: float | None = None,
           "ticks_per_s": n / max(wall, 1e-9)}
 
 
-__all__ = ["PlaySession", "Status", "play_config", "run_realtime", "goal_markers", "MARKER_NAMES"]
+__all__ = ["PlaySession", "Status", "play_config", "run_realtime", "goal_markers", "MARKER_NAMES",
+           "record_goal_episode"]
