@@ -156,19 +156,27 @@ def stage_sim(cfg, scene):
   return np.asarray(qpos0), summary
 
 
-def stage_pretrained(cfg, workdir):
-  """The committed expert bundle ``pretrained/<cfg.pretrained.expert>`` on its own clips (from
-  their first frames) plus one rendered episode with the reference ghost -> DIR/pretrained/."""
+def _committed_bundle(cfg, field: str):
+  """``(pretrained/<config.pretrained.<field>>, its policy/ bundle)``; FileNotFoundError naming
+  the config field when the bundle is missing."""
   import pathlib
 
   from interprior_jax.training import checkpoint as ckpt_lib
-  from interprior_jax.training import evaluation
 
-  root = pathlib.Path(__file__).resolve().parents[1] / "pretrained" / cfg.pretrained.expert
+  name = cfg.pretrained[field]
+  root = pathlib.Path(__file__).resolve().parents[1] / "pretrained" / name
   bundle = root / ckpt_lib.BUNDLE_DIR
   if not bundle.exists():
-    raise FileNotFoundError(f"config.pretrained.expert={cfg.pretrained.expert!r}: no bundle at "
-                            f"{bundle}")
+    raise FileNotFoundError(f"config.pretrained.{field}={name!r}: no bundle at {bundle}")
+  return root, bundle
+
+
+def stage_pretrained(cfg, workdir):
+  """The committed expert bundle ``pretrained/<cfg.pretrained.expert>`` on its own clips (from
+  their first frames) plus one rendered episode with the reference ghost -> DIR/pretrained/."""
+  from interprior_jax.training import evaluation
+
+  root, bundle = _committed_bundle(cfg, "expert")
   pdir = workdir / "pretrained"
   pdir.mkdir(parents=True, exist_ok=True)
   t0 = time.perf_counter()
@@ -196,18 +204,12 @@ def stage_pretrained_student(cfg, workdir):
   goal task (prior-mean latent) and one dataset snapshot goal played closed-loop and rendered
   with the goal's pelvis / object targets as markers -> DIR/pretrained_student/."""
   import json
-  import pathlib
 
   from interprior_jax.control import draw
   from interprior_jax.control import session as session_lib
-  from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training import distill_eval
 
-  root = pathlib.Path(__file__).resolve().parents[1] / "pretrained" / cfg.pretrained.student
-  bundle = root / ckpt_lib.BUNDLE_DIR
-  if not bundle.exists():
-    raise FileNotFoundError(f"config.pretrained.student={cfg.pretrained.student!r}: no bundle at "
-                            f"{bundle}")
+  root, bundle = _committed_bundle(cfg, "student")
   sdir = workdir / "pretrained_student"
   sdir.mkdir(parents=True, exist_ok=True)
   t0 = time.perf_counter()
