@@ -1,0 +1,60 @@
+"""Per-field reach of a goal task: which residual fields keep a student from reaching its goals,
+and the same for the expert driving the same GoalEnv on its full reference (docs/results.md,
+"Stage 2 on the CPU").
+
+  python experiments/probes/goal_reach_fields.py STUDENT_BUNDLE_DIR TASK N [EXPERT_DIR]
+"""
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+from interprior_jax import runtime  # noqa: E402
+from interprior_jax.training import checkpoint as ck  # noqa: E402
+from interprior_jax.training import distill, distill_env, env_factory  # noqa: E402
+from interprior_jax.training import distill_eval as de  # noqa: E402
+
+runtime.enable_compilation_cache()
+bdir, task_name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+task = de.TASKS[task_name]
+bundle = ck.load_bundle(bdir)
+config = de.task_config(ml_collections.ConfigDict(bundle.config), task)
+params, act_eps, z = distill.latent_inference_policy(bundle)
+base = env_factory.make_env(config)
+gcfg = distill.goal_config_from(config.goals, z)
+src = distill_env.make_goal_source("hoi", base, gcfg)
+genv = distill_env.GoalEnv(base, src, gcfg)
+lower, upper = (jnp.asarray(b) for b in src.reach_bounds())
+fid = jnp.asarray(src.field_ids)
+nf = len(src.field_names)
+expert_dir = sys.argv[4] if len(sys.argv) > 4 else 'pretrained/embedded_expert'
+_, eact, _ = distill.expert_from_bundle(expert_dir)
+adapt = distill.expert_adapter(config, base)
+reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(jax.random.PRNGKey(0), n))
+def run(which):
+  def body(s, _):
+    g, m = s.obs.goals[:, -1], s.obs.mask[:, -1]
+    r = g * m
+    ok = (r >= lower) & (r <= upper)  # [n, D]
+    per = jnp.stack([jnp.all(jnp.where(fid == f, ok, True), -1) for f in range(nf)], -1)
+    allok = jnp.all(ok, -1)
+    if which == "student":
+      a = act_eps(params, s.obs.history, s.obs.goals, s.obs.mask, s.obs.eps)
+    else:
+      a = eact(s.obs.reference)
+      if adapt is not None:
+        a = adapt(a, s.obs.action_context)
+    ns = jax.vmap(genv.step)(s, a)
+    return ns, (per, allok, ns.done)
+  _, (per, allok, done) = jax.lax.scan(body, reset, None, task.horizon)
+  return per, allok, done
+for which in ("student", "expert"):
+  per, allok, done = jax.device_get(jax.jit(lambda: run(which))())
+  # per [T, n, F]
+  print(which, "reached any step:", float(np.mean(np.any(allok, 0))), "fell:", float(np.mean(np.any(done, 0))))
+  print("  field ok at >=1 step:", {src.field_names[f]: round(float(np.mean(np.any(per[:, :, f], 0))), 2) for f in range(nf)})
+  print("  field ok at last step:", {src.field_names[f]: round(float(np.mean(per[-1, :, f])), 2) for f in range(nf)})
