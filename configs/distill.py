@@ -5,7 +5,8 @@ defaults: latent 64, history 5, H = 4, L in [10, 90], KL 1e-4 -> 1e-2, w_scale =
 4-layer prior Transformer, decoder 1024-1024-512), ``smoke`` (HOI env, CPU-sized, 2 iterations),
 ``toy`` (point-mass env; used by the tests), ``embedded`` (the CPU student of
 ``pretrained/embedded_expert``: MuJoCo C physics via the expert's env, 256 envs, a small prior
-Transformer and decoder; docs/results.md, Stage 2 on the CPU). Ablation rows of the paper's Table 1
+Transformer and decoder, prior-path imitation; docs/results.md, Stage 2 on the CPU),
+``embedded_v1`` (the first CPU student's recipe: no prior-path imitation, no "root" masks). Ablation rows of the paper's Table 1
 (``training/distill.py:ABLATIONS``): ``plain`` (distillation only), ``shaping`` (+ L_scale, L_tc),
 ``bounded`` (+ unit-sphere latent and clipped observations; default = full Stage 2).
 
@@ -23,7 +24,7 @@ import ml_collections
 
 from interprior_jax import config as config_lib
 
-VARIANTS = ("smoke", "embedded", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "embedded", "embedded_v1", "smpl", "smplx", "g1", "toy")
 ABLATION_NAMES = ("plain", "shaping", "bounded")
 
 
@@ -35,7 +36,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if ablation not in ABLATION_NAMES:
     raise ValueError(f"configs/distill.py: unknown ablation {ablation!r}; valid: "
                      f"{ABLATION_NAMES}")
-  expert = config_lib.sibling_config(__file__, "expert", variant)
+  # embedded_v1 is a recipe of the embedded student: the same expert config.
+  expert = config_lib.sibling_config(__file__, "expert", variant.removesuffix("_v1"))
   c = ml_collections.ConfigDict()
   c.variant = variant
   c.seed = 0
@@ -58,7 +60,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "num_envs": 4096, "unroll_length": 32, "num_epochs": 4, "num_minibatches": 8,
       "learning_rate": 1e-4, "max_grad_norm": 1.0, "action_bound": 1.0,
       "beta_start": 1.0, "beta_decay_iterations": 2000,
-      "w_action": 1.0, "w_rec": 0.1, "kl_start": 1e-4, "kl_end": 1e-2,
+      "w_action": 1.0, "w_action_prior": 0.0, "w_rec": 0.1, "kl_start": 1e-4, "kl_end": 1e-2,
       "kl_anneal_iterations": 5000, "w_scale": 0.01, "w_tc": 0.01,
       "project_latent": True, "normalize_obs": True, "bound_obs": True, "obs_clip": 5.0,
       "ablation": ablation,
@@ -100,7 +102,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                    snapshot_families=("full", "pos", "vel", "random_field", "none"),
                    snapshot_probs=(0.3, 0.2, 0.2, 0.2, 0.1))
     c.loop.update(num_iterations=16, log_every=4, checkpoint_every=8, keep_checkpoints=2)
-  elif variant == "embedded":
+  elif variant in ("embedded", "embedded_v1"):
     # CPU-sized student of the embedded expert (the env comes from the expert bundle: C physics,
     # residual expert actions are relabelled to absolute PD targets by the distiller).  256 envs x
     # 32 steps as the expert's PPO; latent 32; prior Transformer d_model 64 x 2 layers; decoder
@@ -113,13 +115,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               "encoder_hidden": (256,), "decoder_hidden": (256, 256),
                               "recon_hidden": (128,)})
     c.loop.update(num_iterations=400, log_every=5, checkpoint_every=20, keep_checkpoints=3)
-    # The mask families pretrained/embedded_student was distilled with (before the "root"
-    # family existed); drop this to train the keyboard's pelvis-only goals too.
-    c.goals.update(trajectory_families=("full", "extremities", "object", "none"),
-                   trajectory_probs=(0.4, 0.2, 0.2, 0.2),
-                   snapshot_families=("full", "object", "extremities", "contact",
-                                      "object+extremities", "random_body", "none"),
-                   snapshot_probs=(0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1))
+    if variant == "embedded":
+      # The deployed prior path is also regressed onto the expert (method.md trains it through the
+      # KL only; the first CPU student's prior path lagged its posterior, 0.20 vs 0.03 action
+      # error), and the keyboard's pelvis-only "root" goals are in the default families.
+      c.distill.w_action_prior = 1.0
+    else:
+      # embedded_v1: the recipe of the first CPU student (2026-12-02, before the "root" family
+      # and w_action_prior existed).
+      c.goals.update(trajectory_families=("full", "extremities", "object", "none"),
+                     trajectory_probs=(0.4, 0.2, 0.2, 0.2),
+                     snapshot_families=("full", "object", "extremities", "contact",
+                                        "object+extremities", "random_body", "none"),
+                     snapshot_probs=(0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1))
   elif variant == "smoke":
     c.distill.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
                      learning_rate=3e-4, beta_decay_iterations=2, kl_anneal_iterations=2)

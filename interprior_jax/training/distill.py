@@ -9,7 +9,8 @@
    the state actually visited (the expert = an exported Stage-1 inference bundle, frozen);
 2. ``num_epochs`` passes of Adam over minibatches of *envs* (each minibatch keeps the time axis,
    so ``L_tc`` sees consecutive priors) of ``w_action L_act + w_rec L_rec + w_kl(step) KL +
-   w_scale L_scale + w_tc L_tc`` (every term and weight logged);
+   w_scale L_scale + w_tc L_tc`` (+ ``w_action_prior L_act(prior path)``, 0 in method.md;
+   every term and weight logged);
 3. the running input statistics are merged with the rollout (frozen during the iteration, as in
    Stage 1).
 
@@ -65,6 +66,10 @@ class DistillConfig:
   beta_start: float = 1.0           # expert share of executed actions at iteration 0
   beta_decay_iterations: int = 2000  # linear decay to 0
   w_action: float = 1.0
+  # Imitation through the deployed path (prior sample -> decoder), not in method.md (0 there): the
+  # paper trains the prior only through the KL; a weight > 0 also regresses the prior path's action
+  # onto the expert's (docs/results.md, Stage 2 on the CPU: the prior path lagged the posterior).
+  w_action_prior: float = 0.0
   w_rec: float = 0.1
   kl_start: float = 1e-4            # annealed KL weight (log-linear)
   kl_end: float = 1e-2
@@ -227,12 +232,15 @@ class Distiller:
     l_kl = L.kl_loss(out["mu_q"], out["log_std_q"], out["mu_p"], out["log_std_p"])
     l_scale = L.scale_loss(out["mu_p"])
     l_tc = L.temporal_consistency_loss(out["mu_p"], out["log_std_p"], 1.0 - mb["done"][:-1])
-    # Diagnostic (not optimised): the deployed prior path's action error on the same batch.
+    # The deployed prior path's action error on the same batch: optimised with w_action_prior
+    # (> 0), otherwise a diagnostic only.
     z_p = lp.sample_latent(out["mu_p"], out["log_std_p"], obs.eps, c.network.project_latent)
     a_p = self.model.apply(params["student"], h, z_p, method=self.model.decode)
-    l_act_prior = jax.lax.stop_gradient(L.imitation_loss(a_p, mb["expert_action"]))
-    total = (c.w_action * l_act + c.w_rec * l_rec + kl_w * l_kl + c.w_scale * l_scale
-             + c.w_tc * l_tc)
+    l_act_prior = L.imitation_loss(a_p, mb["expert_action"])
+    if not c.w_action_prior:
+      l_act_prior = jax.lax.stop_gradient(l_act_prior)
+    total = (c.w_action * l_act + c.w_action_prior * l_act_prior + c.w_rec * l_rec
+             + kl_w * l_kl + c.w_scale * l_scale + c.w_tc * l_tc)
     return total, {"loss": total, "loss_action": l_act,
                    "loss_action_prior": l_act_prior, "loss_rec": l_rec, "loss_kl": l_kl,
                    "loss_scale": l_scale, "loss_tc": l_tc,
@@ -284,6 +292,7 @@ class Distiller:
         "state_finite": nan_guard.tree_all_finite((params, opt_state, new_norm)),
         "beta": beta, "w_kl": kl_w, "w_rec": jnp.asarray(c.w_rec),
         "w_scale": jnp.asarray(c.w_scale), "w_tc": jnp.asarray(c.w_tc),
+        "w_action_prior": jnp.asarray(c.w_action_prior),
         "expert_share": jnp.mean(tr.extras["used_expert"]),
         "rollout_action_error": jnp.mean(
             (tr.extras["student_action"] - tr.extras["expert_action"]) ** 2),
