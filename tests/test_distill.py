@@ -123,6 +123,37 @@ def test_beta_one_executes_only_expert_actions(toy_distiller):
   assert float(jnp.max(tr0.extras["used_expert"])) == 0.0
 
 
+def test_prior_path_imitation_weight(toy_distiller):
+  """``w_action_prior`` adds the prior path's imitation loss to the total and its gradient reaches
+  the prior; at 0 (method.md) the same loss is logged and carries no gradient."""
+  import copy
+  import dataclasses
+  _, algo, _ = toy_distiller
+  state = algo.init(jax.random.PRNGKey(0))
+  _, tr = jax.jit(algo.collect)(state, jax.random.PRNGKey(1), jnp.float32(0.0))
+  mb = {"obs": tr.obs, "expert_action": tr.extras["expert_action"], "done": tr.done}
+
+  def loss_and_grad(w):
+    a = copy.copy(algo)
+    a.cfg = dataclasses.replace(algo.cfg, w_action_prior=w)
+    fn = jax.value_and_grad(lambda p: a.loss(p, state.normalizer, mb, jnp.float32(1e-2)),
+                            has_aux=True)
+    (total, m), g = fn(state.params)
+    return float(total), m, g
+
+  t0, m0, g0 = loss_and_grad(0.0)
+  t1, m1, g1 = loss_and_grad(1.0)
+  assert float(m0["loss_action_prior"]) > 0
+  np.testing.assert_allclose(t1 - t0, float(m1["loss_action_prior"]), rtol=1e-4)
+  diff = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), g0, g1)
+  prior_leaves = [v for path, v in jax.tree_util.tree_leaves_with_path(diff)
+                  if "prior" in jax.tree_util.keystr(path)]
+  assert prior_leaves and max(prior_leaves) > 0, diff
+  enc = [v for path, v in jax.tree_util.tree_leaves_with_path(diff)
+         if "encoder" in jax.tree_util.keystr(path)]
+  assert enc and max(enc) == 0.0  # the prior path does not use the encoder
+
+
 def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_distiller,
                                                             tmp_path):
   config, algo, _ = toy_distiller
