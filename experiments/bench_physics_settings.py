@@ -41,13 +41,14 @@ def main(_):
   from interprior_jax import launch, runtime
   from interprior_jax.envs import load_env_config, make_env
   from interprior_jax.envs.standing import standing_clip
-  from interprior_jax.training import env_factory, evaluation
+  from interprior_jax.training import evaluation
+  from interprior_jax.motion import sources
 
   runtime.enable_compilation_cache()
   data = ml_collections.ConfigDict({"seed": 0, "env": {"scene": {"humanoid": "smpl"}}, "data": {
       "source": "synthetic", "num_clips": FLAGS.num_clips, "families": ("carry", "push"),
       "object": "box", "max_clips": 0}})
-  clips = env_factory.load_clips(data)
+  clips = sources.load_clips(data)
   for name, dt, substeps, iters, ls in SETTINGS:
     cfg = load_env_config("smpl")
     cfg.update(impl="c", substeps=substeps)

@@ -117,13 +117,13 @@ def bench_brax(config, base_env, iters, self_resetting):
 
 def main(_):
   from interprior_jax import runtime
-  from interprior_jax.training import env_factory
+  from interprior_jax.envs import registry
 
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   runtime.enable_compilation_cache()
   config = FLAGS.config
-  entry = env_factory.entry(config)
+  entry = registry.entry(config)
   base = entry.build(config)
   rec = {"job": "bench_train", "variant": config.variant, **launch.provenance(),
          "num_envs": int(config.ppo.num_envs), "unroll_length": int(config.ppo.unroll_length),

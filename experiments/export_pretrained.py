@@ -64,7 +64,7 @@ def main(_):
 
   from interprior_jax import launch, runtime
   from interprior_jax.training import checkpoint as ckpt_lib
-  from interprior_jax.training import env_factory
+  from interprior_jax.motion import sources
   from interprior_jax.training import evaluation
 
   import ml_collections
@@ -85,7 +85,7 @@ def main(_):
   if (run / "history.jsonl").exists():
     from interprior_jax.training import curves
     curves.write_tensorboard(run, dest / "tb")
-  clips = env_factory.load_clips(config)
+  clips = sources.load_clips(config)
   if "goals" in config:
     return _export_student(run, dest, config, clips)
   evals = {}

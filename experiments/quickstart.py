@@ -80,7 +80,7 @@ def stage_data(cfg, scene, workdir):
 
   import ml_collections
 
-  from interprior_jax.training import env_factory
+  from interprior_jax.motion import sources
 
   t0 = time.perf_counter()
   if cfg.data.source != "synthetic" and not cfg.data.source.startswith("native:"):
@@ -89,7 +89,7 @@ def stage_data(cfg, scene, workdir):
   load_cfg = ml_collections.ConfigDict({
       "seed": cfg.seed, "data": cfg.data.to_dict(),
       "env": {"scene": {"humanoid": scene.spec.humanoid}}})
-  clips = env_factory.load_clips(load_cfg)
+  clips = sources.load_clips(load_cfg)
   quality = []
   if cfg.data.source == "synthetic":
     from interprior_jax.motion import synth

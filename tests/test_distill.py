@@ -15,7 +15,7 @@ import pytest
 
 from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.training import distill
-from interprior_jax.training import distill_env
+from interprior_jax.envs import goal_env
 from interprior_jax.training import expert
 from interprior_jax.training import logging as log_lib
 from interprior_jax.training import loop as loop_lib
@@ -86,7 +86,7 @@ def test_chain_advances_when_the_goal_is_reached(toy_distiller, always_reached):
   unreached one is replaced when its time limit (the horizon) runs out (not counted)."""
   import dataclasses as dc
 
-  from interprior_jax.training import distill_env
+  from interprior_jax.envs import goal_env
   config, algo, _ = toy_distiller
   inner = algo.env.env
   residual = 0.0 if always_reached else 10.0
@@ -94,14 +94,14 @@ def test_chain_advances_when_the_goal_is_reached(toy_distiller, always_reached):
       (off.shape[0], inner.source.goal_size), residual))
   cfg = dc.replace(inner.cfg, advance_on_reach=True, snapshot_min=4, snapshot_max=4,
                    snapshot_families=("pos",), snapshot_probs=(1.0,))
-  genv = distill_env.GoalEnv(inner.env, source, cfg)
+  genv = goal_env.GoalEnv(inner.env, source, cfg)
   s = jax.jit(genv.reset)(jax.random.PRNGKey(3))
   step = jax.jit(genv.step)
   snaps = []
   for _ in range(8):
     s = step(s, jnp.zeros(genv.action_size))
     snaps.append(int(s.obs.snap_steps))
-  count = int(s.info[distill_env.REACHED])
+  count = int(s.info[goal_env.REACHED])
   if always_reached:
     assert count == 8 and snaps == [4] * 8  # a new 4-step goal every step
   else:
@@ -220,11 +220,11 @@ def test_ablation_rows_and_config_errors():
   c = load_config("distill", "toy")
   c.goals.snapshot_families = ("full", "elbows")
   c.goals.snapshot_probs = (1.0, 1.0)
-  from interprior_jax.training import toy_env
+  from interprior_jax.envs import toy_env
   env = toy_env.PointMassTracking()
   gcfg = distill.goal_config_from(c.goals, 8)
   with pytest.raises(ValueError, match="elbows"):
-    distill_env.GoalEnv(env, distill_env.make_goal_source("toy", env, gcfg), gcfg)
+    goal_env.GoalEnv(env, goal_env.make_goal_source("toy", env, gcfg), gcfg)
 
 
 @pytest.mark.slow  # HOI env compile (tests/conftest.py)
@@ -244,12 +244,12 @@ def test_hoi_smoke_distillation(tmp_path):
   # The student acts in absolute PD targets (method.md; a residual would leak the reference);
   # the residual expert's actions are relabelled to the same PD targets.
   from interprior_jax.envs import hoi_env
-  from interprior_jax.training import env_factory
+  from interprior_jax.envs import registry
   assert bundle.config["env"]["action_mode"] == "absolute"
   expert_cfg = ckpt_lib.load_bundle(tmp_path / "expert" / ckpt_lib.BUNDLE_DIR).config
   cfg = distill.resolve_config(dc, expert_cfg)
   assert cfg.expert_action.mode == "residual" and cfg.env.action_mode == "absolute"
-  env = env_factory.make_env(cfg)
+  env = registry.make_env(cfg)
   adapt = distill.expert_adapter(cfg, env)
   k1, k2 = jax.random.split(jax.random.PRNGKey(0))
   a = jax.random.uniform(k1, (8, env.action_size), minval=-1.5, maxval=1.5)

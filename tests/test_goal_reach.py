@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 from interprior_jax.envs import goals, load_env_config, make_env
-from interprior_jax.training import distill_env, distill_eval
+from interprior_jax.training import distill_eval
+from interprior_jax.envs import goal_env
 
 B, C = 4, 3
 
 
 def _bounds():
   return goals.reach_bounds(goals.FIELDS, goals.residual_field_ids(B, C),
-                            distill_env.HOI_TOLERANCE)
+                            goal_env.HOI_TOLERANCE)
 
 
 def _contact_slice():
@@ -47,7 +48,7 @@ def test_continuous_fields_use_their_tolerance():
   lo, hi = _bounds()
   ids = goals.residual_field_ids(B, C)
   i = int(np.flatnonzero(ids == goals.FIELDS.index("body_pos"))[0])
-  tol = distill_env.HOI_TOLERANCE["body_pos"]
+  tol = goal_env.HOI_TOLERANCE["body_pos"]
   for off, want in ((0.9 * tol, 1.0), (-0.9 * tol, 1.0), (1.1 * tol, 0.0), (-1.1 * tol, 0.0)):
     r = np.zeros_like(lo)
     r[i] = off
@@ -70,7 +71,7 @@ def hoi_goal_env():
   cfg.perturb.mode = "off"
   cfg.randomize.enabled = False
   env = make_env(cfg, clips)
-  source = distill_env.make_goal_source("hoi", env, distill_env.GoalConfig())
+  source = goal_env.make_goal_source("hoi", env, goal_env.GoalConfig())
   return env, source, clips[0]
 
 

@@ -254,7 +254,7 @@ def test_desktop_viewer_under_xvfb(expert_session, tmp_path):
 def test_student_session_keys_become_the_key_maps_goals():
   """A scripted key sequence on the committed student: after each key, the goal the policy gets is
   exactly the key map's command goal built from the current state, and the markers follow."""
-  from interprior_jax.training import distill_env
+  from interprior_jax.envs import goal_env
 
   s = session_lib.PlaySession(STUDENT)
   assert s.kind == "student"
@@ -268,7 +268,7 @@ def test_student_session_keys_become_the_key_maps_goals():
       st = s.tick()
     assert tuple(n for n, _ in st.markers) == markers, (key, st.markers)
     goals, mask = s.current_goal()
-    sim, x = distill_env.hoi_sim_features(s.env, s.state)
+    sim, x = goal_env.hoi_sim_features(s.env, s.state)
     want_g, want_m = commands.command_goal(s.layout, command, x, sim.root_pos[2])
     np.testing.assert_allclose(mask, want_m)
     np.testing.assert_allclose(goals, want_g, atol=1e-5)

@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from interprior_jax.networks import mlp
-from interprior_jax.training import gae, normalization, ppo_losses, rollout, toy_env
+from interprior_jax.training import gae, normalization, ppo_losses, rollout
+from interprior_jax.envs import toy_env
 
 
 def test_gae_hand_computed_truncation_vs_termination():

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from interprior_jax.training import checkpoint as ckpt_lib
-from interprior_jax.training import env_factory, evaluation
+from interprior_jax.training import evaluation
+from interprior_jax.envs import registry
+from interprior_jax.motion import sources
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL = sorted((ROOT / "pretrained").glob("*/manifest.json"))
@@ -63,7 +65,7 @@ def test_evaluation_reproduces_manifest(pretrained):
   root, manifest = pretrained
   bundle_dir = root / manifest["bundle"]
   cfg = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
-  clips = env_factory.load_clips(cfg)
+  clips = sources.load_clips(cfg)
   assert [c.name for c in clips] == [c["name"] for c in manifest["data"]["clips"]]
   res = evaluation.evaluate_bundle(bundle_dir, evaluation.EvalOptions(perturb="off"), clips=clips)
   want = manifest["eval"]["perturb_off"]
@@ -73,7 +75,7 @@ def test_evaluation_reproduces_manifest(pretrained):
   cfg.env.perturb.mode = "off"
   cfg.env.randomize.enabled = False
   cfg.env.max_episode_steps = np.iinfo(np.int32).max
-  env = env_factory.make_env(cfg, clips)
+  env = registry.make_env(cfg, clips)
   reset, _, n = evaluation.hoi_reset_states(env, clips, jax.random.PRNGKey(0), 1)
   zero = jax.device_get(evaluation.first_episode_stats(
       env, reset, lambda o, k: jnp.zeros((o.shape[0], env.action_size)), jax.random.PRNGKey(1),

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from interprior_jax.training import evaluation, expert, toy_env
+from interprior_jax.training import evaluation, expert
+from interprior_jax.envs import toy_env
 
 from test_training import expert_config
 

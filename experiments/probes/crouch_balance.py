@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 
 from configs import expert  # noqa: E402
 from interprior_jax.envs import init_states  # noqa: E402
-from interprior_jax.training import env_factory  # noqa: E402
+from interprior_jax.envs import registry  # noqa: E402
+from interprior_jax.motion import sources  # noqa: E402
 
 FEET = ("L_Ankle", "R_Ankle", "L_Toe", "R_Toe")
 LIFT_RISE = 0.02  # m the object must rise above its rest height for the lift to have started
@@ -35,8 +36,8 @@ def main(gain: str | None = None):
     c.data.synth_rand = {"sit_back_gain": float(gain)}
   c.env.termination.enabled = ("fall",)
   print("sit_back_gain", dict(c.data.synth_rand).get("sit_back_gain", 0.0))
-  clips = env_factory.load_clips(c, None)
-  env = env_factory.make_env(c, clips)
+  clips = sources.load_clips(c, None)
+  env = registry.make_env(c, clips)
   m, lib = env.scene.model, env.library
   d = mujoco.MjData(m)
   root = env.spec.root_body_id

@@ -15,7 +15,9 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from interprior_jax import runtime  # noqa: E402
 from interprior_jax.training import checkpoint as ck  # noqa: E402
-from interprior_jax.training import distill, distill_env, env_factory  # noqa: E402
+from interprior_jax.training import distill  # noqa: E402
+from interprior_jax.envs import goal_env  # noqa: E402
+from interprior_jax.envs import registry  # noqa: E402
 from interprior_jax.training import distill_eval as de  # noqa: E402
 
 runtime.enable_compilation_cache()
@@ -24,10 +26,10 @@ task = de.TASKS[task_name]
 bundle = ck.load_bundle(bdir)
 config = de.task_config(ml_collections.ConfigDict(bundle.config), task)
 params, act_eps, z = distill.latent_inference_policy(bundle)
-base = env_factory.make_env(config)
+base = registry.make_env(config)
 gcfg = distill.goal_config_from(config.goals, z)
-src = distill_env.make_goal_source("hoi", base, gcfg)
-genv = distill_env.GoalEnv(base, src, gcfg)
+src = goal_env.make_goal_source("hoi", base, gcfg)
+genv = goal_env.GoalEnv(base, src, gcfg)
 lower, upper = (jnp.asarray(b) for b in src.reach_bounds())
 fid = jnp.asarray(src.field_ids)
 nf = len(src.field_names)

@@ -17,13 +17,14 @@ import numpy as np  # noqa: E402
 
 from configs import expert  # noqa: E402
 from interprior_jax.envs import init_states  # noqa: E402
-from interprior_jax.training import env_factory  # noqa: E402
+from interprior_jax.envs import registry  # noqa: E402
+from interprior_jax.motion import sources  # noqa: E402
 
 
 def main(variant: str = "embedded"):
   c = expert.get_config(variant)
-  clips = env_factory.load_clips(c, None)
-  env = env_factory.make_env(c, clips)
+  clips = sources.load_clips(c, None)
+  env = registry.make_env(c, clips)
   m = env.scene.model
   d = mujoco.MjData(m)
   hg, bids = np.asarray(env.hand_groups), np.asarray(env.spec.body_ids)

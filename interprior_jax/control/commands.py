@@ -5,7 +5,7 @@ current simulated state ``x`` (both in the heading frame of the simulated root, 
 are) plus a mask, for either the H trajectory tokens or the snapshot token of the student's goal
 input (``GoalConfig``: H trajectory tokens, then one snapshot token).  The flat goal is
 ``flatten(m * (y (-) x))`` and the flat mask ``mask_to_flat(m)``, exactly as during distillation
-(:func:`interprior_jax.training.distill_env._hoi_source`).
+(:func:`interprior_jax.envs.goal_env._hoi_source`).
 
 Key map (:data:`KEYMAP`; browser ``KeyboardEvent.key`` names, the desktop viewer maps GLFW codes
 onto them):

@@ -77,8 +77,9 @@ class PlaySession:
                clips=None, latent_mean: bool = False):
     from interprior_jax.training import checkpoint as ckpt_lib
     from interprior_jax.training import distill
-    from interprior_jax.training import distill_env
-    from interprior_jax.training import env_factory
+    from interprior_jax.envs import goal_env
+    from interprior_jax.envs import registry
+    from interprior_jax.motion import sources
     from interprior_jax.training import ppo
 
     bundle_dir = pathlib.Path(bundle_dir)
@@ -95,10 +96,10 @@ class PlaySession:
       raise ValueError(f"{where}: field 'env.scene.humanoid' is {have!r}, expected {humanoid!r}")
     self.kind = "student" if "goals" in bundle.config else "expert"
     self.config = play_config(ml_collections.ConfigDict(bundle.config))
-    self.clips = clips if clips is not None else env_factory.load_clips(self.config)
+    self.clips = clips if clips is not None else sources.load_clips(self.config)
     if not 0 <= clip < len(self.clips):
       raise ValueError(f"clip {clip}: the bundle's data has clips 0..{len(self.clips) - 1}")
-    self.env = env = env_factory.make_env(self.config, self.clips)
+    self.env = env = registry.make_env(self.config, self.clips)
     self.clip = int(clip)
     self.latent_mean = bool(latent_mean)  # student: the prior's mean latent instead of a sample
     self._key = jax.random.PRNGKey(seed)
@@ -116,7 +117,7 @@ class PlaySession:
       params, act_eps, z = distill.latent_inference_policy(bundle)
       gcfg = distill.goal_config_from(self.config.goals, z)
       self.goal_config = gcfg
-      source = distill_env.make_goal_source("hoi", env, gcfg)
+      source = goal_env.make_goal_source("hoi", env, gcfg)
       self._source = source
       first = self.clips[self.clip]
       self.layout = cmd_lib.GoalLayout(
@@ -167,12 +168,12 @@ class PlaySession:
 
   # ------------------------------------------------------------------------------ goals
   def _make_goal_fn(self, command: str) -> Callable:
-    from interprior_jax.training import distill_env
+    from interprior_jax.envs import goal_env
 
     lay, env = self.layout, self.env
 
     def fn(s, spot_world, goal_time):
-      sim, x = distill_env.hoi_sim_features(env, s)
+      sim, x = goal_env.hoi_sim_features(env, s)
       spot = geometry.quat_rotate(geometry.heading_quat_inv(sim.root_quat),
                                   spot_world - sim.root_pos)
       if command == "carry":

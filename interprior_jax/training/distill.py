@@ -2,7 +2,7 @@
 
 ``train_step(state, key) -> (state, metrics)`` (jitted by :meth:`Distiller.jit_train_step`) =
 
-1. **rollout** of ``unroll_length`` batched steps of the :class:`~distill_env.GoalEnv`; in every
+1. **rollout** of ``unroll_length`` batched steps of the :class:`~goal_env.GoalEnv`; in every
    step each env executes the expert's action with probability ``beta(step)`` (linear decay to
    0, :func:`distill_losses.dagger_beta`) and the student's (prior path, ``z = mu_p + sigma_p
    eps``, eps fixed per episode) otherwise; the label is always the expert's **mean** action on
@@ -17,7 +17,7 @@
 Inputs are normalised by one :class:`RunningStats` over ``{"state": (D_s,), "goals": (G, D_g),
 "reference": (R,)}`` (state stats apply to every history entry) and clipped to ``+-obs_clip``
 when ``bound_obs`` (the "bounded observations" switch). The train state is
-:class:`~interprior_jax.training.ppo.TrainState` (``params = {"student": ...}``), so the Stage-1
+:class:`~interprior_jax.training.core.TrainState` (``params = {"student": ...}``), so the Stage-1
 loop, checkpoints, NaN guard, sharding and bundle export are reused unchanged.
 
 Table 1 ablation rows (``config.distill.ablation``, :data:`ABLATIONS`): ``plain`` (no latent
@@ -37,14 +37,14 @@ import optax
 from jax.sharding import Mesh
 
 from interprior_jax.networks import latent_policy as lp
-from interprior_jax.training import distill_env
+from interprior_jax.training import core
+from interprior_jax.envs import goal_env
 from interprior_jax.training import distill_losses as L
-from interprior_jax.training import nan_guard
 from interprior_jax.training import normalization
 from interprior_jax.training import rollout as rollout_lib
 from interprior_jax.training import ppo as ppo_lib
 from interprior_jax.training import sharding
-from interprior_jax.training.ppo import TrainState
+from interprior_jax.training.core import TrainState
 
 # Table 1 rows -> the switches they set (applied over the config's own values).
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -104,15 +104,15 @@ class DistillConfig:
     return cls(network=net, **d).resolved()
 
 
-def goal_config_from(c: ml_collections.ConfigDict, latent_size: int) -> distill_env.GoalConfig:
+def goal_config_from(c: ml_collections.ConfigDict, latent_size: int) -> goal_env.GoalConfig:
   d = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in c.to_dict().items()}
-  bad = set(d) - {f.name for f in dataclasses.fields(distill_env.GoalConfig)}
+  bad = set(d) - {f.name for f in dataclasses.fields(goal_env.GoalConfig)}
   if bad:
     raise ValueError(f"config.goals: unknown fields {sorted(bad)}")
-  return distill_env.GoalConfig(latent_size=latent_size, **d).validate()
+  return goal_env.GoalConfig(latent_size=latent_size, **d).validate()
 
 
-def input_stats_example(obs: distill_env.StudentObs) -> dict:
+def input_stats_example(obs: goal_env.StudentObs) -> dict:
   """The normalizer's pytree for one (unbatched) observation (arrays or ShapeDtypeStructs)."""
   h = obs.history
   state = (jax.ShapeDtypeStruct(h.shape[1:], h.dtype) if isinstance(h, jax.ShapeDtypeStruct)
@@ -120,7 +120,7 @@ def input_stats_example(obs: distill_env.StudentObs) -> dict:
   return {"state": state, "goals": obs.goals, "reference": obs.reference}
 
 
-def normalize_inputs(norm: normalization.RunningStats, obs: distill_env.StudentObs,
+def normalize_inputs(norm: normalization.RunningStats, obs: goal_env.StudentObs,
                      normalize: bool, clip: float | None):
   """``(history [..., k, D_s], goals [..., G, D_g], reference [..., R])`` normalised (and clipped
   when ``clip``); ``normalize=False`` only clips."""
@@ -158,7 +158,7 @@ class Distiller:
                        f"{cfg.num_envs}")
     self.mesh = mesh if mesh is not None else sharding.make_mesh(1)
     sharding.check_divisible(cfg.num_envs, self.mesh)
-    genv: distill_env.GoalEnv = env.env
+    genv: goal_env.GoalEnv = env.env
     self.goal_cfg = genv.cfg
     if genv.cfg.latent_size != cfg.network.latent_size:
       raise ValueError(f"goal latent_size {genv.cfg.latent_size} != network latent_size "
@@ -188,17 +188,17 @@ class Distiller:
 
     params, opt_state, norm = jax.jit(init_rest, out_shardings=sharding.replicated(self.mesh))(
         k_net)
-    return ppo_lib.fresh_train_state(params, opt_state, norm, env_state, k_run, extra, self.mesh)
+    return core.fresh_train_state(params, opt_state, norm, env_state, k_run, extra, self.mesh)
 
   def state_shardings(self, state: TrainState) -> TrainState:
-    return ppo_lib.train_state_shardings(state, self.mesh)
+    return core.train_state_shardings(state, self.mesh)
 
   # ------------------------------------------------------------------------------ policy
   def inputs(self, norm, obs):
     clip = self.cfg.obs_clip if self.cfg.bound_obs else None
     return normalize_inputs(norm, obs, self.normalize_obs, clip)
 
-  def student_act(self, params, norm, obs: distill_env.StudentObs) -> jax.Array:
+  def student_act(self, params, norm, obs: goal_env.StudentObs) -> jax.Array:
     """Deployed student (prior path, no encoder): env action ``[N, A]``."""
     h, g, _ = self.inputs(norm, obs)
     a = self.model.apply(params["student"], h, g, obs.mask, obs.eps, method=self.model.act)
@@ -259,45 +259,20 @@ class Distiller:
     tr = sharding.constrain_batch(tr, mesh, axis=1)
     norm = state.normalizer
     data = {"obs": tr.obs, "expert_action": tr.extras["expert_action"], "done": tr.done}
-    n_mb = c.num_envs // c.num_minibatches
-    grad_fn = jax.value_and_grad(self.loss, has_aux=True)
-
-    def sgd_step(carry, mb):
-      p, o, bad = carry
-      (loss, m), g = grad_fn(p, norm, mb, kl_w)
-      p, o, ok = nan_guard.guarded_update(self.optimizer, p, o, loss, g)
-      return (p, o, bad + (~ok).astype(jnp.int32)), m
-
-    def epoch(carry, k):
-      perm = jax.random.permutation(k, c.num_envs)
-      mbs = jax.tree.map(lambda x: jnp.moveaxis(
-          x[:, perm].reshape((x.shape[0], c.num_minibatches, n_mb) + x.shape[2:]), 1, 0), data)
-      mbs = sharding.constrain_batch(mbs, mesh, axis=2)
-      return jax.lax.scan(sgd_step, carry, mbs)
-
-    (params, opt_state, bad), m = jax.lax.scan(
-        epoch, (state.params, state.opt_state, jnp.zeros((), jnp.int32)),
-        jax.random.split(k_perm, c.num_epochs))
+    params, opt_state, bad, m = core.update(
+        lambda p, mb: self.loss(p, norm, mb, kl_w), self.optimizer, state.params,
+        state.opt_state, data, k_perm, num_epochs=c.num_epochs,
+        minibatcher=core.env_minibatches(c.num_minibatches, mesh))
     stats_batch = {"state": tr.obs.history[..., -1, :], "goals": tr.obs.goals,
                    "reference": tr.obs.reference}
-    ok = nan_guard.tree_all_finite(stats_batch)
-    new_norm = normalization.update(norm, stats_batch) if self.normalize_obs else norm
-    new_norm = nan_guard.select(ok, new_norm, norm)
-    new_state = state.replace(params=params, opt_state=opt_state, normalizer=new_norm,
-                              env_state=env_state, step=state.step + 1)
-    metrics = {k: jnp.mean(v) for k, v in m.items()}
-    metrics.update(rollout_lib.episode_summary(tr))
-    metrics.update({
-        "nonfinite_updates": bad,
-        "state_finite": nan_guard.tree_all_finite((params, opt_state, new_norm)),
-        "beta": beta, "w_kl": kl_w, "w_rec": jnp.asarray(c.w_rec),
-        "w_scale": jnp.asarray(c.w_scale), "w_tc": jnp.asarray(c.w_tc),
-        "w_action_prior": jnp.asarray(c.w_action_prior),
-        "expert_share": jnp.mean(tr.extras["used_expert"]),
-        "rollout_action_error": jnp.mean(
-            (tr.extras["student_action"] - tr.extras["expert_action"]) ** 2),
-    })
-    return new_state, metrics
+    new_norm = core.merge_normalizer(norm, stats_batch, self.normalize_obs)
+    return core.finish(
+        state, params, opt_state, new_norm, env_state, tr, m, bad,
+        beta=beta, w_kl=kl_w, w_rec=jnp.asarray(c.w_rec), w_scale=jnp.asarray(c.w_scale),
+        w_tc=jnp.asarray(c.w_tc), w_action_prior=jnp.asarray(c.w_action_prior),
+        expert_share=jnp.mean(tr.extras["used_expert"]),
+        rollout_action_error=jnp.mean(
+            (tr.extras["student_action"] - tr.extras["expert_action"]) ** 2))
 
   def jit_train_step(self, state: TrainState):
     """``jax.jit(train_step)`` with the state's shardings pinned (input donated)."""
@@ -357,7 +332,7 @@ def latent_inference_policy(bundle) -> tuple[dict, Callable, int]:
   clip = cfg.obs_clip if cfg.bound_obs else None
 
   def act_eps(params, obs_history, goal, mask, eps):
-    obs = distill_env.StudentObs(reference=jnp.zeros(obs_history.shape[:-2] + (0,)),
+    obs = goal_env.StudentObs(reference=jnp.zeros(obs_history.shape[:-2] + (0,)),
                                  history=obs_history, goals=goal, mask=mask, eps=eps,
                                  snap_steps=jnp.zeros(obs_history.shape[:-2], jnp.int32),
                                  action_context=jnp.zeros(obs_history.shape[:-2] + (0,)))
@@ -420,17 +395,17 @@ def build(config: ml_collections.ConfigDict, expert_act: Callable, env=None, cli
           expert_obs_size: int | None = None) -> Distiller:
   """Distiller over ``config`` (already :func:`resolve_config`-ed); the base env comes from the
   registry unless given. ``expert_obs_size`` (from the bundle) is checked against the env."""
-  from interprior_jax.training import env_factory
+  from interprior_jax.envs import registry
 
   cfg = DistillConfig.from_config(config.distill)
   gcfg = goal_config_from(config.goals, cfg.network.latent_size)
-  entry = env_factory.entry(config)
+  entry = registry.entry(config)
   base = env if env is not None else entry.build(config, clips)
   if expert_obs_size is not None and int(expert_obs_size) != int(base.observation_size):
     raise ValueError(f"expert observation size {expert_obs_size} != env observation size "
                      f"{base.observation_size}: distill with the expert's env config")
-  source = distill_env.make_goal_source(config.env_kind, base, gcfg)
-  genv = distill_env.GoalEnv(base, source, gcfg)
+  source = goal_env.make_goal_source(config.env_kind, base, gcfg)
+  genv = goal_env.GoalEnv(base, source, gcfg)
   venv = rollout_lib.VecEnv(genv, cfg.num_envs, int(config.episode_length), entry.self_resetting)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
   return Distiller(venv, cfg, expert_act, mesh, expert_adapter(config, base))

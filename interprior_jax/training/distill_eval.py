@@ -1,9 +1,9 @@
 """Sparse-goal evaluation tasks of the distilled policy (Table 1 of the paper; docs/tasks.md).
 
-Each copy plays one episode of the :class:`~distill_env.GoalEnv` with the task's goal kind forced
+Each copy plays one episode of the :class:`~goal_env.GoalEnv` with the task's goal kind forced
 (one mask family, probability 1). A goal is a reference frame at a fixed absolute time ``L``
 steps ahead (``horizon``); it is **reached** at a step when every given (masked) residual entry is
-within its field tolerance (:data:`distill_env.HOI_TOLERANCE` / ``TOY_TOLERANCE``: |body / root /
+within its field tolerance (:data:`goal_env.HOI_TOLERANCE` / ``TOY_TOLERANCE``: |body / root /
 object position| <= 0.15 / 0.1 / 0.1 m per axis, rotations <= 0.5 rad per log-map axis) and every
 given contact label is met (1: touching, -1: not touching, 0: ignored;
 :func:`interprior_jax.envs.goals.goal_reached`). Per task:
@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 
 from interprior_jax.envs import goals as goals_lib
-from interprior_jax.training import distill_env
+from interprior_jax.envs import goal_env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +116,7 @@ def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
     term = term + active * done * (1.0 - trunc)
     sums = {k: sums[k] + active * ns.metrics[k] for k in metric_names}
     chain = jnp.where(active * (1.0 - done) > 0,
-                      ns.info[distill_env.REACHED].astype(jnp.float32), chain)
+                      ns.info[goal_env.REACHED].astype(jnp.float32), chain)
     return (ns, active * (1.0 - done), cur, done_goals, hits + r, length + active, term,
             sums, chain), None
 
@@ -148,7 +148,7 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   ``eps = 0``, the deterministic policy) instead of a per-episode prior sample (method.md)."""
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training import distill
-  from interprior_jax.training import env_factory
+  from interprior_jax.envs import registry
 
   if task_name not in TASKS:
     raise ValueError(f"unknown task {task_name!r}; valid {sorted(TASKS)}")
@@ -159,9 +159,9 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
                      "goal tasks need a distilled policy)")
   config = task_config(ml_collections.ConfigDict(bundle.config), task)
   params, act_eps, z = distill.latent_inference_policy(bundle)
-  base = env_factory.make_env(config)
+  base = registry.make_env(config)
   gcfg = distill.goal_config_from(config.goals, z)
-  genv = distill_env.GoalEnv(base, distill_env.make_goal_source(config.env_kind, base, gcfg),
+  genv = goal_env.GoalEnv(base, goal_env.make_goal_source(config.env_kind, base, gcfg),
                              gcfg)
   k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
   reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))

@@ -192,7 +192,8 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
   import ml_collections
 
   from interprior_jax.training import checkpoint as ckpt_lib
-  from interprior_jax.training import env_factory
+  from interprior_jax.envs import registry
+  from interprior_jax.motion import sources
   from interprior_jax.training import ppo
 
   bundle = ckpt_lib.load_bundle(pathlib.Path(bundle_dir))
@@ -204,13 +205,13 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
     config.env.randomize.enabled = bool(opts.randomize)
     config.env.max_episode_steps = np.iinfo(np.int32).max  # the clip end decides
     if clips is None:
-      clips = env_factory.load_clips(config, opts.clips_source)
-    env = env_factory.make_env(config, clips)
+      clips = sources.load_clips(config, opts.clips_source)
+    env = registry.make_env(config, clips)
     reset, names, num_steps = hoi_reset_states(env, clips, k_reset, opts.episodes_per_clip,
                                                opts.perturbed_start)
     metric_names = HOI_METRICS
   else:
-    env = env_factory.make_env(config)
+    env = registry.make_env(config)
     n = int(config.ppo.num_envs) * opts.episodes_per_clip
     reset = jax.jit(jax.vmap(env.reset))(jax.random.split(k_reset, n))
     names = [f"episode_{i}" for i in range(n)]

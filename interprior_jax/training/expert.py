@@ -7,7 +7,8 @@ import pathlib
 import ml_collections
 
 from interprior_jax.training import checkpoint as ckpt_lib
-from interprior_jax.training import env_factory
+from interprior_jax.envs import registry
+from interprior_jax.motion import sources
 from interprior_jax.training import loop as loop_lib
 from interprior_jax.training import ppo
 from interprior_jax.training import rollout
@@ -25,7 +26,7 @@ def build(config: ml_collections.ConfigDict, env=None, clips=None) -> ppo.PPO:
   """PPO over ``config`` (env built from the registry unless given), data parallel over
   ``config.num_devices`` devices (0: all)."""
   cfg = ppo.PPOConfig.from_config(config.ppo)
-  entry = env_factory.entry(config)
+  entry = registry.entry(config)
   base = env if env is not None else entry.build(config, clips)
   venv = rollout.VecEnv(base, cfg.num_envs, int(config.episode_length), entry.self_resetting)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
@@ -65,8 +66,8 @@ def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=Non
   cfg.env.perturb.mode = str(config.loop.get("eval_perturb", "off"))
   cfg.env.randomize.enabled = False
   cfg.env.max_episode_steps = np.iinfo(np.int32).max
-  clips = clips if clips is not None else env_factory.load_clips(cfg)
-  env = env_factory.make_env(cfg, clips)
+  clips = clips if clips is not None else sources.load_clips(cfg)
+  env = registry.make_env(cfg, clips)
   reset, names, num_steps = evaluation.hoi_reset_states(env, clips, jax.random.PRNGKey(0), 1)
 
   @jax.jit

@@ -25,12 +25,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from flax import struct
 from jax.sharding import Mesh
 
 from interprior_jax.networks import mlp
+from interprior_jax.training import core
 from interprior_jax.training import gae as gae_lib
-from interprior_jax.training import nan_guard
 from interprior_jax.training import normalization
 from interprior_jax.training import ppo_losses
 from interprior_jax.training import rollout as rollout_lib
@@ -129,42 +128,10 @@ def ppo_config_dict(**overrides) -> ml_collections.ConfigDict:
   return c
 
 
-@struct.dataclass
-class TrainState:
-  """Everything a run needs to continue exactly (all checkpointed).
-
-  params: ``{'actor', 'critic'}`` flax params (replicated); opt_state: optax state; normalizer:
-  :class:`RunningStats`; env_state: batched brax State (``[num_envs]`` leaves, sharded); key: run
-  root key ``uint32[2]`` (step keys are ``fold_in(key, step)``); step: int32 iterations done;
-  extra: optional env-side pytree (e.g. a PSI buffer), carried untouched by PPO.
-  """
-  params: Any
-  opt_state: Any
-  normalizer: normalization.RunningStats
-  env_state: Any
-  key: jax.Array
-  step: jax.Array
-  extra: Any = None
-
-
-def fresh_train_state(params, opt_state, normalizer, env_state, key: jax.Array, extra,
-                      mesh: Mesh) -> TrainState:
-  """A step-0 :class:`TrainState` (key, step and extra replicated over ``mesh``); shared by the
-  PPO and distillation trainers."""
-  return TrainState(params=params, opt_state=opt_state, normalizer=normalizer,
-                    env_state=env_state, key=sharding.replicate(key, mesh),
-                    step=sharding.replicate(jnp.zeros((), jnp.int32), mesh),
-                    extra=None if extra is None else sharding.replicate(extra, mesh))
-
-
-def train_state_shardings(state: TrainState, mesh: Mesh) -> TrainState:
-  """Shardings of a TrainState: env_state along envs (``mesh`` data axis), the rest replicated."""
-  rep = sharding.replicated(mesh)
-  r = lambda t: jax.tree.map(lambda _: rep, t)  # noqa: E731
-  return TrainState(params=r(state.params), opt_state=r(state.opt_state),
-                    normalizer=r(state.normalizer),
-                    env_state=sharding.batch_shardings(state.env_state, mesh),
-                    key=rep, step=rep, extra=r(state.extra))
+# The train state and its helpers live in the trainer core (shared by every stage).
+TrainState = core.TrainState
+fresh_train_state = core.fresh_train_state
+train_state_shardings = core.train_state_shardings
 
 
 def make_networks(action_size: int, net: NetworkConfig) -> tuple[nn.Module, nn.Module]:
@@ -307,47 +274,23 @@ class PPO:
     data = {"obs": tr.obs, "raw_action": tr.extras["raw_action"],
             "log_prob": tr.extras["log_prob"], "value": tr.extras["value"],
             "advantage": adv, "return": ret}
-    data = jax.tree.map(lambda x: x.reshape((c.batch_size,) + x.shape[2:]), data)
 
-    grad_fn = jax.value_and_grad(self.loss, has_aux=True)
-
-    def sgd_step(carry, mb):
-      p, o, bad, i = carry
-      (loss, m), g = grad_fn(p, norm, mb)
-      lr = learning_rate(o)
-      p, o, ok = nan_guard.guarded_update(self.optimizer, p, o, loss, g)
+    def step_hook(o, ok, i, m):
       # approx_kl of this minibatch measures the updates made so far in this iteration; the
       # first minibatch has seen none (kl = 0), so it does not move the rate.
-      new_lr = jnp.where(ok & (i > 0), adapt_learning_rate(lr, m["approx_kl"], c), lr)
-      o = with_learning_rate(o, new_lr)
-      return (p, o, bad + (~ok).astype(jnp.int32), i + 1), m
+      lr = learning_rate(o)
+      return with_learning_rate(o, jnp.where(ok & (i > 0),
+                                             adapt_learning_rate(lr, m["approx_kl"], c), lr))
 
-    def epoch(carry, k):
-      perm = jax.random.permutation(k, c.batch_size)
-      mbs = jax.tree.map(
-          lambda x: x[perm].reshape((c.num_minibatches, c.minibatch_size) + x.shape[1:]), data)
-      mbs = sharding.constrain_batch(mbs, mesh, axis=1)
-      return jax.lax.scan(sgd_step, carry, mbs)
-
-    (params, opt_state, bad, _), m = jax.lax.scan(
-        epoch, (params, state.opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32)),
-        jax.random.split(k_perm, c.num_epochs))
-
-    obs_ok = nan_guard.tree_all_finite(tr.obs)
-    new_norm = normalization.update(norm, tr.obs) if c.normalize_obs else norm
-    new_norm = nan_guard.select(obs_ok, new_norm, norm)
-    new_state = state.replace(params=params, opt_state=opt_state, normalizer=new_norm,
-                              env_state=env_state, step=state.step + 1)
-    metrics = {k: jnp.mean(v) for k, v in m.items()}
-    metrics.update(rollout_lib.episode_summary(tr))
-    metrics.update({
-        "nonfinite_updates": bad,
-        "learning_rate": learning_rate(opt_state),
-        "state_finite": nan_guard.tree_all_finite((params, opt_state, new_norm)),
-        "advantage_mean": jnp.mean(adv), "return_mean": jnp.mean(ret),
-        "value_mean": jnp.mean(tr.extras["value"]),
-    })
-    return new_state, metrics
+    params, opt_state, bad, m = core.update(
+        lambda p, mb: self.loss(p, norm, mb), self.optimizer, params, state.opt_state, data,
+        k_perm, num_epochs=c.num_epochs,
+        minibatcher=core.shuffled_minibatches(c.num_minibatches, mesh), step_hook=step_hook)
+    new_norm = core.merge_normalizer(norm, tr.obs, c.normalize_obs)
+    return core.finish(state, params, opt_state, new_norm, env_state, tr, m, bad,
+                       learning_rate=learning_rate(opt_state),
+                       advantage_mean=jnp.mean(adv), return_mean=jnp.mean(ret),
+                       value_mean=jnp.mean(tr.extras["value"]))
 
   def jit_train_step(self, state: TrainState):
     """``jax.jit(train_step)`` with the state's shardings pinned (input donated)."""

@@ -148,7 +148,7 @@ TOY_TOLERANCE = {"pos": 0.1, "vel": 0.5}
 
 def _toy_source(env, cfg: GoalConfig) -> GoalSource:
   """Point-mass env: state (p, v); goal residual (target(t+k) - p, target_vel(t+k) - v)."""
-  from interprior_jax.training import toy_env
+  from interprior_jax.envs import toy_env
 
   d = toy_env.DIM
   field_names = ("pos", "vel")
