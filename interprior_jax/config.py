@@ -33,6 +33,21 @@ def sibling_config(this_file: str, name: str, arg: str | None = None) -> ml_coll
   return mod.get_config(arg)
 
 
+def dataclass_config(cls, **overrides) -> ml_collections.ConfigDict:
+  """A config section holding the defaults of the dataclass ``cls`` (nested dataclasses become
+  sub-sections, tuples stay tuples), with ``overrides`` applied; a misspelt override fails. The
+  defaults are written once, on the dataclass."""
+  c = ml_collections.ConfigDict(dataclasses.asdict(cls()))
+  for k, v in overrides.items():
+    if k not in c:
+      raise ValueError(f"{cls.__name__}: unknown field {k!r}")
+    if isinstance(v, dict):
+      c[k].update(v)
+    else:
+      c[k] = v
+  return c
+
+
 def physics_config(**overrides) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict(dataclasses.asdict(scene_lib.PhysicsOptions()))
   c.update(overrides)

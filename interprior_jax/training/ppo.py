@@ -303,14 +303,23 @@ class PPO:
                            action_size=self.env.action_size, trained_iterations=int(state.step))
 
 
-def bundle_policy(bundle, deterministic: bool = True):
-  """``act(obs[N, ...], key=None) -> action[N, A]`` from an inference bundle (``checkpoint.py``)."""
+def bundle_apply(bundle, deterministic: bool = True):
+  """``(params, apply(params, obs[N, ...], key=None) -> action[N, A])`` of an inference bundle
+  (``checkpoint.py``): ``params = (actor params, normaliser)`` is an argument, so a jitted step can
+  take a frozen network as an input rather than a constant."""
   cfg = PPOConfig.from_config(ml_collections.ConfigDict(bundle.config["ppo"]))
   actor, _ = make_networks(int(bundle.config["action_size"]), cfg.network)
 
-  def act(obs, key=None):
-    o = normalization.normalize(bundle.normalizer, obs, cfg.obs_clip) if cfg.normalize_obs else obs
-    mean, log_std = actor.apply(bundle.actor_params, o)
+  def apply(params, obs, key=None):
+    actor_params, norm = params
+    o = normalization.normalize(norm, obs, cfg.obs_clip) if cfg.normalize_obs else obs
+    mean, log_std = actor.apply(actor_params, o)
     u = mean if (deterministic or key is None) else mlp.gaussian_sample(key, mean, log_std)
     return jnp.clip(u, -cfg.action_bound, cfg.action_bound)
-  return act
+  return (bundle.actor_params, bundle.normalizer), apply
+
+
+def bundle_policy(bundle, deterministic: bool = True):
+  """``act(obs[N, ...], key=None) -> action[N, A]`` from an inference bundle (``checkpoint.py``)."""
+  params, apply = bundle_apply(bundle, deterministic)
+  return lambda obs, key=None: apply(params, obs, key)

@@ -1,0 +1,72 @@
+"""Stage 3: RL finetuning of a distilled student on in-betweening goals (method.md).
+
+Arg: ``<variant>[,<ablation>]``. Variants: ``smpl`` (method.md-sized: 4096 envs), ``embedded``
+(the CPU finetune of ``pretrained/embedded_student``: 128 envs), ``smoke`` (HOI, CPU-sized, 2
+iterations) and ``toy`` (point-mass env; tests). Ablations (switches of
+``training/finetune/train.py``): ``full`` (default: 25 % of the envs keep the distillation loss,
+plus a KL to the distilled prior), ``no_kl`` (distillation share only), ``rl_only`` (neither).
+
+  python experiments/finetune.py --config=configs/finetune.py:embedded \\
+      --workdir runs/ft --student pretrained/embedded_student --expert pretrained/embedded_expert
+
+The env, data, network and goal layout come from the student bundle (``finetune.INHERITED``);
+``goal_overrides`` change only the goal mixture (one snapshot goal, no trajectory preview) and
+``augment`` the start states (perturbed starts, object randomisation; no impulses).
+"""
+
+import ml_collections
+
+from interprior_jax import config as config_lib
+from interprior_jax.envs import inbetween_env
+from interprior_jax.training.finetune import train as finetune
+
+VARIANTS = ("smoke", "embedded", "smpl", "toy")
+ABLATIONS = {"full": {}, "no_kl": {"w_prior_kl": 0.0},
+             "rl_only": {"w_prior_kl": 0.0, "distill_fraction": 0.0}}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  variant, _, ablation = (arg or "smpl").partition(",")
+  ablation = ablation or "full"
+  if variant not in VARIANTS:
+    raise ValueError(f"configs/finetune.py: unknown variant {variant!r}; valid: {VARIANTS}")
+  if ablation not in ABLATIONS:
+    raise ValueError(f"configs/finetune.py: unknown ablation {ablation!r}; valid: "
+                     f"{sorted(ABLATIONS)}")
+  c = ml_collections.ConfigDict()
+  c.variant = variant
+  c.ablation = ablation
+  c.seed = 0
+  c.num_devices = 0
+  c.episode_length = 0   # replaced by the student's
+  c.env_kind = "hoi"     # replaced by the student's
+  c.finetune = config_lib.dataclass_config(finetune.FinetuneConfig, w_prior_kl=0.01)
+  c.inbetween = config_lib.dataclass_config(inbetween_env.InbetweenConfig)
+  c.augment = ml_collections.ConfigDict({
+      "impulses": False, "randomize_object": True, "perturbed_starts": True})
+  # One snapshot goal under a random mask, no trajectory preview (method.md: in-betweening).
+  c.goal_overrides = ml_collections.ConfigDict({
+      "trajectory_families": ("none",), "trajectory_probs": (1.0,),
+      "snapshot_families": ("full", "object", "object+extremities", "root"),
+      "snapshot_probs": (0.3, 0.3, 0.2, 0.2)})
+  c.loop = ml_collections.ConfigDict({
+      "num_iterations": 5000, "log_every": 10, "checkpoint_every": 100, "keep_checkpoints": 3,
+      "max_nan_restores": 3, "async_checkpoints": True})
+  if variant == "toy":
+    c.env_kind = "toy"
+    c.augment.update(impulses=False, randomize_object=False, perturbed_starts=False)
+    c.finetune.update(num_envs=64, unroll_length=16, num_epochs=4, num_minibatches=2,
+                      learning_rate=1e-3, init_log_std=-1.0, critic_hidden=(64, 64),
+                      reward_scale=0.1, w_distill=0.1)
+    c.goal_overrides.update(snapshot_families=("full", "pos"), snapshot_probs=(0.5, 0.5))
+    c.loop.update(num_iterations=100, log_every=1, checkpoint_every=50, keep_checkpoints=2)
+  elif variant == "embedded":
+    c.finetune.update(num_envs=128, unroll_length=32, num_epochs=4, num_minibatches=4,
+                      learning_rate=1e-4, critic_hidden=(256, 256))
+    c.loop.update(num_iterations=300, log_every=5, checkpoint_every=20)
+  elif variant == "smoke":
+    c.finetune.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
+                      learning_rate=1e-4, critic_hidden=(32, 32))
+    c.loop.update(num_iterations=2, log_every=1, checkpoint_every=1, keep_checkpoints=2)
+  c.finetune.update(ABLATIONS[ablation])
+  return c

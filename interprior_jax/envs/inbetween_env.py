@@ -1,0 +1,101 @@
+"""Stage 3's in-betweening env (method.md "RL finetuning"): a :class:`~goal_env.GoalEnv` whose
+reward is the goal's, not the reference's.
+
+Episodes start where the inner env resets them (the HOI env: a dataset frame with the configured
+pose / velocity noise, ``env.init.*_noise``; the toy env: a random phase); each carries one
+snapshot goal (a future dataset frame under a random mask, ``GoalConfig.snapshot_families``) and,
+with ``advance_on_reach`` (forced on here), the next goal as soon as one is reached. Reward per
+step, as named terms (logged):
+
+``r = w_style * r_energy * r_hand  +  r_succ * [goal reached this step]  +  r_term``
+
+``r_energy`` / ``r_hand`` are the inner env's terms of the same name (``State.metrics``; 1 for an
+env without them, e.g. the toy), ``r_term = term_penalty`` on a termination (not a time limit).
+Not built yet: harvesting failure states (dropped object, missed grasp, fallen) from rollouts as
+extra start states.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+from brax.envs.base import Env, State
+
+from interprior_jax.envs import goal_env as goal_env_lib
+
+#: Inner-env metrics the style term multiplies (absent -> 1).
+STYLE_TERMS = ("r_energy", "r_hand")
+#: Reward terms written to ``State.metrics`` (prefixed ``ib_``: the inner env's own terms stay).
+REWARD_TERMS = ("ib_r_style", "ib_r_succ", "ib_r_term", "ib_reward", "ib_reached")
+
+
+@dataclasses.dataclass(frozen=True)
+class InbetweenConfig:
+  w_style: float = 1.0
+  r_succ: float = 10.0
+  term_penalty: float = -1.0
+
+
+class InbetweenEnv(Env):
+  """Wraps a :class:`GoalEnv` (rebuilt with ``advance_on_reach=True``); same observations."""
+
+  def __init__(self, genv: goal_env_lib.GoalEnv, cfg: InbetweenConfig = InbetweenConfig()):
+    if not genv.cfg.advance_on_reach:
+      genv = goal_env_lib.GoalEnv(genv.env, genv.source,
+                                  dataclasses.replace(genv.cfg, advance_on_reach=True))
+    self.genv = genv
+    self.cfg = cfg
+
+  # brax Env interface: everything but the reward is the goal env's.
+  @property
+  def observation_size(self):
+    return self.genv.observation_size
+
+  @property
+  def action_size(self) -> int:
+    return self.genv.action_size
+
+  @property
+  def backend(self) -> str:
+    return self.genv.backend
+
+  @property
+  def unwrapped(self):
+    return self.genv.unwrapped
+
+  @property
+  def env(self):
+    """The inner (reference-tracking) env, as on :class:`GoalEnv`."""
+    return self.genv.env
+
+  @property
+  def source(self):
+    return self.genv.source
+
+  def _with_terms(self, s: State, terms: dict) -> State:
+    return s.replace(reward=terms["ib_reward"], metrics={**s.metrics, **terms})
+
+  def reset(self, rng) -> State:
+    s = self.genv.reset(rng)
+    zero = jnp.zeros(())
+    return self._with_terms(s, {k: zero for k in REWARD_TERMS})
+
+  def step(self, state: State, action) -> State:
+    ns = self.genv.step(state, action)
+    c = self.cfg
+    m = ns.metrics
+    style = jnp.ones(())
+    for k in STYLE_TERMS:
+      if k in m:
+        style = style * m[k]
+    reached = goal_env_lib.REACHED
+    # Goals reached this step (the count restarts at 0 on an episode end).
+    hit = jnp.where(ns.done > 0, 0, ns.info[reached] - state.info[reached]).astype(jnp.float32)
+    hit = jnp.maximum(hit, 0.0)
+    trunc = ns.info.get("truncation", jnp.zeros(()))
+    terminated = ns.done * (1.0 - trunc)
+    terms = {"ib_r_style": c.w_style * style, "ib_r_succ": c.r_succ * hit,
+             "ib_r_term": c.term_penalty * terminated, "ib_reached": hit}
+    terms["ib_reward"] = terms["ib_r_style"] + terms["ib_r_succ"] + terms["ib_r_term"]
+    return self._with_terms(ns, terms)

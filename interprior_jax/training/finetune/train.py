@@ -1,0 +1,356 @@
+"""Stage 3 trainer: PPO on in-betweening goals with prior preservation (method.md "RL finetuning").
+
+``train_step(state, key, frozen) -> (state, metrics)``, composed of the trainer core's pieces
+(``training/core.py``):
+
+1. **rollout** of ``unroll_length`` steps of the :class:`~interprior_jax.envs.inbetween_env.
+   InbetweenEnv` (goal reward); every env samples ``a ~ N(decode(h, z_prior), sigma_a^2)``
+   (``networks.py``: the distribution PPO optimises); the frozen expert labels every step;
+2. **labels**: GAE on the goal reward (value bootstrap from the critic), expert actions;
+3. **update** (:func:`core.update`, env-trajectory minibatches): one loss, one optimiser step for
+   both objectives -- the PPO loss on the envs ``[n_distill, N)`` and the Stage-2 imitation loss
+   through the deployed path (prior -> decoder vs the expert's action) on the first
+   ``n_distill = round(distill_fraction * N)`` envs ("prior preservation"), plus optionally
+   ``w_prior_kl * KL(p_theta || p_distilled)`` over all envs;
+4. the input normaliser stays the distilled student's (frozen: the prior's inputs keep their
+   meaning);
+5. :func:`core.finish`.
+
+``frozen`` = ``{"expert": (params, normaliser), "prior": distilled student params}`` are passed
+to the jitted step as arguments (not closed over). Switches for the ablation:
+``distill_fraction = 0`` (no preservation), ``w_prior_kl = 0`` (no KL).
+
+The student's imitation loss here uses the prior path (the deployed policy), not Stage 2's
+posterior: the student bundle a finetune starts from holds only the prior and the decoder
+(``distill.TRAINING_ONLY_MODULES``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from interprior_jax.envs import goal_env
+from interprior_jax.envs import inbetween_env
+from interprior_jax.networks import mlp
+from interprior_jax.training import core
+from interprior_jax.training import distill
+from interprior_jax.training import gae as gae_lib
+from interprior_jax.training import ppo as ppo_lib
+from interprior_jax.training import rollout as rollout_lib
+from interprior_jax.training import sharding
+from interprior_jax.training.finetune import losses as L
+from interprior_jax.training.finetune import networks
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+  num_envs: int = 4096
+  unroll_length: int = 32
+  num_epochs: int = 4
+  num_minibatches: int = 8          # over envs (each keeps the full time axis)
+  learning_rate: float = 2e-5
+  max_grad_norm: float = 1.0
+  gamma: float = 0.99
+  gae_lambda: float = 0.95
+  clip_eps: float = 0.2
+  value_coef: float = 1.0
+  entropy_coef: float = 0.0
+  reward_scale: float = 1.0
+  init_log_std: float = -2.0        # action noise sigma_a at the start
+  learn_log_std: bool = True
+  distill_fraction: float = 0.25    # share of envs keeping the distillation loss (method.md 25 %)
+  w_distill: float = 1.0
+  w_prior_kl: float = 0.0           # KL to the frozen distilled prior (0: off)
+  critic_hidden: tuple[int, ...] = (512, 256)
+  activation: str = "elu"
+
+  def num_distill_envs(self) -> int:
+    return int(round(self.distill_fraction * self.num_envs))
+
+  def validate(self) -> "FinetuneConfig":
+    if not 0.0 <= self.distill_fraction <= 1.0:
+      raise ValueError(f"config.finetune.distill_fraction={self.distill_fraction} not in [0, 1]")
+    if self.num_envs % self.num_minibatches:
+      raise ValueError(f"config.finetune: num_envs={self.num_envs} not divisible by "
+                       f"num_minibatches={self.num_minibatches}")
+    return self
+
+  @classmethod
+  def from_config(cls, c: ml_collections.ConfigDict) -> "FinetuneConfig":
+    d = c.to_dict()
+    bad = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if bad:
+      raise ValueError(f"config.finetune: unknown fields {sorted(bad)}")
+    d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**d).validate()
+
+
+class Finetuner:
+  """Stage 3 over a vectorised :class:`InbetweenEnv`, from a distilled student bundle."""
+
+  def __init__(self, env: rollout_lib.VecEnv, cfg: FinetuneConfig, student_bundle,
+               expert_bundle=None, expert_adapter=None, mesh=None):
+    self.env = env
+    self.cfg = cfg.validate()
+    if env.num_envs != cfg.num_envs:
+      raise ValueError(f"Finetuner: env has {env.num_envs} copies, config.finetune.num_envs="
+                       f"{cfg.num_envs}")
+    if expert_bundle is None and cfg.num_distill_envs() > 0:
+      raise ValueError("Finetuner: distill_fraction > 0 needs the expert (--expert)")
+    self.mesh = mesh if mesh is not None else sharding.make_mesh(1)
+    sharding.check_divisible(cfg.num_envs, self.mesh)
+    self.model, self.student_cfg = distill.student_from_bundle(student_bundle)
+    self.student_bundle = student_bundle
+    self.critic = networks.make_critic(cfg.critic_hidden, cfg.activation)
+    self.optimizer = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+                                 optax.adam(cfg.learning_rate))
+    if expert_bundle is not None:
+      self.expert_params, self.expert_fn = ppo_lib.bundle_apply(expert_bundle)
+    else:
+      self.expert_params, self.expert_fn = None, None
+    self.expert_adapter = expert_adapter or (lambda a, ctx: a)
+    self.frozen = {"expert": self.expert_params, "prior": student_bundle.actor_params}
+    n_d = cfg.num_distill_envs()
+    self.distill_weight = (jnp.arange(cfg.num_envs) < n_d).astype(jnp.float32)   # [N]
+
+  @property
+  def env_steps_per_iteration(self) -> int:
+    return self.cfg.num_envs * self.cfg.unroll_length
+
+  # ----------------------------------------------------------------------------------- init
+  def init(self, key: jax.Array, extra: Any = None) -> core.TrainState:
+    k_env, k_critic, k_run = jax.random.split(key, 3)
+    env_shape = jax.eval_shape(self.env.reset, k_env)
+    env_state = jax.jit(self.env.reset, out_shardings=sharding.batch_shardings(
+        env_shape, self.mesh))(k_env)
+    obs = jax.tree.map(lambda x: jnp.zeros((1,) + x.shape[1:], x.dtype), env_shape.obs)
+    a = self.env.action_size
+
+    def init_rest(k):
+      h, g, _ = self.inputs(self.student_bundle.normalizer, obs)
+      params = {"student": self.student_bundle.actor_params,
+                "critic": self.critic.init(k, networks.critic_input(h, g, obs.mask)),
+                "log_std": jnp.full((a,), self.cfg.init_log_std, jnp.float32)}
+      # fresh buffers (the state is donated to the train step; the bundle's arrays must live on)
+      norm = jax.tree.map(jnp.copy, self.student_bundle.normalizer)
+      return params, self.optimizer.init(params), norm
+
+    params, opt_state, norm = jax.jit(init_rest, out_shardings=sharding.replicated(self.mesh))(
+        k_critic)
+    return core.fresh_train_state(params, opt_state, norm, env_state, k_run, extra, self.mesh)
+
+  def state_shardings(self, state: core.TrainState) -> core.TrainState:
+    return core.train_state_shardings(state, self.mesh)
+
+  # ------------------------------------------------------------------------------ policy
+  def inputs(self, norm, obs: goal_env.StudentObs):
+    c = self.student_cfg
+    return distill.normalize_inputs(norm, obs, c.normalize_obs,
+                                    c.obs_clip if c.bound_obs else None)
+
+  def log_std(self, params) -> jax.Array:
+    ls = params["log_std"]
+    return ls if self.cfg.learn_log_std else jax.lax.stop_gradient(ls)
+
+  def act(self, params, norm, obs: goal_env.StudentObs, key: jax.Array | None = None):
+    """Env action ``[N, A]``: the decoder's mean (``key`` None) or a sample."""
+    h, g, _ = self.inputs(norm, obs)
+    mean, _, _ = networks.policy_outputs(self.model, params["student"], h, g, obs.mask, obs.eps)
+    u = mean if key is None else mlp.gaussian_sample(key, mean,
+                                                     jnp.broadcast_to(params["log_std"],
+                                                                      mean.shape))
+    b = self.student_cfg.action_bound
+    return jnp.clip(u, -b, b)
+
+  def expert_label(self, frozen, obs: goal_env.StudentObs) -> jax.Array:
+    if self.expert_fn is None:
+      return jnp.zeros(obs.action_context.shape[:-1] + (self.env.action_size,))
+    return self.expert_adapter(self.expert_fn(frozen["expert"], obs.reference),
+                               obs.action_context)
+
+  # ---------------------------------------------------------------------------- losses
+  def loss(self, params, norm, mb: dict, frozen) -> tuple[jax.Array, dict]:
+    """Both objectives on one time-major minibatch (leaves ``[T, n, ...]``); ``mb['distill_w']``
+    ``[T, n]`` marks the distillation share."""
+    c = self.cfg
+    obs = mb["obs"]
+    h, g, _ = self.inputs(norm, obs)
+    mean, mu_p, ls_p = networks.policy_outputs(self.model, params["student"], h, g, obs.mask,
+                                               obs.eps)
+    log_std = jnp.broadcast_to(self.log_std(params), mean.shape)
+    w_d = mb["distill_w"]
+    w_rl = 1.0 - w_d
+    ones = jnp.ones_like(w_d)
+    log_prob = mlp.gaussian_log_prob(mean, log_std, mb["raw_action"])
+    adv = L.normalize_advantages(mb["advantage"], w_rl)
+    pg, aux = L.surrogate_loss(log_prob, mb["log_prob"], adv, c.clip_eps, w_rl)
+    values = self.critic.apply(params["critic"], networks.critic_input(h, g, obs.mask))
+    vl = L.value_loss(values, mb["return"], ones)
+    ent = L.wmean(mlp.gaussian_entropy(log_std), ones)
+    l_d = L.imitation_loss(mean, mb["expert_action"], w_d)
+    total = pg + c.value_coef * vl - c.entropy_coef * ent + c.w_distill * l_d
+    m = {"policy_loss": pg, "value_loss": vl, "entropy": ent, "loss_distill": l_d, **aux}
+    if c.w_prior_kl > 0:
+      mu0, ls0 = self.model.apply(frozen["prior"], h, g, obs.mask, method=self.model.prior)
+      l_kl = L.prior_kl_loss(mu_p, ls_p, mu0, ls0, ones)
+      total = total + c.w_prior_kl * l_kl
+      m["loss_prior_kl"] = l_kl
+    m["loss"] = total
+    return total, m
+
+  # ------------------------------------------------------------------------ train step
+  def train_step(self, state: core.TrainState, key: jax.Array, frozen
+                 ) -> tuple[core.TrainState, dict]:
+    c = self.cfg
+    mesh = self.mesh
+    k_roll, k_perm = jax.random.split(key)
+    params, norm = state.params, state.normalizer
+
+    def value(h, g, mask):
+      return self.critic.apply(params["critic"], networks.critic_input(h, g, mask))
+
+    def policy_fn(obs, k):
+      h, g, _ = self.inputs(norm, obs)
+      mean, _, _ = networks.policy_outputs(self.model, params["student"], h, g, obs.mask,
+                                           obs.eps)
+      log_std = jnp.broadcast_to(params["log_std"], mean.shape)
+      u = mlp.gaussian_sample(k, mean, log_std)
+      b = self.student_cfg.action_bound
+      return jnp.clip(u, -b, b), {
+          "raw_action": u, "log_prob": mlp.gaussian_log_prob(mean, log_std, u),
+          "value": value(h, g, obs.mask), "expert_action": self.expert_label(frozen, obs)}
+
+    def bootstrap_fn(final_obs):
+      h, g, _ = self.inputs(norm, final_obs)
+      return {"next_value": value(h, g, final_obs.mask)}
+
+    env_state, tr = rollout_lib.rollout(self.env, state.env_state, policy_fn, k_roll,
+                                        c.unroll_length, bootstrap_fn)
+    tr = sharding.constrain_batch(tr, mesh, axis=1)
+    adv, ret = gae_lib.compute_gae(tr.reward * c.reward_scale, tr.extras["value"],
+                                   tr.next_extras["next_value"], tr.termination, tr.done,
+                                   c.gamma, c.gae_lambda)
+    data = {"obs": tr.obs, "raw_action": tr.extras["raw_action"],
+            "log_prob": tr.extras["log_prob"], "advantage": adv, "return": ret,
+            "expert_action": tr.extras["expert_action"],
+            "distill_w": jnp.broadcast_to(self.distill_weight, adv.shape)}
+    params, opt_state, bad, m = core.update(
+        lambda p, mb: self.loss(p, norm, mb, frozen), self.optimizer, params, state.opt_state,
+        data, k_perm, num_epochs=c.num_epochs,
+        minibatcher=core.env_minibatches(c.num_minibatches, mesh))
+    goal_metrics = {k: jnp.mean(tr.metrics[k]) for k in inbetween_env.REWARD_TERMS
+                    if k in tr.metrics}
+    return core.finish(state, params, opt_state, norm, env_state, tr, m, bad,
+                       advantage_mean=jnp.mean(adv), return_mean=jnp.mean(ret),
+                       value_mean=jnp.mean(tr.extras["value"]),
+                       action_std=jnp.mean(jnp.exp(params["log_std"])), **goal_metrics)
+
+  def jit_train_step(self, state: core.TrainState):
+    """``(state, key) -> (state, metrics)``, jitted with the frozen networks as arguments."""
+    rep = sharding.replicated(self.mesh)
+    sh = self.state_shardings(state)
+    f = jax.jit(self.train_step, in_shardings=(sh, rep, rep), out_shardings=(sh, rep),
+                donate_argnums=0)
+    frozen = sharding.replicate(self.frozen, self.mesh)
+    return lambda s, k: f(s, k, frozen)
+
+  def export(self, state: core.TrainState, directory, config) -> None:
+    """The finetuned student in the Stage-2 bundle format (prior + decoder + the distilled
+    normaliser), so evaluation and play load it unchanged."""
+    from interprior_jax.training import checkpoint as ckpt_lib
+    genv = self.env.env.genv
+    ckpt_lib.export_bundle(directory, state.params["student"], state.normalizer, config,
+                           action_size=self.env.action_size, state_size=genv.source.state_size,
+                           goal_size=genv.source.goal_size, trained_iterations=int(state.step),
+                           stage=3)
+
+
+# ------------------------------------------------------------------------------- assembly
+#: Sections of the student bundle's config a finetune inherits (the network's shapes, the env the
+#: student was distilled in, its action parameterisation).
+INHERITED = ("env_kind", "env", "data", "distill", "goals", "student_action", "expert_action",
+             "episode_length")
+#: Goal-config fields a finetune may change (the others fix the network's shapes).
+GOAL_OVERRIDES = ("snapshot_min", "snapshot_max", "snapshot_families", "snapshot_probs",
+                  "trajectory_families", "trajectory_probs")
+
+
+def resolve_config(config: ml_collections.ConfigDict, student_config: dict
+                   ) -> ml_collections.ConfigDict:
+  """The finetune ``config`` with the student bundle's env / data / network sections and the
+  finetune's goal overrides (``config.goal_overrides``) and augmentation applied."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  for k in INHERITED:
+    if k in student_config:
+      v = student_config[k]
+      c[k] = ml_collections.ConfigDict(v) if isinstance(v, dict) else v
+    elif k in ("env_kind", "env", "distill", "goals"):
+      raise ValueError(f"student bundle config.json: missing field {k!r}")
+  over = c.get("goal_overrides", ml_collections.ConfigDict()).to_dict()
+  bad = set(over) - set(GOAL_OVERRIDES)
+  if bad:
+    raise ValueError(f"config.goal_overrides: {sorted(bad)} cannot change (they fix the "
+                     f"network's shapes); allowed {GOAL_OVERRIDES}")
+  for k, v in over.items():
+    c.goals[k] = tuple(v) if isinstance(v, list) else v
+  distill.AUGMENTERS[c.env_kind](c.env, c.augment)
+  return c
+
+
+def build(config: ml_collections.ConfigDict, student_bundle, expert_bundle=None, env=None,
+          clips=None) -> Finetuner:
+  """Finetuner over ``config`` (already :func:`resolve_config`-ed)."""
+  from interprior_jax.envs import registry
+
+  cfg = FinetuneConfig.from_config(config.finetune)
+  dcfg = distill.DistillConfig.from_config(config.distill)
+  gcfg = distill.goal_config_from(config.goals, dcfg.network.latent_size)
+  entry = registry.entry(config)
+  base = env if env is not None else entry.build(config, clips)
+  source = goal_env.make_goal_source(config.env_kind, base, gcfg)
+  genv = goal_env.GoalEnv(base, source, gcfg)
+  ib = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(
+      **config.inbetween.to_dict()))
+  venv = rollout_lib.VecEnv(ib, cfg.num_envs, int(config.episode_length), entry.self_resetting)
+  mesh = sharding.make_mesh(int(config.num_devices) or None)
+  return Finetuner(venv, cfg, student_bundle, expert_bundle,
+                   distill.expert_adapter(config, base), mesh)
+
+
+def load_bundle(directory):
+  """An exported bundle from a workdir or its ``policy/`` folder."""
+  from interprior_jax.training import checkpoint as ckpt_lib
+  d = pathlib.Path(directory)
+  if not (d / ckpt_lib.BUNDLE_PARAMS).is_file() and (d / ckpt_lib.BUNDLE_DIR).is_dir():
+    d = d / ckpt_lib.BUNDLE_DIR
+  return ckpt_lib.load_bundle(d)
+
+
+def train(config: ml_collections.ConfigDict, workdir, student_dir, expert_dir=None,
+          algo: Finetuner | None = None, **loop_kwargs):
+  """Finetunes (or resumes) in ``workdir``; exports the bundle to ``workdir/policy``."""
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import expert as expert_lib
+  from interprior_jax.training import loop as loop_lib
+
+  student = load_bundle(student_dir)
+  if "distill" not in student.config:
+    raise ValueError(f"{student_dir}: config.json has no 'distill' section: not a Stage-2 "
+                     f"student bundle")
+  expert_b = load_bundle(expert_dir) if expert_dir else None
+  config = resolve_config(config, student.config)
+  algo = algo or build(config, student, expert_b)
+  workdir = pathlib.Path(workdir)
+
+  def export(state, wd):
+    algo.export(state, wd / ckpt_lib.BUNDLE_DIR, config)
+
+  return loop_lib.run(algo, config, workdir, expert_lib.loop_config(config),
+                      seed=int(config.seed), export_fn=export, **loop_kwargs)

@@ -1,0 +1,137 @@
+"""Stage 3 (training/finetune/) on the toy env: the in-betweening reward, the composed loss, the
+frozen networks as arguments, and a short finetune that must raise the goal success of a toy
+student (CPU-fast)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import io
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from interprior_jax.envs import goal_env
+from interprior_jax.envs import inbetween_env
+from interprior_jax.training import distill
+from interprior_jax.training import expert
+from interprior_jax.training import logging as log_lib
+from interprior_jax.training import loop as loop_lib
+from interprior_jax.training.finetune import train as finetune
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(name: str, arg: str):
+  spec = importlib.util.spec_from_file_location(f"_cfg_{name}", REPO / "configs" / f"{name}.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config(arg)
+
+
+def _quiet():
+  return log_lib.MetricsLogger(None, stream=io.StringIO())
+
+
+@pytest.fixture(scope="module")
+def toy_bundles(tmp_path_factory):
+  """A toy expert (PPO) and a toy student distilled from it, both exported (about a minute)."""
+  d = tmp_path_factory.mktemp("stage3")
+  expert.train(load_config("expert", "toy"), d / "expert", logger=_quiet())
+  distill.train(load_config("distill", "toy"), d / "student", d / "expert", logger=_quiet())
+  return d / "expert", d / "student"
+
+
+def _build(toy_bundles, arg="toy", **finetune_overrides):
+  exp_dir, stu_dir = toy_bundles
+  config = load_config("finetune", arg)
+  config.finetune.update(finetune_overrides)
+  student = finetune.load_bundle(stu_dir)
+  config = finetune.resolve_config(config, student.config)
+  return config, finetune.build(config, student, finetune.load_bundle(exp_dir))
+
+
+def test_inbetween_reward_counts_reached_goals(toy_bundles):
+  """r = w_style * (1: the toy has no energy / hand terms) + r_succ * reached + r_term; a goal
+  residual of 0 is reached at every step (advance_on_reach), one of 10 never."""
+  _, algo = _build(toy_bundles)
+  genv = algo.env.env.genv
+  assert genv.cfg.advance_on_reach
+  for residual, hits in ((0.0, 1.0), (10.0, 0.0)):
+    source = dataclasses.replace(genv.source, goals_fn=lambda st, off, r=residual: jnp.full(
+        (off.shape[0], genv.source.goal_size), r))
+    env = inbetween_env.InbetweenEnv(goal_env.GoalEnv(genv.env, source, genv.cfg),
+                                     inbetween_env.InbetweenConfig(w_style=0.5, r_succ=3.0))
+    s = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    for _ in range(4):
+      s = step(s, jnp.zeros(env.action_size))
+      assert float(s.metrics["ib_reached"]) == hits
+      np.testing.assert_allclose(float(s.reward), 0.5 + 3.0 * hits, rtol=1e-6)
+    assert int(s.info[goal_env.REACHED]) == 4 * hits
+
+
+def test_loss_composition_and_switches(toy_bundles):
+  """The distillation share owns the imitation loss, the rest the PPO loss; with no share the
+  imitation loss is 0; at the start the policy equals the frozen prior (KL 0) and a changed
+  frozen prior (an argument of the step) changes the KL."""
+  _, algo = _build(toy_bundles, distill_fraction=0.25, w_prior_kl=1.0)
+  n_d = algo.cfg.num_distill_envs()
+  assert n_d == round(0.25 * algo.cfg.num_envs) and float(jnp.sum(algo.distill_weight)) == n_d
+  state = algo.init(jax.random.PRNGKey(0))
+  step = algo.jit_train_step(state)
+  state, m = step(state, jax.random.PRNGKey(1))
+  for k in ("loss", "policy_loss", "value_loss", "loss_distill", "loss_prior_kl", "ib_reward"):
+    assert np.isfinite(float(m[k])), k
+  assert float(m["loss_distill"]) > 0 and float(m["nonfinite_updates"]) == 0
+
+  # a minibatch built by hand: KL to the prior the params started from is 0 at the start
+  fresh = algo.init(jax.random.PRNGKey(0))
+  obs = jax.tree.map(lambda x: x[None], fresh.env_state.obs)
+  n = algo.cfg.num_envs
+  mb = {"obs": obs, "raw_action": jnp.zeros((1, n, algo.env.action_size)),
+        "log_prob": jnp.zeros((1, n)), "advantage": jnp.ones((1, n)), "return": jnp.ones((1, n)),
+        "expert_action": jnp.zeros((1, n, algo.env.action_size)),
+        "distill_w": jnp.broadcast_to(algo.distill_weight, (1, n))}
+  _, m0 = algo.loss(fresh.params, fresh.normalizer, mb, algo.frozen)
+  assert abs(float(m0["loss_prior_kl"])) < 1e-5
+  shifted = jax.tree.map(lambda x: x + 0.05, algo.frozen["prior"])
+  _, m1 = algo.loss(fresh.params, fresh.normalizer, mb, {**algo.frozen, "prior": shifted})
+  assert float(m1["loss_prior_kl"]) > 1e-3
+  # no distillation share: no imitation loss
+  _, m2 = algo.loss(fresh.params, fresh.normalizer, {**mb, "distill_w": jnp.zeros((1, n))},
+                    algo.frozen)
+  assert float(m2["loss_distill"]) == 0.0
+
+
+def test_rl_only_config_needs_no_expert(toy_bundles):
+  exp_dir, stu_dir = toy_bundles
+  student = finetune.load_bundle(stu_dir)
+  config = finetune.resolve_config(load_config("finetune", "toy,rl_only"), student.config)
+  algo = finetune.build(config, student, None)
+  assert algo.cfg.num_distill_envs() == 0
+  with pytest.raises(ValueError, match="needs the expert"):
+    finetune.build(finetune.resolve_config(load_config("finetune", "toy"), student.config),
+                   student, None)
+  with pytest.raises(ValueError, match="goal_overrides"):
+    bad = load_config("finetune", "toy")
+    bad.goal_overrides.history = 2
+    finetune.resolve_config(bad, student.config)
+
+
+def test_toy_finetune_raises_goal_success_and_exports(toy_bundles, tmp_path):
+  """The CI-sized Stage-3 check (docs/results.md): finetuning the toy student raises the share of
+  steps on which a goal is reached; the exported bundle is a student bundle."""
+  exp_dir, stu_dir = toy_bundles
+  config = load_config("finetune", "toy")
+  res = finetune.train(config, tmp_path, stu_dir, exp_dir, logger=_quiet())
+  assert not res.nan_events and len(res.history) == config.loop.num_iterations
+  reached = loop_lib.history_array(res.history, "ib_reached")
+  k = len(reached) // 4
+  assert np.mean(reached[-k:]) > 1.3 * np.mean(reached[:k]), reached
+  bundle = finetune.load_bundle(tmp_path)
+  params, act_eps, z = distill.latent_inference_policy(bundle)
+  assert bundle.config["stage"] == 3 and z == bundle.config["distill"]["network"]["latent_size"]
