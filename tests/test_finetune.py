@@ -135,3 +135,18 @@ def test_toy_finetune_raises_goal_success_and_exports(toy_bundles, tmp_path):
   bundle = finetune.load_bundle(tmp_path)
   params, act_eps, z = distill.latent_inference_policy(bundle)
   assert bundle.config["stage"] == 3 and z == bundle.config["distill"]["network"]["latent_size"]
+
+
+@pytest.mark.slow  # HOI env compile (tests/conftest.py); ~2 min
+def test_hoi_smoke_finetune_from_the_committed_student(tmp_path):
+  """Stage 3 on the HOI env from pretrained/embedded_student (+ its expert): runs, finite, and
+  the exported bundle keeps the student's format and action parameterisation."""
+  stu, exp = REPO / "pretrained" / "embedded_student", REPO / "pretrained" / "embedded_expert"
+  config = load_config("finetune", "smoke")
+  res = finetune.train(config, tmp_path, stu, exp, logger=_quiet())
+  assert int(res.state.step) == config.loop.num_iterations and not res.nan_events
+  for h in res.history:
+    assert np.isfinite(h["loss"]) and h["state_finite"] == 1.0
+  bundle = finetune.load_bundle(tmp_path)
+  assert bundle.config["env"]["action_mode"] == "absolute" and bundle.config["stage"] == 3
+  assert bundle.config["goals"]["trajectory_families"] == ["none"]
