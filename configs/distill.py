@@ -7,7 +7,7 @@ defaults: latent 64, history 5, H = 4, L in [10, 90], KL 1e-4 -> 1e-2, w_scale =
 ``pretrained/embedded_expert``: MuJoCo C physics via the expert's env, 256 envs, a small prior
 Transformer and decoder, prior-path imitation; docs/results.md, Stage 2 on the CPU),
 ``embedded_v1`` (the first CPU student's recipe: no prior-path imitation, no "root" masks). Ablation rows of the paper's Table 1
-(``training/distill.py:ABLATIONS``): ``plain`` (distillation only), ``shaping`` (+ L_scale, L_tc),
+(``training/distill/train.py:ABLATIONS``): ``plain`` (distillation only), ``shaping`` (+ L_scale, L_tc),
 ``bounded`` (+ unit-sphere latent and clipped observations; default = full Stage 2).
 
   python experiments/distill.py --config=configs/distill.py:smoke --workdir /tmp/distill \
@@ -49,7 +49,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.inherit_expert_env = True
   # The student's action parameterisation (HOI): method.md's absolute PD targets (mid-range + half
   # range x a; scale 0) -- a residual around the reference would hand the goal-conditioned student
-  # the reference.  The expert's own actions are relabelled to it (training/distill.py).
+  # the reference.  The expert's own actions are relabelled to it (training/distill/train.py).
   c.student_action = ml_collections.ConfigDict({"mode": "absolute", "scale": 0.0})
   c.augment = ml_collections.ConfigDict({
       "impulses": True,            # random pelvis / object impulses (env.perturb.mode)

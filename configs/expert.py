@@ -17,7 +17,7 @@ import math
 import ml_collections
 
 from interprior_jax import config as config_lib
-from interprior_jax.training import ppo
+from interprior_jax.training.ppo import train as ppo
 
 VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
 

@@ -73,7 +73,7 @@ def bench_brax(config, base_env, iters, self_resetting):
   from brax.training.agents.ppo import networks as ppo_networks
   from brax.training.agents.ppo import train as ppo_train
 
-  from interprior_jax.training import ppo
+  from interprior_jax.training.ppo import train as ppo
 
   _jax_compat_for_brax()
   c = ppo.PPOConfig.from_config(config.ppo)

@@ -35,7 +35,7 @@ def main(_):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   sharding.maybe_initialize_distributed()
-  from interprior_jax.training import distill
+  from interprior_jax.training.distill import train as distill
 
   config = FLAGS.config
   workdir = launch.start(config)

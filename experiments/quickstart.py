@@ -310,7 +310,7 @@ def stage_distill(cfg, workdir):
 
   import ml_collections
 
-  from interprior_jax.training import distill
+  from interprior_jax.training.distill import train as distill
 
   sdir = workdir / "student"
   sdir.mkdir(parents=True, exist_ok=True)

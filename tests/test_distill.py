@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from interprior_jax.training import checkpoint as ckpt_lib
-from interprior_jax.training import distill
+from interprior_jax.training.distill import train as distill
 from interprior_jax.envs import goal_env
 from interprior_jax.training import expert
 from interprior_jax.training import logging as log_lib

@@ -16,7 +16,7 @@ import pytest
 
 from interprior_jax.envs import goal_env
 from interprior_jax.envs import inbetween_env
-from interprior_jax.training import distill
+from interprior_jax.training.distill import train as distill
 from interprior_jax.training import expert
 from interprior_jax.training import logging as log_lib
 from interprior_jax.training import loop as loop_lib

@@ -9,7 +9,7 @@ import pytest
 
 from interprior_jax.networks import latent_policy as lp
 from interprior_jax.networks.transformer import TransformerConfig
-from interprior_jax.training import distill_losses as L
+from interprior_jax.training.distill import losses as L
 
 A, K, G, DG, DS, R, Z, N = 3, 2, 3, 5, 4, 7, 6, 4
 

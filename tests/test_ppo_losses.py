@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from interprior_jax.networks import mlp
-from interprior_jax.training import gae, normalization, ppo_losses, rollout
+from interprior_jax.training import gae, normalization, rollout
+from interprior_jax.training.ppo import losses as ppo_losses
 from interprior_jax.envs import toy_env
 
 

@@ -17,7 +17,7 @@ from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.training import expert
 from interprior_jax.training import logging as log_lib
 from interprior_jax.training import loop as loop_lib
-from interprior_jax.training import ppo
+from interprior_jax.training.ppo import train as ppo
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,8 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from interprior_jax import runtime
     runtime.enable_compilation_cache()
-    from interprior_jax.training import ppo, rollout, sharding
+    from interprior_jax.training import rollout, sharding
+    from interprior_jax.training.ppo import train as ppo
     from interprior_jax.envs import toy_env
     assert jax.device_count() == 4, jax.devices()
     cfg = ppo.PPOConfig(num_envs=16, unroll_length=8, minibatch_size=32, num_epochs=2,

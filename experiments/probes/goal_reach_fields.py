@@ -15,7 +15,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from interprior_jax import runtime  # noqa: E402
 from interprior_jax.training import checkpoint as ck  # noqa: E402
-from interprior_jax.training import distill  # noqa: E402
+from interprior_jax.training.distill import train as distill  # noqa: E402
 from interprior_jax.envs import goal_env  # noqa: E402
 from interprior_jax.envs import registry  # noqa: E402
 from interprior_jax.training import distill_eval as de  # noqa: E402

@@ -76,11 +76,11 @@ class PlaySession:
   def __init__(self, bundle_dir, clip: int = 0, seed: int = 0, humanoid: str | None = None,
                clips=None, latent_mean: bool = False):
     from interprior_jax.training import checkpoint as ckpt_lib
-    from interprior_jax.training import distill
+    from interprior_jax.training.distill import train as distill
     from interprior_jax.envs import goal_env
     from interprior_jax.envs import registry
     from interprior_jax.motion import sources
-    from interprior_jax.training import ppo
+    from interprior_jax.training.ppo import train as ppo
 
     bundle_dir = pathlib.Path(bundle_dir)
     if not (bundle_dir / ckpt_lib.BUNDLE_PARAMS).is_file() and (

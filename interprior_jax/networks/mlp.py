@@ -4,7 +4,7 @@ Action distribution (our choice, documented once here): a **diagonal Gaussian wi
 squashing**. The policy samples ``u ~ N(mu(obs), exp(log_std)^2)`` and the environment receives
 ``clip(u, -1, 1)`` (actions live in [-1, 1]: PD target = mid + half_range * a). Log-probabilities are
 those of the *unclipped* sample ``u`` (stored in the rollout), so the PPO ratio is exact; the mean is
-kept inside the bounds by :func:`interprior_jax.training.ppo_losses.action_bound_loss`. This matches
+kept inside the bounds by :func:`interprior_jax.training.ppo.losses.action_bound_loss`. This matches
 InterMimic's fixed-std setup (log-std -2.9, std ~0.055) where squashing would distort the tiny noise
 near the joint limits.
 

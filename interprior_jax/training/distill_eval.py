@@ -147,7 +147,7 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   is off the reference).  ``latent_mean``: the student acts on the prior's mean latent (noise
   ``eps = 0``, the deterministic policy) instead of a per-episode prior sample (method.md)."""
   from interprior_jax.training import checkpoint as ckpt_lib
-  from interprior_jax.training import distill
+  from interprior_jax.training.distill import train as distill
   from interprior_jax.envs import registry
 
   if task_name not in TASKS:

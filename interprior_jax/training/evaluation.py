@@ -194,7 +194,7 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.envs import registry
   from interprior_jax.motion import sources
-  from interprior_jax.training import ppo
+  from interprior_jax.training.ppo import train as ppo
 
   bundle = ckpt_lib.load_bundle(pathlib.Path(bundle_dir))
   config = ml_collections.ConfigDict(bundle.config)

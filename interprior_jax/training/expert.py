@@ -10,7 +10,7 @@ from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.envs import registry
 from interprior_jax.motion import sources
 from interprior_jax.training import loop as loop_lib
-from interprior_jax.training import ppo
+from interprior_jax.training.ppo import train as ppo
 from interprior_jax.training import rollout
 from interprior_jax.training import sharding
 

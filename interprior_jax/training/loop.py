@@ -2,7 +2,7 @@
 
 Works with any ``algo`` exposing ``init(key) -> state``, ``jit_train_step(state)`` returning a
 ``(state, key) -> (state, metrics)`` callable, and ``env_steps_per_iteration``; the state has
-integer ``step`` and root ``key`` fields (see ``ppo.TrainState``).
+integer ``step`` and root ``key`` fields (see ``core.TrainState``).
 
 * Resume: when ``<workdir>/checkpoints`` holds a checkpoint the run continues from it exactly
   (step keys are ``fold_in(key, step)``, the env copies are restored mid-episode).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from interprior_jax.training import distill_losses
+from interprior_jax.training.distill import losses as distill_losses
 
 
 def wmean(x: jax.Array, w: jax.Array) -> jax.Array:

@@ -40,9 +40,9 @@ from interprior_jax.envs import goal_env
 from interprior_jax.envs import inbetween_env
 from interprior_jax.networks import mlp
 from interprior_jax.training import core
-from interprior_jax.training import distill
+from interprior_jax.training.distill import train as distill
 from interprior_jax.training import gae as gae_lib
-from interprior_jax.training import ppo as ppo_lib
+from interprior_jax.training.ppo import train as ppo_lib
 from interprior_jax.training import rollout as rollout_lib
 from interprior_jax.training import sharding
 from interprior_jax.training.finetune import losses as L

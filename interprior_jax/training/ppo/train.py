@@ -31,7 +31,7 @@ from interprior_jax.networks import mlp
 from interprior_jax.training import core
 from interprior_jax.training import gae as gae_lib
 from interprior_jax.training import normalization
-from interprior_jax.training import ppo_losses
+from interprior_jax.training.ppo import losses as ppo_losses
 from interprior_jax.training import rollout as rollout_lib
 from interprior_jax.training import sharding
 

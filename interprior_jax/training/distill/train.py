@@ -39,10 +39,10 @@ from jax.sharding import Mesh
 from interprior_jax.networks import latent_policy as lp
 from interprior_jax.training import core
 from interprior_jax.envs import goal_env
-from interprior_jax.training import distill_losses as L
+from interprior_jax.training.distill import losses as L
 from interprior_jax.training import normalization
 from interprior_jax.training import rollout as rollout_lib
-from interprior_jax.training import ppo as ppo_lib
+from interprior_jax.training.ppo import train as ppo_lib
 from interprior_jax.training import sharding
 from interprior_jax.training.core import TrainState
 
