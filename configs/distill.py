@@ -23,6 +23,7 @@ The env (``env_kind``, ``env``, ``data``) is taken from the expert bundle's conf
 import ml_collections
 
 from interprior_jax import config as config_lib
+from interprior_jax.training.distill import train as distill_lib
 
 VARIANTS = ("smoke", "embedded", "embedded_v1", "smpl", "smplx", "g1", "toy")
 ABLATION_NAMES = ("plain", "shaping", "bounded")
@@ -56,21 +57,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "randomize_object": True,    # per-episode object physics (env.randomize.enabled)
       "perturbed_starts": True,    # noisy initial states (env.init.*_noise)
   })
-  c.distill = ml_collections.ConfigDict({
-      "num_envs": 4096, "unroll_length": 32, "num_epochs": 4, "num_minibatches": 8,
-      "learning_rate": 1e-4, "max_grad_norm": 1.0, "action_bound": 1.0,
-      "beta_start": 1.0, "beta_decay_iterations": 2000,
-      "w_action": 1.0, "w_action_prior": 0.0, "w_rec": 0.1, "kl_start": 1e-4, "kl_end": 1e-2,
-      "kl_anneal_iterations": 5000, "w_scale": 0.01, "w_tc": 0.01,
-      "project_latent": True, "normalize_obs": True, "bound_obs": True, "obs_clip": 5.0,
-      "ablation": ablation,
-      "network": {
-          "latent_size": 64,
-          "prior": {"d_model": 256, "num_heads": 4, "num_layers": 4, "mlp_ratio": 4},
-          "encoder_hidden": (1024, 512), "decoder_hidden": (1024, 1024, 512),
-          "recon_hidden": (512,), "activation": "elu",
-      },
-  })
+  # method.md's Stage-2 values are the defaults of DistillConfig / LatentPolicyConfig (written once,
+  # there): 4096 envs x 32 steps, 4 epochs x 8 minibatches, lr 1e-4, KL 1e-4 -> 1e-2, latent 64,
+  # prior Transformer 256 x 4 layers, decoder 1024-1024-512.
+  c.distill = config_lib.dataclass_config(distill_lib.DistillConfig, ablation=ablation)
   c.goals = ml_collections.ConfigDict({
       "history": 5, "trajectory_steps": 4, "snapshot_min": 10, "snapshot_max": 90,
       # "root" (pelvis pose + height only) is what the keyboard's move / turn / stand commands
