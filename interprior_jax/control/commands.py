@@ -137,7 +137,8 @@ def _obj_goal(lay, x, pos):
 def _move(sign):
   def build(lay, x, k, root_z, spot):
     y = x.replace(body_pos=x.body_pos.at[lay.root_idx, 0].add(sign * MOVE_SPEED * k * lay.dt))
-    return y, _pelvis_mask(lay, rot=True, height=False)
+    # the pelvis at its current height: the "root" mask family the student is distilled with
+    return y, _pelvis_mask(lay, rot=True, height=True)
   return build
 
 
@@ -145,7 +146,7 @@ def _turn(sign):
   def build(lay, x, k, root_z, spot):
     q = geometry.quat_mul(_yaw_quat(sign * TURN_RATE * k * lay.dt), x.body_rot[lay.root_idx])
     y = x.replace(body_rot=x.body_rot.at[lay.root_idx].set(q))
-    return y, _pelvis_mask(lay, rot=True, height=False)
+    return y, _pelvis_mask(lay, rot=True, height=True)
   return build
 
 

@@ -64,6 +64,7 @@ class Status:
   notice: str
   goals_reached: int
   markers: tuple = ()  # ((name, world position (3,)), ...) of the active goal (goal_markers)
+  root_yaw: float = 0.0  # heading of the pelvis' x axis in the ground plane (rad, about world z)
 
 
 class PlaySession:
@@ -282,7 +283,8 @@ class PlaySession:
       summ = jax.device_get(self._summary(self.state))
     return Status(step=self.steps, command=self.command, kind=self.kind,
                   root_pos=np.asarray(summ["root_pos"]), obj_pos=np.asarray(summ["obj_pos"]),
-                  notice=self.notice, goals_reached=self.goals_reached, markers=markers)
+                  notice=self.notice, goals_reached=self.goals_reached, markers=markers,
+                  root_yaw=float(summ["root_yaw"]))
 
   def qpos(self) -> np.ndarray:
     """The simulated ``qpos`` (for rendering in the env's MuJoCo model)."""
@@ -317,8 +319,10 @@ def record_goal_episode(session: PlaySession, key: str = "n", max_steps: int = 9
 def _summary(env, s) -> dict:
   """What a tick reports, computed inside the compiled step (one device transfer)."""
   sim = env.physics.frame(s.pipeline_state)
-  return {"root_pos": sim.root_pos, "obj_pos": sim.obj_pos, "done": s.done,
-          "nan": s.metrics["nan_reset"], "qpos": s.pipeline_state.qpos}
+  heading = geometry.quat_rotate(sim.root_quat, jnp.array([1.0, 0.0, 0.0]))
+  return {"root_pos": sim.root_pos, "root_yaw": jnp.arctan2(heading[1], heading[0]),
+          "obj_pos": sim.obj_pos, "done": s.done, "nan": s.metrics["nan_reset"],
+          "qpos": s.pipeline_state.qpos}
 
 
 #: What :func:`goal_markers` draws: the pelvis target of the last trajectory token, and the

@@ -119,6 +119,7 @@ class PlayServer:
           "step": st.step, "command": self.session.command, "kind": st.kind,
           "rtf": round(rtf, 3), "notice": st.notice, "message": self._message,
           "root_pos": [round(float(v), 4) for v in st.root_pos],
+          "root_yaw": round(float(st.root_yaw), 4),
           "obj_pos": [round(float(v), 4) for v in st.obj_pos],
           "goals_reached": st.goals_reached, "markers": [n for n, _ in st.markers],
           "key_seq": self._applied_seq, "frame_ms": _mean(self._frame_ms),

@@ -33,6 +33,7 @@ import numpy as np
 from brax.envs.base import Env, State
 from flax import struct
 
+from interprior_jax.envs import contract
 from interprior_jax.training import rollout as rollout_lib
 
 # info keys owned by GoalEnv (all prefixed, fixed shapes per env).
@@ -190,8 +191,8 @@ def hoi_sim_features(env, s: State):
 
   info = s.info
   sim = env.physics.frame(s.pipeline_state)
-  valid = (info["steps"] > 0).astype(jnp.float32)
-  points = env.surface_points(info["clip"], info["obj_params"])
+  valid = (info[contract.INFO_STEPS] > 0).astype(jnp.float32)
+  points = env.surface_points(info[contract.INFO_CLIP], info[contract.INFO_OBJ_PARAMS])
   world = mfeatures.object_points_world(sim.obj_pos, sim.obj_quat, points)
   vec = mfeatures.nearest_surface_vec(sim.body_pos, world)
   x = goals_lib.hoi_features(sim, sim.root_pos, sim.root_quat, vec,
@@ -205,12 +206,10 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
   state, both in the simulated root's heading frame (like the env's own goal blocks)."""
   from interprior_jax.envs import goals as goals_lib
 
+  contract.check(env, "HOI goal source")
   spec = env.spec
   B, C = spec.num_bodies, len(spec.contact_body_idx)
-  sl = env.obs_spec.slices()
-  state_end = sl["floor_contact/floor_contact"].stop
-  if sl["self/root_height"].start != 0:
-    raise ValueError("HOI obs layout: the 'self' block must come first")
+  state_end = contract.student_state_size(env.obs_spec)
   ext = np.concatenate([np.asarray(spec.hand_idx), np.asarray(spec.foot_idx),
                         np.asarray([spec.head_idx])]).astype(np.int32)
   cidx = np.asarray(spec.contact_body_idx)
@@ -221,8 +220,8 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
   def goals_fn(s, offsets):
     info = s.info
     sim, x = hoi_sim_features(env, s)
-    times = info["time"] + offsets.astype(jnp.float32) * env.dt
-    refs = env.library.frame(jnp.broadcast_to(info["clip"], offsets.shape), times)
+    times = info[contract.INFO_TIME] + offsets.astype(jnp.float32) * env.dt
+    refs = env.library.frame(jnp.broadcast_to(info[contract.INFO_CLIP], offsets.shape), times)
     ys = goals_lib.hoi_features(refs, sim.root_pos[None], sim.root_quat[None],
                                 refs.body_obj_vec, refs.body_contact[:, jnp.asarray(cidx)])
     xb = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (offsets.shape[0],) + a.shape), x)
@@ -237,8 +236,8 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
       field_names=goals_lib.FIELDS, field_ids=goals_lib.residual_field_ids(B, C),
       state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn, tolerance=dict(HOI_TOLERANCE),
       families=tuple(goals_lib.MASK_SAMPLERS),
-      action_context_fn=lambda s: env.library.frame(s.info["clip"],
-                                                    s.info["time"] + env.dt).joint_pos)
+      action_context_fn=lambda s: env.library.frame(
+          s.info[contract.INFO_CLIP], s.info[contract.INFO_TIME] + env.dt).joint_pos)
 
 
 GOAL_SOURCES: dict[str, Callable[[Env, GoalConfig], GoalSource]] = {

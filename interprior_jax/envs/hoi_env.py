@@ -54,8 +54,8 @@ import ml_collections
 import numpy as np
 from brax.envs.base import Env, State
 
-from interprior_jax import geometry
 from interprior_jax.assets.scene import Scene
+from interprior_jax.envs import contract
 from interprior_jax.envs import goals
 from interprior_jax.envs import init_states
 from interprior_jax.envs import observations
@@ -363,8 +363,9 @@ class HOIEnv(Env):
     zero = jnp.zeros(())
     metrics = {k: zero for k in self.metric_names}
     info = {
-        "rng": key, "clip": clip, "time": time, "steps": jnp.zeros((), jnp.int32),
-        "truncation": zero, "hand_loss": jnp.zeros((2,), jnp.int32), "obj_params": params,
+        "rng": key, contract.INFO_CLIP: clip, contract.INFO_TIME: time,
+        contract.INFO_STEPS: jnp.zeros((), jnp.int32), contract.INFO_TRUNCATION: zero,
+        "hand_loss": jnp.zeros((2,), jnp.int32), contract.INFO_OBJ_PARAMS: params,
         "psi": psi, "impulse": jnp.zeros((2, 3)), "episode_done": zero,
         "clip_weights": clip_weights,
         "episode_metrics": {k: zero for k in ("sum_reward", "length") + self.metric_names},

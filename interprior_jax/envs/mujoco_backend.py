@@ -16,6 +16,7 @@ import ml_collections
 import mujoco
 import numpy as np
 
+from interprior_jax.envs import contract
 from interprior_jax.envs.hoi_env import HOIEnv
 from interprior_jax.envs.sim_frame import SimFrame
 
@@ -62,8 +63,8 @@ class MujocoReplay:
     """Copies env ``index`` of a (batched) MJX ``State`` (or the unbatched state)."""
     pick = (lambda x: x) if index is None else (lambda x: x[index])
     s = jax.tree_util.tree_map(pick, state)
-    return self.set_state(s.pipeline_state.qpos, s.pipeline_state.qvel, int(s.info["clip"]),
-                          float(s.info["time"]), s.info["obj_params"], s.pipeline_state.ctrl)
+    return self.set_state(s.pipeline_state.qpos, s.pipeline_state.qvel, int(s.info[contract.INFO_CLIP]),
+                          float(s.info[contract.INFO_TIME]), s.info[contract.INFO_OBJ_PARAMS], s.pipeline_state.ctrl)
 
   @property
   def data(self) -> mujoco.MjData:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from mujoco import mjx
 

@@ -11,7 +11,6 @@ import dataclasses
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 
 @dataclasses.dataclass(frozen=True)

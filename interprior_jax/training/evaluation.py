@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from brax.envs.base import Env, State
 
+from interprior_jax.envs import contract
 from interprior_jax.training import rollout as rollout_lib
 
 # Tracking metrics of the HOI env, m: E_h = mean position error over the humanoid's key bodies
@@ -121,7 +122,7 @@ def record_episode(env, reset_state: State, act: Callable, key: jax.Array, num_s
   from interprior_jax.envs import init_states
 
   def body(s, k):
-    qpos, clip, time = s.pipeline_state.qpos[index], s.info["clip"][index], s.info["time"][index]
+    qpos, clip, time = s.pipeline_state.qpos[index], s.info[contract.INFO_CLIP][index], s.info[contract.INFO_TIME][index]
     ns = jax.vmap(env.step)(s, act(s.obs, k))
     return ns, (qpos, clip, time, ns.done[index])
 
