@@ -34,3 +34,15 @@ def test_check_names_the_missing_attributes():
     dt = 0.033
   with pytest.raises(ValueError, match=r"lacks \['action_size', 'surface_points'\]"):
     contract.check(Half(), "HOI goal source")
+
+
+def test_embodiment_facts_live_on_the_humanoid_definition():
+  import numpy as np
+
+  from interprior_jax.assets import g1, humanoid, scene
+  from interprior_jax.motion import convert
+
+  smpl = scene.build_scene(scene.SceneOptions(humanoid="smpl")).spec
+  np.testing.assert_array_equal(smpl.palm_axes, humanoid.get_humanoid_def("smpl").palm_axes)
+  assert g1.G1_DEF.palm_axes != humanoid.get_humanoid_def("smpl").palm_axes
+  assert convert.CONVERTIBLE_HUMANOIDS == ("smplx", "smpl") and not g1.G1_DEF.interact_convertible

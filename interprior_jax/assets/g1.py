@@ -32,6 +32,9 @@ G1_DEF = HumanoidDef(
                  "right_wrist_roll_link", "right_wrist_pitch_link", "right_wrist_yaw_link"),
     feet=("left_ankle_roll_link", "right_ankle_roll_link"),
     head="torso_link",
+    # wrist links with the arms down: palms facing the body
+    palm_axes=((0.0, -1.0, 0.0), (0.0, 1.0, 0.0)),
+    interact_convertible=False,  # retargeted (motion/retarget.py), not converted
     root="pelvis",
     action_offset_mode="home",
 )

@@ -64,6 +64,12 @@ class HumanoidDef:
   # PD offset: "mid_range" (InterMimic: mid + half_range * a) or "home" (robot convention:
   # home pose + half_range * a, clipped to the joint range); the standing init pose uses it too.
   action_offset_mode: str = "mid_range"
+  # Palm normal of the (left, right) hand bodies in their body frames (the hand reward's facing
+  # term).  SMPL(-X): the rest pose is a T-pose with the palms facing down.
+  palm_axes: tuple[tuple[float, float, float], tuple[float, float, float]] = (
+      (0.0, 0.0, -1.0), (0.0, 0.0, -1.0))
+  # InterAct (SMPL-X) clips convert to this humanoid by forward kinematics (motion/convert.py).
+  interact_convertible: bool = True
   # The full table ``rows`` was cut from (None: ``rows`` itself).  Offset overrides may name any
   # body of it, and bone vectors (geom adaptation) are computed over it.
   source_rows: tuple | None = None

@@ -135,6 +135,9 @@ class SceneSpec:
   nq: int
   nv: int
   nu: int
+  # (2, 3) palm normals of the (left, right) hand bodies in their frames (HumanoidDef.palm_axes)
+  palm_axes: np.ndarray = dataclasses.field(
+      default_factory=lambda: np.asarray(humanoid_lib.HumanoidDef.palm_axes, np.float32))
 
   @property
   def num_bodies(self) -> int:
@@ -325,7 +328,8 @@ def build_scene(opts: SceneOptions = SceneOptions()) -> Scene:
           [layout[model.body(model.geom_bodyid[g]).name] for g in hgeoms], np.int32),
       floor_geom_id=int(model.geom(FLOOR_NAME).id), objects=tuple(objects),
       init_qpos=qpos.astype(np.float64), standing_root_height=float(qpos[root_q + 2]),
-      timestep=float(model.opt.timestep), nq=model.nq, nv=model.nv, nu=model.nu)
+      timestep=float(model.opt.timestep), nq=model.nq, nv=model.nv, nu=model.nu,
+      palm_axes=np.asarray(hdef.palm_axes, np.float32))
   _check_spec(model, sspec)
   return Scene(model=model, spec=sspec, mjspec=spec)
 

@@ -66,15 +66,6 @@ from interprior_jax.envs import terminations
 from interprior_jax.envs.sim_frame import SimIndex, contact_dist_from_config, sim_index
 from interprior_jax.motion import features as mfeatures
 
-# Palm normal of (left, right) hand bodies in their body frames.  SMPL(-X): the rest pose is a
-# T-pose with palms facing down.  G1: wrist links with arms down, palms facing the body.
-PALM_AXES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
-    "smplx": ((0.0, 0.0, -1.0), (0.0, 0.0, -1.0)),
-    "smpl": ((0.0, 0.0, -1.0), (0.0, 0.0, -1.0)),
-    "g1": ((0.0, -1.0, 0.0), (0.0, 1.0, 0.0)),
-}
-
-
 def _hand_groups(model, spec) -> np.ndarray:
   """(2, H) body-layout indices of each hand's bodies (hand_body_idx split by ancestry)."""
   groups = []
@@ -119,8 +110,6 @@ class HOIEnv(Env):
     terminations.check_names(cfg.termination.enabled)
     rewards._check_names(dict(cfg.reward.track), rewards.TRACK_TERMS, "track")
     rewards._check_names(dict(cfg.reward.energy), rewards.ENERGY_TERMS, "energy")
-    if spec.humanoid not in PALM_AXES:
-      raise ValueError(f"no palm axes for humanoid {spec.humanoid!r}; known {sorted(PALM_AXES)}")
     if int(cfg.substeps) < 1:
       raise ValueError(f"config.substeps must be >= 1, got {cfg.substeps}")
     if cfg.action_mode not in ACTION_MODES:
@@ -140,7 +129,7 @@ class HOIEnv(Env):
     self.clip_scale = jnp.asarray(clip_scale, jnp.float32)
     self.clip_density = jnp.asarray(clip_density, jnp.float32)
     self.hand_groups = _hand_groups(scene.model, spec)
-    self.palm_axis = np.asarray(PALM_AXES[spec.humanoid], np.float32)
+    self.palm_axis = np.asarray(spec.palm_axes, np.float32)  # from the HumanoidDef
     self.body_weight = float(scene.model.body_subtreemass[spec.root_body_id]
                              * np.linalg.norm(scene.model.opt.gravity))
     P = int(library.obj_points.shape[-2])

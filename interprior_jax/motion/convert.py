@@ -61,8 +61,9 @@ from interprior_jax.motion.layout import (
     JOINT_BODY_NAMES_SMPLX,
 )
 
-#: Humanoids an InterAct (SMPL-X) clip converts to.
-CONVERTIBLE_HUMANOIDS = ("smplx", "smpl")
+#: Humanoids an InterAct (SMPL-X) clip converts to (``HumanoidDef.interact_convertible``).
+CONVERTIBLE_HUMANOIDS = tuple(n for n, make in humanoid_lib.HUMANOIDS.items()
+                              if make().interact_convertible)
 #: Library name prefix of the OMOMO object meshes (file 'largetable' -> 'omomo_largetable').
 OMOMO_OBJECT_PREFIX = "omomo_"
 #: Metres -> centimetres (for reports).
