@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import json
 import pathlib
+import typing
 from typing import Any
 
 import ml_collections
@@ -46,6 +47,33 @@ def dataclass_config(cls, **overrides) -> ml_collections.ConfigDict:
     else:
       c[k] = v
   return c
+
+
+def _tuples(v):
+  """Lists (as JSON and ConfigDict hold sequences) -> tuples, recursively."""
+  return tuple(_tuples(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def dataclass_from_config(cls, c, where: str, **fixed):
+  """The config section ``c`` (ConfigDict or dict) as an instance of the dataclass ``cls``: the
+  one converter of every trainer config (the reverse of :func:`dataclass_config`). Sub-sections of
+  dataclass-typed fields become those dataclasses, sequences tuples; missing fields keep their
+  defaults; ``fixed`` fields are set by the caller. ValueError names ``where`` and the unknown
+  fields."""
+  d = c.to_dict() if hasattr(c, "to_dict") else dict(c)
+  hints = typing.get_type_hints(cls)
+  names = {f.name for f in dataclasses.fields(cls)}
+  bad = set(d) - names
+  if bad:
+    raise ValueError(f"{where}: unknown fields {sorted(bad)}")
+  kw = {}
+  for k, v in d.items():
+    if dataclasses.is_dataclass(hints[k]) and isinstance(v, dict):
+      kw[k] = dataclass_from_config(hints[k], v, f"{where}.{k}")
+    else:
+      kw[k] = _tuples(v)
+  kw.update(fixed)
+  return cls(**kw)
 
 
 def physics_config(**overrides) -> ml_collections.ConfigDict:

@@ -3,10 +3,7 @@ smoke run (``INTERPRIOR_SLOW_TESTS=1``, needs the shared OMOMO clips)."""
 
 from __future__ import annotations
 
-import importlib.util
-import io
 import math
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -17,21 +14,10 @@ from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.training.distill import train as distill
 from interprior_jax.envs import goal_env
 from interprior_jax.training import expert
-from interprior_jax.training import logging as log_lib
 from interprior_jax.training import loop as loop_lib
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load_config(name: str, arg: str):
-  spec = importlib.util.spec_from_file_location(f"_cfg_{name}", REPO / "configs" / f"{name}.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
-
-
-def _quiet():
-  return log_lib.MetricsLogger(None, stream=io.StringIO())
+from train_helpers import load_config
+from train_helpers import quiet_logger as _quiet
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ student (CPU-fast)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import io
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -18,22 +15,11 @@ from interprior_jax.envs import goal_env
 from interprior_jax.envs import inbetween_env
 from interprior_jax.training.distill import train as distill
 from interprior_jax.training import expert
-from interprior_jax.training import logging as log_lib
 from interprior_jax.training import loop as loop_lib
 from interprior_jax.training.finetune import train as finetune
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load_config(name: str, arg: str):
-  spec = importlib.util.spec_from_file_location(f"_cfg_{name}", REPO / "configs" / f"{name}.py")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
-
-
-def _quiet():
-  return log_lib.MetricsLogger(None, stream=io.StringIO())
+from train_helpers import REPO, load_config
+from train_helpers import quiet_logger as _quiet
 
 
 @pytest.fixture(scope="module")

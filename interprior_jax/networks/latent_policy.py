@@ -160,12 +160,5 @@ def make_latent_policy(action_size: int, num_history: int, num_goals: int, goal_
 def config_from_dict(d: dict) -> LatentPolicyConfig:
   """``config.distill.network`` (a dict with a ``prior`` sub-dict) -> :class:`LatentPolicyConfig`;
   ValueError names a misspelt field."""
-  d = dict(d)
-  prior = dict(d.pop("prior", {}))
-  bad = set(d) - {f.name for f in dataclasses.fields(LatentPolicyConfig)}
-  bad_p = set(prior) - {f.name for f in dataclasses.fields(TransformerConfig)}
-  if bad or bad_p:
-    raise ValueError(f"config.distill.network: unknown fields {sorted(bad)} / prior "
-                     f"{sorted(bad_p)}")
-  fix = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
-  return LatentPolicyConfig(prior=TransformerConfig(**prior), **{k: fix(v) for k, v in d.items()})
+  from interprior_jax import config as config_lib
+  return config_lib.dataclass_from_config(LatentPolicyConfig, d, "config.distill.network")

@@ -36,6 +36,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from interprior_jax import config as config_lib
 from interprior_jax.networks import latent_policy as lp
 from interprior_jax.training import core
 from interprior_jax.envs import goal_env
@@ -96,20 +97,12 @@ class DistillConfig:
 
   @classmethod
   def from_config(cls, c: ml_collections.ConfigDict) -> "DistillConfig":
-    d = c.to_dict()
-    net = lp.config_from_dict(d.pop("network", {}))
-    bad = set(d) - {f.name for f in dataclasses.fields(cls)}
-    if bad:
-      raise ValueError(f"config.distill: unknown fields {sorted(bad)}")
-    return cls(network=net, **d).resolved()
+    return config_lib.dataclass_from_config(cls, c, "config.distill").resolved()
 
 
 def goal_config_from(c: ml_collections.ConfigDict, latent_size: int) -> goal_env.GoalConfig:
-  d = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in c.to_dict().items()}
-  bad = set(d) - {f.name for f in dataclasses.fields(goal_env.GoalConfig)}
-  if bad:
-    raise ValueError(f"config.goals: unknown fields {sorted(bad)}")
-  return goal_env.GoalConfig(latent_size=latent_size, **d).validate()
+  return config_lib.dataclass_from_config(goal_env.GoalConfig, c, "config.goals",
+                                         latent_size=latent_size).validate()
 
 
 def input_stats_example(obs: goal_env.StudentObs) -> dict:

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from interprior_jax import config as config_lib
 from interprior_jax.envs import goal_env
 from interprior_jax.envs import inbetween_env
 from interprior_jax.networks import mlp
@@ -84,12 +85,7 @@ class FinetuneConfig:
 
   @classmethod
   def from_config(cls, c: ml_collections.ConfigDict) -> "FinetuneConfig":
-    d = c.to_dict()
-    bad = set(d) - {f.name for f in dataclasses.fields(cls)}
-    if bad:
-      raise ValueError(f"config.finetune: unknown fields {sorted(bad)}")
-    d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-    return cls(**d).validate()
+    return config_lib.dataclass_from_config(cls, c, "config.finetune").validate()
 
 
 class Finetuner:

@@ -27,6 +27,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
+from interprior_jax import config as config_lib
 from interprior_jax.networks import mlp
 from interprior_jax.training import core
 from interprior_jax.training import gae as gae_lib
@@ -101,31 +102,12 @@ class PPOConfig:
   def from_config(cls, c: ml_collections.ConfigDict) -> "PPOConfig":
     """``config.ppo`` section (with a ``network`` subsection) -> PPOConfig (ValueError names a
     misspelt field)."""
-    d = c.to_dict()
-    net = d.pop("network", {})
-    fields = {f.name for f in dataclasses.fields(cls)}
-    bad = set(d) - fields
-    if bad:
-      raise ValueError(f"config.ppo: unknown fields {sorted(bad)}")
-    nfields = {f.name for f in dataclasses.fields(NetworkConfig)}
-    if set(net) - nfields:
-      raise ValueError(f"config.ppo.network: unknown fields {sorted(set(net) - nfields)}")
-    net = {k: tuple(v) if isinstance(v, list) else v for k, v in net.items()}
-    return cls(network=NetworkConfig(**net), **d).validate()
+    return config_lib.dataclass_from_config(cls, c, "config.ppo").validate()
 
 
 def ppo_config_dict(**overrides) -> ml_collections.ConfigDict:
   """The ``ppo`` config section with method.md defaults (override any field)."""
-  d = dataclasses.asdict(PPOConfig())
-  net = d.pop("network")
-  c = ml_collections.ConfigDict(d)
-  c.network = ml_collections.ConfigDict(net)
-  for k, v in overrides.items():
-    if k == "network":
-      c.network.update(v)
-    else:
-      c[k] = v
-  return c
+  return config_lib.dataclass_config(PPOConfig, **overrides)
 
 
 # The train state and its helpers live in the trainer core (shared by every stage).
