@@ -110,6 +110,12 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
       "psi_capacity": 4,  # slots per env
       "psi_min_track": 0.5,  # r_track needed for a state to enter the buffer
       "psi_insert_prob": 0.05,  # chance per good step to store the state
+      # "good": the buffer keeps well-tracked states (r_track > psi_min_track, scored by
+      # r_track); "failure": it harvests states drifting from the reference, not yet terminated
+      # (r_track < psi_max_track, scored by 1 - r_track: dropped object, missed grasp, falling),
+      # Stage 3's failure-state starts (method.md).
+      "psi_harvest": "good",
+      "psi_max_track": 0.3,
       # Random-pose starts (the random_init goal task, method.md): the humanoid takes the pose of
       # a random reference frame, its root placed this far (m, uniform) from the object in a
       # random direction with a random heading, at rest; the object keeps the episode's frame.

@@ -354,3 +354,26 @@ def test_contact_normal_forces_match_mujoco_and_energy_term(setup):
   # No efc rows (e.g. no contact at all): zero forces, no indexing error.
   np.testing.assert_array_equal(
       sf.contact_normal_forces(np.zeros(0), np.array([-1]), np.array([3]), False), [0.0])
+
+
+def test_psi_failure_harvest():
+  """psi_harvest="failure" stores states tracking worse than psi_max_track, scored 1 - r_track
+  (Stage 3's failure-state starts); "good" keeps r_track > psi_min_track; a typo is refused."""
+  cfg = load_env_config("smoke")
+  cfg.impl = "c"
+  a = standing_clip("smpl", num_frames=8)
+  cfg.init.update(psi_insert_prob=1.0, psi_harvest="failure", psi_max_track=2.0)
+  env = make_env(cfg, [a])
+  s = jax.jit(env.step)(jax.jit(env.reset)(jax.random.PRNGKey(0)), jnp.zeros(env.action_size))
+  score = np.asarray(s.info["psi"].score)
+  np.testing.assert_allclose(score.max(), 1.0 - float(s.metrics["r_track"]), rtol=1e-5)
+  assert np.sum(score > 0) == 1
+  good = cfg.copy_and_resolve_references()
+  good.init.update(psi_harvest="good", psi_min_track=2.0)  # no state tracks that well
+  env_g = make_env(good, [a])
+  s = jax.jit(env_g.step)(jax.jit(env_g.reset)(jax.random.PRNGKey(0)), jnp.zeros(env.action_size))
+  assert float(np.max(s.info["psi"].score)) == 0.0
+  bad = cfg.copy_and_resolve_references()
+  bad.init.psi_harvest = "fails"
+  with pytest.raises(ValueError, match="psi_harvest"):
+    make_env(bad, [a])

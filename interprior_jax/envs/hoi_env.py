@@ -87,6 +87,8 @@ def _hand_groups(model, spec) -> np.ndarray:
 
 
 ACTION_MODES = ("residual", "absolute")
+#: What the per-env PSI buffer keeps (config.env.init.psi_harvest; configs/env.py).
+PSI_HARVEST = ("good", "failure")
 # Key streams of the optional reset draws (``fold_in`` of the reset key, beside its 6-way split,
 # so that switching an option on leaves every other draw unchanged).
 _RANDOM_POSE_STREAM, _CONTACT_START_STREAM = 6, 7
@@ -112,6 +114,9 @@ class HOIEnv(Env):
     rewards._check_names(dict(cfg.reward.energy), rewards.ENERGY_TERMS, "energy")
     if int(cfg.substeps) < 1:
       raise ValueError(f"config.substeps must be >= 1, got {cfg.substeps}")
+    self.psi_harvest = str(cfg.init.get("psi_harvest", "good"))
+    if self.psi_harvest not in PSI_HARVEST:
+      raise ValueError(f"config.env.init.psi_harvest={self.psi_harvest!r}; valid: {PSI_HARVEST}")
     if cfg.action_mode not in ACTION_MODES:
       raise ValueError(f"config.env.action_mode={cfg.action_mode!r}; valid: {ACTION_MODES}")
     if float(cfg.action_scale) < 0 or (cfg.action_mode == "residual"
@@ -228,9 +233,13 @@ class HOIEnv(Env):
     reward, terms = rewards.compute_reward(errs, term, cfg.reward)
     reward = jnp.where(finite, reward, 0.0)
 
-    psi = init_states.psi_insert(
-        info["psi"], k_psi, d.qpos, d.qvel, clip, time, terms["r_track"],
-        finite & ~term & (terms["r_track"] > cfg.init.psi_min_track), cfg.init.psi_insert_prob)
+    r_track = terms["r_track"]
+    if self.psi_harvest == "failure":
+      psi_ok, psi_score = r_track < cfg.init.get("psi_max_track", 0.3), 1.0 - r_track
+    else:
+      psi_ok, psi_score = r_track > cfg.init.psi_min_track, r_track
+    psi = init_states.psi_insert(info["psi"], k_psi, d.qpos, d.qvel, clip, time, psi_score,
+                                 finite & ~term & psi_ok, cfg.init.psi_insert_prob)
 
     metrics = dict(terms)
     metrics.update(term_flags)

@@ -11,8 +11,8 @@ step, as named terms (logged):
 
 ``r_energy`` / ``r_hand`` are the inner env's terms of the same name (``State.metrics``; 1 for an
 env without them, e.g. the toy), ``r_term = term_penalty`` on a termination (not a time limit).
-Not built yet: harvesting failure states (dropped object, missed grasp, fallen) from rollouts as
-extra start states.
+Failure-state starts come from the HOI env's PSI buffer in its "failure" mode
+(``env.init.psi_harvest``, set by ``configs/finetune.py``).
 """
 
 from __future__ import annotations

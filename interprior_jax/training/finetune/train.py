@@ -297,7 +297,26 @@ def resolve_config(config: ml_collections.ConfigDict, student_config: dict
   for k, v in over.items():
     c.goals[k] = tuple(v) if isinstance(v, list) else v
   distill.AUGMENTERS[c.env_kind](c.env, c.augment)
+  if c.env_kind == "hoi":
+    from interprior_jax.envs import hoi_env
+    _override(c.env, c.get("env_overrides", ml_collections.ConfigDict()).to_dict(),
+              hoi_env.load_env_config(), "config.env_overrides")
   return c
+
+
+def _override(section: ml_collections.ConfigDict, over: dict, known, where: str) -> None:
+  """Sets ``over``'s (nested) values in ``section`` (a student's env config); a field it lacks is
+  added when today's env config ``known`` has it (bundles older than the field), otherwise
+  ValueError names it."""
+  for k, v in over.items():
+    if k not in section and (known is None or k not in known):
+      raise ValueError(f"{where}.{k}: no such env config field")
+    if isinstance(v, dict):
+      if k not in section:
+        section[k] = ml_collections.ConfigDict()
+      _override(section[k], v, known.get(k) if known is not None else None, f"{where}.{k}")
+    else:
+      section[k] = v
 
 
 def build(config: ml_collections.ConfigDict, student_bundle, expert_bundle=None, env=None,
