@@ -132,18 +132,22 @@ def normalize_inputs(norm: normalization.RunningStats, obs: goal_env.StudentObs,
 class Distiller:
   """DAgger distillation over a :class:`VecEnv` of :class:`GoalEnv` copies.
 
-  ``expert_act(reference [N, R]) -> mean action [N, A]`` (frozen expert, e.g.
-  :func:`ppo.bundle_policy`); ``expert_adapter(action [N, A], action_context [N, A]) -> env
-  action [N, A]`` turns it into the env's action parameterisation (:func:`expert_adapter`;
-  default: the same parameterisation).
+  ``expert``: the frozen expert as ``(params, apply(params, reference [N, R]) -> mean action
+  [N, A])`` (:func:`ppo.bundle_apply`; its params are an argument of the jitted step, not a
+  constant baked into it), or a plain ``act(reference)`` callable (closed over: tests);
+  ``expert_adapter(action [N, A], action_context [N, A]) -> env action [N, A]`` turns it into the
+  env's action parameterisation (:func:`expert_adapter`; default: the same parameterisation).
   """
 
-  def __init__(self, env: rollout_lib.VecEnv, cfg: DistillConfig,
-               expert_act: Callable[[jax.Array], jax.Array], mesh: Mesh | None = None,
+  def __init__(self, env: rollout_lib.VecEnv, cfg: DistillConfig, expert,
+               mesh: Mesh | None = None,
                expert_adapter: Callable[[jax.Array, jax.Array], jax.Array] | None = None):
     self.env = env
     self.cfg = cfg
-    self.expert_act = expert_act
+    if callable(expert):
+      self.expert_params, self._expert_apply = None, lambda params, obs: expert(obs)
+    else:
+      self.expert_params, self._expert_apply = expert
     self.expert_adapter = expert_adapter or (lambda a, ctx: a)
     self.normalize_obs = cfg.normalize_obs
     if env.num_envs != cfg.num_envs:
@@ -197,13 +201,19 @@ class Distiller:
     a = self.model.apply(params["student"], h, g, obs.mask, obs.eps, method=self.model.act)
     return jnp.clip(a, -self.cfg.action_bound, self.cfg.action_bound)
 
-  def collect(self, state: TrainState, key: jax.Array, beta: jax.Array):
+  def expert_act(self, obs_reference: jax.Array, expert_params=None) -> jax.Array:
+    """The frozen expert's mean action on the reference observation ``[N, R]``."""
+    p = self.expert_params if expert_params is None else expert_params
+    return self._expert_apply(p, obs_reference)
+
+  def collect(self, state: TrainState, key: jax.Array, beta: jax.Array, expert_params=None):
     """DAgger rollout: ``(env_state, Transition)``; extras hold ``expert_action`` (label),
     ``student_action`` and ``used_expert`` ``[T, N]``."""
     params, norm = state.params, state.normalizer
 
     def policy_fn(obs, k):
-      a_exp = self.expert_adapter(self.expert_act(obs.reference), obs.action_context)
+      a_exp = self.expert_adapter(self.expert_act(obs.reference, expert_params),
+                                  obs.action_context)
       a_stu = self.student_act(params, norm, obs)
       use = jax.random.bernoulli(k, beta, (a_exp.shape[0],))
       action = jnp.where(use[:, None], a_exp, a_stu)
@@ -242,13 +252,14 @@ class Distiller:
                    "posterior_std": jnp.mean(jnp.exp(out["log_std_q"]))}
 
   # ------------------------------------------------------------------------ train step
-  def train_step(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
+  def train_step(self, state: TrainState, key: jax.Array, expert_params=None
+                 ) -> tuple[TrainState, dict]:
     c = self.cfg
     mesh = self.mesh
     k_roll, k_perm = jax.random.split(key)
     beta = L.dagger_beta(state.step, c.beta_start, c.beta_decay_iterations)
     kl_w = L.kl_weight(state.step, c.kl_start, c.kl_end, c.kl_anneal_iterations)
-    env_state, tr = self.collect(state, k_roll, beta)
+    env_state, tr = self.collect(state, k_roll, beta, expert_params)
     tr = sharding.constrain_batch(tr, mesh, axis=1)
     norm = state.normalizer
     data = {"obs": tr.obs, "expert_action": tr.extras["expert_action"], "done": tr.done}
@@ -268,8 +279,16 @@ class Distiller:
             (tr.extras["student_action"] - tr.extras["expert_action"]) ** 2))
 
   def jit_train_step(self, state: TrainState):
-    """``jax.jit(train_step)`` with the state's shardings pinned (input donated)."""
-    return sharding.jit_train_step(self.train_step, self.state_shardings(state), self.mesh)
+    """``(state, key) -> (state, metrics)``: ``jax.jit(train_step)`` with the state's shardings
+    pinned (input donated) and the frozen expert's params passed as an argument."""
+    if self.expert_params is None:
+      return sharding.jit_train_step(self.train_step, self.state_shardings(state), self.mesh)
+    rep = sharding.replicated(self.mesh)
+    sh = self.state_shardings(state)
+    f = jax.jit(self.train_step, in_shardings=(sh, rep, rep), out_shardings=(sh, rep),
+                donate_argnums=0)
+    expert_params = sharding.replicate(self.expert_params, self.mesh)
+    return lambda s, k: f(s, k, expert_params)
 
   def export(self, state: TrainState, directory, config) -> None:
     """Inference bundle: the deployed student params (prior + decoder: the encoder and the goal
@@ -384,10 +403,11 @@ def resolve_config(config: ml_collections.ConfigDict, expert_config: dict | None
   return c
 
 
-def build(config: ml_collections.ConfigDict, expert_act: Callable, env=None, clips=None,
+def build(config: ml_collections.ConfigDict, expert, env=None, clips=None,
           expert_obs_size: int | None = None) -> Distiller:
-  """Distiller over ``config`` (already :func:`resolve_config`-ed); the base env comes from the
-  registry unless given. ``expert_obs_size`` (from the bundle) is checked against the env."""
+  """Distiller over ``config`` (already :func:`resolve_config`-ed); ``expert`` as
+  :class:`Distiller` takes it; the base env comes from the registry unless given.
+  ``expert_obs_size`` (from the bundle) is checked against the env."""
   from interprior_jax.envs import registry
 
   cfg = DistillConfig.from_config(config.distill)
@@ -401,7 +421,7 @@ def build(config: ml_collections.ConfigDict, expert_act: Callable, env=None, cli
   genv = goal_env.GoalEnv(base, source, gcfg)
   venv = rollout_lib.VecEnv(genv, cfg.num_envs, int(config.episode_length), entry.self_resetting)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
-  return Distiller(venv, cfg, expert_act, mesh, expert_adapter(config, base))
+  return Distiller(venv, cfg, expert, mesh, expert_adapter(config, base))
 
 
 def expert_adapter(config: ml_collections.ConfigDict, env) -> Callable | None:
@@ -450,9 +470,9 @@ def train(config: ml_collections.ConfigDict, workdir, expert_dir, algo: Distille
   from interprior_jax.training import expert as expert_lib
   from interprior_jax.training import loop as loop_lib
 
-  bundle, act, obs_size = expert_from_bundle(expert_dir)
+  bundle, _, obs_size = expert_from_bundle(expert_dir)
   config = resolve_config(config, bundle.config)
-  algo = algo or build(config, act, expert_obs_size=obs_size)
+  algo = algo or build(config, ppo_lib.bundle_apply(bundle), expert_obs_size=obs_size)
   workdir = pathlib.Path(workdir)
 
   def export(state, wd):
