@@ -23,8 +23,6 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   c.variant = variant
   # Scene: ``objects=()`` means "the object named by the clips" (make_env fills it in).
   c.scene = config_lib.scene_config(humanoid=humanoid, objects=(), object_xy=(), object_yaw=())
-  if humanoid == "g1":
-    c.scene.physics.timestep = 1.0 / 120.0
   # Physics backend: "jax" (MJX, also ""), "warp" (MJX-Warp) on accelerators; "c" (MuJoCo C in
   # batch on the CPU threads, envs/c_physics.py: 10x+ faster on CPUs).  c_threads: 0 = the CPUs
   # this process may use ($INTERPRIOR_C_THREADS overrides).

@@ -46,3 +46,7 @@ def test_embodiment_facts_live_on_the_humanoid_definition():
   np.testing.assert_array_equal(smpl.palm_axes, humanoid.get_humanoid_def("smpl").palm_axes)
   assert g1.G1_DEF.palm_axes != humanoid.get_humanoid_def("smpl").palm_axes
   assert convert.CONVERTIBLE_HUMANOIDS == ("smplx", "smpl") and not g1.G1_DEF.interact_convertible
+  from interprior_jax import config as config_lib
+  for name in ("smpl", "smplx", "g1"):
+    assert (config_lib.scene_config(name).physics.timestep
+            == scene.humanoid_definition(name).timestep)

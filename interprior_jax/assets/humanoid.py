@@ -70,6 +70,9 @@ class HumanoidDef:
       (0.0, 0.0, -1.0), (0.0, 0.0, -1.0))
   # InterAct (SMPL-X) clips convert to this humanoid by forward kinematics (motion/convert.py).
   interact_convertible: bool = True
+  # Physics timestep (s) of its scenes (config.scene_config); the policy runs at
+  # config.CONTROL_HZ with config.env.substeps physics steps per policy step.
+  timestep: float = 1.0 / 120.0
   # The full table ``rows`` was cut from (None: ``rows`` itself).  Offset overrides may name any
   # body of it, and bone vectors (geom adaptation) are computed over it.
   source_rows: tuple | None = None

@@ -161,6 +161,12 @@ class SceneSpec:
     return self.action_offset + self.action_scale * clipped
 
 
+def humanoid_definition(name: str) -> humanoid_lib.HumanoidDef:
+  """The :class:`HumanoidDef` of ``name`` (the skeleton-table humanoids or the Menagerie G1):
+  where every per-embodiment fact lives."""
+  return g1_lib.G1_DEF if name == "g1" else humanoid_lib.get_humanoid_def(name)
+
+
 @dataclasses.dataclass(frozen=True)
 class Scene:
   model: mujoco.MjModel
