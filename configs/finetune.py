@@ -49,10 +49,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "trajectory_families": ("none",), "trajectory_probs": (1.0,),
       "snapshot_families": ("full", "object", "object+extremities", "root"),
       "snapshot_probs": (0.3, 0.3, 0.2, 0.2)})
-  # HOI start states (method.md): dataset frames with noise (augment.perturbed_starts) and, with
-  # probability psi_prob, failure states harvested from this run's own rollouts.
+  # HOI start states (method.md): dataset frames with noise (augment.perturbed_starts), random
+  # poses away from the object (random_pose_prob) and, with probability psi_prob, failure states
+  # harvested from this run's own rollouts.
   c.env_overrides = ml_collections.ConfigDict({
-      "init": {"psi_harvest": "failure", "psi_prob": 0.25, "psi_max_track": 0.3}})
+      "init": {"psi_harvest": "failure", "psi_prob": 0.25, "psi_max_track": 0.3,
+               "random_pose_prob": 0.15}})
   c.loop = ml_collections.ConfigDict({
       "num_iterations": 5000, "log_every": 10, "checkpoint_every": 100, "keep_checkpoints": 3,
       "max_nan_restores": 3, "async_checkpoints": True})

@@ -368,6 +368,19 @@ def test_psi_failure_harvest():
   score = np.asarray(s.info["psi"].score)
   np.testing.assert_allclose(score.max(), 1.0 - float(s.metrics["r_track"]), rtol=1e-5)
   assert np.sum(score > 0) == 1
+  # ... and a PSI reset restores the stored state exactly
+  psi = s.info["psi"]
+  j = int(np.argmax(score))
+  restore = cfg.copy_and_resolve_references()
+  restore.init.update(start_prob=0.0, psi_prob=1.0)
+  env_r = make_env(restore, [a])
+  qpos, qvel, clip, time, _ = jax.jit(env_r._sample_reset)(jax.random.PRNGKey(5), psi,
+                                                           s.info["clip_weights"])
+  np.testing.assert_array_equal(qpos, psi.qpos[j])
+  np.testing.assert_array_equal(qvel, psi.qvel[j])
+  assert int(clip) == int(psi.clip[j]) and float(time) == float(psi.time[j])
+  d = env_r._reset_data(qpos, qvel, s.info["obj_params"])
+  np.testing.assert_array_equal(np.asarray(d.qpos), np.asarray(psi.qpos[j]))
   good = cfg.copy_and_resolve_references()
   good.init.update(psi_harvest="good", psi_min_track=2.0)  # no state tracks that well
   env_g = make_env(good, [a])
