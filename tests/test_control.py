@@ -50,7 +50,10 @@ def test_forward_fills_trajectory_tokens_with_the_pelvis_ahead():
                                atol=1e-6)
     assert np.all(np.asarray(m[k - 1, pos[0]]) == 1.0)
     assert not np.any(np.asarray(m[k - 1, pos[1:].ravel()])), "only the pelvis is given"
-    assert not np.any(np.asarray(m[k - 1, FIELD["root_height"]]))
+    # the pelvis keeps its current height (given, zero residual): the "root" mask family the
+    # student is distilled with (goals.MASK_FAMILIES)
+    assert np.all(np.asarray(m[k - 1, FIELD["root_height"]]) == 1.0)
+    np.testing.assert_allclose(g[k - 1, FIELD["root_height"]], 0.0, atol=1e-6)
   back, _ = commands.command_goal(LAY, "back", _state(), 0.9)
   np.testing.assert_allclose(back[:H], -g[:H], atol=1e-6)
 
