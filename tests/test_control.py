@@ -56,6 +56,14 @@ def test_forward_fills_trajectory_tokens_with_the_pelvis_ahead():
     np.testing.assert_allclose(g[k - 1, FIELD["root_height"]], 0.0, atol=1e-6)
   back, _ = commands.command_goal(LAY, "back", _state(), 0.9)
   np.testing.assert_allclose(back[:H], -g[:H], atol=1e-6)
+  # every move / turn token is exactly the "root" family's mask the student is distilled with
+  import jax
+  root = goals_lib.mask_to_flat(goals_lib.family_mask("root", jax.random.PRNGKey(0), B, C,
+                                                      np.array([1, 2])), B, C)
+  for cmd in commands.TRAJECTORY_COMMANDS:
+    _, mc = commands.command_goal(LAY, cmd, _state(), 0.9)
+    for k in range(H):
+      np.testing.assert_array_equal(mc[k], root)
 
 
 def test_turn_left_rotates_the_pelvis_heading_anticlockwise():
