@@ -57,7 +57,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                "random_pose_prob": 0.15}})
   c.loop = ml_collections.ConfigDict({
       "num_iterations": 5000, "log_every": 10, "checkpoint_every": 100, "keep_checkpoints": 3,
-      "max_nan_restores": 3, "async_checkpoints": True})
+      "max_nan_restores": 3, "async_checkpoints": True,
+      "max_wall_s": 0.0})  # > 0: stop, checkpoint and export after this many seconds
   if variant == "toy":
     c.env_kind = "toy"
     c.augment.update(impulses=False, randomize_object=False, perturbed_starts=False)
