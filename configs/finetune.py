@@ -52,9 +52,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # HOI start states (method.md): dataset frames with noise (augment.perturbed_starts), random
   # poses away from the object (random_pose_prob) and, with probability psi_prob, failure states
   # harvested from this run's own rollouts.
+  # Terminations: only falls. The tracking env's deviation-from-reference terminations (body_dev,
+  # obj_dev, ig_ratio, hand_contact_loss) ended in-betweening episodes after ~8 steps in the first
+  # HOI finetune (docs/results.md, Stage 3): a goal-conditioned policy may leave the reference.
   c.env_overrides = ml_collections.ConfigDict({
       "init": {"psi_harvest": "failure", "psi_prob": 0.25, "psi_max_track": 0.3,
-               "random_pose_prob": 0.15}})
+               "random_pose_prob": 0.15},
+      "termination": {"enabled": ("fall",)}})
   c.loop = ml_collections.ConfigDict({
       "num_iterations": 5000, "log_every": 10, "checkpoint_every": 100, "keep_checkpoints": 3,
       "max_nan_restores": 3, "async_checkpoints": True,
