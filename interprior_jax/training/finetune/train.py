@@ -155,13 +155,24 @@ class Finetuner:
     ls = params["log_std"]
     return ls if self.cfg.learn_log_std else jax.lax.stop_gradient(ls)
 
+  def distribution(self, params, norm, obs: goal_env.StudentObs) -> dict:
+    """The policy on ``obs``: normalised ``h``, ``g``; the action Gaussian ``mean`` / ``log_std``
+    ``[..., A]``; the prior's ``mu_p`` / ``log_std_p`` ``[..., Z]`` (one place for rollout, loss
+    and :meth:`act`)."""
+    h, g, _ = self.inputs(norm, obs)
+    mean, mu_p, ls_p = networks.policy_outputs(self.model, params["student"], h, g, obs.mask,
+                                               obs.eps)
+    return {"h": h, "g": g, "mean": mean, "mu_p": mu_p, "log_std_p": ls_p,
+            "log_std": jnp.broadcast_to(self.log_std(params), mean.shape)}
+
+  def value(self, params, h, g, mask) -> jax.Array:
+    """Critic value ``[...]`` from normalised history / goals (as :meth:`inputs` gives them)."""
+    return self.critic.apply(params["critic"], networks.critic_input(h, g, mask))
+
   def act(self, params, norm, obs: goal_env.StudentObs, key: jax.Array | None = None):
     """Env action ``[N, A]``: the decoder's mean (``key`` None) or a sample."""
-    h, g, _ = self.inputs(norm, obs)
-    mean, _, _ = networks.policy_outputs(self.model, params["student"], h, g, obs.mask, obs.eps)
-    u = mean if key is None else mlp.gaussian_sample(key, mean,
-                                                     jnp.broadcast_to(params["log_std"],
-                                                                      mean.shape))
+    d = self.distribution(params, norm, obs)
+    u = d["mean"] if key is None else mlp.gaussian_sample(key, d["mean"], d["log_std"])
     b = self.student_cfg.action_bound
     return jnp.clip(u, -b, b)
 
@@ -177,25 +188,23 @@ class Finetuner:
     ``[T, n]`` marks the distillation share."""
     c = self.cfg
     obs = mb["obs"]
-    h, g, _ = self.inputs(norm, obs)
-    mean, mu_p, ls_p = networks.policy_outputs(self.model, params["student"], h, g, obs.mask,
-                                               obs.eps)
-    log_std = jnp.broadcast_to(self.log_std(params), mean.shape)
+    d = self.distribution(params, norm, obs)
+    mean, log_std = d["mean"], d["log_std"]
     w_d = mb["distill_w"]
     w_rl = 1.0 - w_d
     ones = jnp.ones_like(w_d)
     log_prob = mlp.gaussian_log_prob(mean, log_std, mb["raw_action"])
     adv = L.normalize_advantages(mb["advantage"], w_rl)
     pg, aux = L.surrogate_loss(log_prob, mb["log_prob"], adv, c.clip_eps, w_rl)
-    values = self.critic.apply(params["critic"], networks.critic_input(h, g, obs.mask))
-    vl = L.value_loss(values, mb["return"], ones)
+    vl = L.value_loss(self.value(params, d["h"], d["g"], obs.mask), mb["return"], ones)
     ent = L.wmean(mlp.gaussian_entropy(log_std), ones)
     l_d = L.imitation_loss(mean, mb["expert_action"], w_d)
     total = pg + c.value_coef * vl - c.entropy_coef * ent + c.w_distill * l_d
     m = {"policy_loss": pg, "value_loss": vl, "entropy": ent, "loss_distill": l_d, **aux}
     if c.w_prior_kl > 0:
-      mu0, ls0 = self.model.apply(frozen["prior"], h, g, obs.mask, method=self.model.prior)
-      l_kl = L.prior_kl_loss(mu_p, ls_p, mu0, ls0, ones)
+      mu0, ls0 = self.model.apply(frozen["prior"], d["h"], d["g"], obs.mask,
+                                  method=self.model.prior)
+      l_kl = L.prior_kl_loss(d["mu_p"], d["log_std_p"], mu0, ls0, ones)
       total = total + c.w_prior_kl * l_kl
       m["loss_prior_kl"] = l_kl
     m["loss"] = total
@@ -209,23 +218,18 @@ class Finetuner:
     k_roll, k_perm = jax.random.split(key)
     params, norm = state.params, state.normalizer
 
-    def value(h, g, mask):
-      return self.critic.apply(params["critic"], networks.critic_input(h, g, mask))
-
     def policy_fn(obs, k):
-      h, g, _ = self.inputs(norm, obs)
-      mean, _, _ = networks.policy_outputs(self.model, params["student"], h, g, obs.mask,
-                                           obs.eps)
-      log_std = jnp.broadcast_to(params["log_std"], mean.shape)
-      u = mlp.gaussian_sample(k, mean, log_std)
+      d = self.distribution(params, norm, obs)
+      u = mlp.gaussian_sample(k, d["mean"], d["log_std"])
       b = self.student_cfg.action_bound
       return jnp.clip(u, -b, b), {
-          "raw_action": u, "log_prob": mlp.gaussian_log_prob(mean, log_std, u),
-          "value": value(h, g, obs.mask), "expert_action": self.expert_label(frozen, obs)}
+          "raw_action": u, "log_prob": mlp.gaussian_log_prob(d["mean"], d["log_std"], u),
+          "value": self.value(params, d["h"], d["g"], obs.mask),
+          "expert_action": self.expert_label(frozen, obs)}
 
-    def bootstrap_fn(final_obs):
+    def bootstrap_fn(final_obs):  # the critic only: no policy pass
       h, g, _ = self.inputs(norm, final_obs)
-      return {"next_value": value(h, g, final_obs.mask)}
+      return {"next_value": self.value(params, h, g, final_obs.mask)}
 
     env_state, tr = rollout_lib.rollout(self.env, state.env_state, policy_fn, k_roll,
                                         c.unroll_length, bootstrap_fn)
