@@ -215,8 +215,11 @@ def export_bundle(directory: str | os.PathLike, actor_params, normalizer, config
 
 
 def load_bundle(directory: str | os.PathLike) -> InferenceBundle:
-  """Loads :func:`export_bundle` output (FileNotFoundError / ValueError naming the file)."""
+  """Loads :func:`export_bundle` output from its folder or from a workdir holding it in
+  ``BUNDLE_DIR`` (FileNotFoundError / ValueError naming the file)."""
   directory = pathlib.Path(directory)
+  if not (directory / BUNDLE_PARAMS).is_file() and (directory / BUNDLE_DIR).is_dir():
+    directory = directory / BUNDLE_DIR
   pfile, cfile = directory / BUNDLE_PARAMS, directory / BUNDLE_CONFIG
   for f in (pfile, cfile):
     if not f.is_file():

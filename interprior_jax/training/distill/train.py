@@ -449,14 +449,9 @@ def expert_adapter(config: ml_collections.ConfigDict, env) -> Callable | None:
 def expert_from_bundle(directory) -> tuple[Any, Callable, int]:
   """``(bundle, act(obs) -> mean action, observation size)`` of an exported expert; accepts the
   expert's workdir or its ``policy/`` folder."""
-  import pathlib
-
   from interprior_jax.training import checkpoint as ckpt_lib
 
-  d = pathlib.Path(directory)
-  if not (d / ckpt_lib.BUNDLE_PARAMS).is_file() and (d / ckpt_lib.BUNDLE_DIR).is_dir():
-    d = d / ckpt_lib.BUNDLE_DIR
-  bundle = ckpt_lib.load_bundle(d)
+  bundle = ckpt_lib.load_bundle(directory)
   obs_size = int(jax.tree.leaves(bundle.normalizer.mean)[0].shape[-1])
   return bundle, ppo_lib.bundle_policy(bundle, deterministic=True), obs_size
 

@@ -344,12 +344,9 @@ def build(config: ml_collections.ConfigDict, student_bundle, expert_bundle=None,
 
 
 def load_bundle(directory):
-  """An exported bundle from a workdir or its ``policy/`` folder."""
+  """An exported bundle from a workdir or its ``policy/`` folder (:func:`checkpoint.load_bundle`)."""
   from interprior_jax.training import checkpoint as ckpt_lib
-  d = pathlib.Path(directory)
-  if not (d / ckpt_lib.BUNDLE_PARAMS).is_file() and (d / ckpt_lib.BUNDLE_DIR).is_dir():
-    d = d / ckpt_lib.BUNDLE_DIR
-  return ckpt_lib.load_bundle(d)
+  return ckpt_lib.load_bundle(directory)
 
 
 def train(config: ml_collections.ConfigDict, workdir, student_dir, expert_dir=None,
