@@ -101,6 +101,9 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
 
   c.init = ml_collections.ConfigDict({
       "start_prob": 0.2,  # clip start (the rest: random frame or PSI)
+      # Random-frame starts leave at least this many policy steps of the clip after the start
+      # frame (the goal tasks: their whole horizon, so every goal frame lies inside the clip).
+      "start_margin_steps": 2,
       "psi_prob": 0.2,  # from the per-env buffer of good simulated states (when filled)
       "root_pos_noise": 0.02,  # m, perturbed initial states (uniform +-)
       "joint_pos_noise": 0.05,  # rad

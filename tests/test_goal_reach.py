@@ -165,3 +165,25 @@ def test_perturbed_start_tracking_protocol(hoi_goal_env):
   assert dq[:, r:r + 3].max() > 0 and dq[:, r:r + 3].max() <= env.cfg.init.root_pos_noise + 1e-6
   qa = np.asarray(env.idx.qpos_adr)
   assert 0 < dq[:, qa].max() <= env.cfg.init.joint_pos_noise + 1e-6
+
+
+@pytest.mark.parametrize("task_name", ["snapshot", "chain"])
+def test_goal_task_episodes_start_at_distinct_frames_inside_the_clip(hoi_goal_env, task_name):
+  """A goal task's episodes start at random frames that leave its whole horizon inside the clip.
+
+  With clip-start episodes and no noise an episode is a deterministic function of its clip, so a
+  task's N episodes were only as many distinct episodes as there are clips (found 2026-12-02:
+  the embedded student's 64 "episodes" were 4)."""
+  import ml_collections
+  env, _, clip = hoi_goal_env
+  task = distill_eval.TASKS[task_name]
+  base = ml_collections.ConfigDict({"env_kind": "hoi", "env": env.cfg.to_dict(),
+                                    "goals": dataclasses.asdict(goal_env.GoalConfig())})
+  cfg = distill_eval.task_config(base, task).env
+  env2 = make_env(cfg, [clip])
+  states = jax.jit(jax.vmap(env2.reset))(jax.random.split(jax.random.PRNGKey(3), 32))
+  t = np.asarray(states.info["time"])
+  need = task.horizon * task.chain_length * env2.dt
+  assert len(np.unique(np.round(t, 4))) > 24, t          # distinct episodes
+  assert t.min() >= 0.0 and t.max() <= clip.duration - need + 1e-5, (t.max(), clip.duration, need)
+  assert t.max() > 0.5 * (clip.duration - need)            # spread over the frames allowed

@@ -329,7 +329,8 @@ class HOIEnv(Env):
     k = jax.random.split(key, 6)
     clip = lib.sample_clips(k[0], weights=clip_weights)
     u = jax.random.uniform(k[1])
-    latest = jnp.maximum(lib.duration(clip) - 2.0 * self.dt, 0.0)
+    margin = max(2, int(c.get("start_margin_steps", 2))) * self.dt
+    latest = jnp.maximum(lib.duration(clip) - margin, 0.0)
     time = jnp.where(u < c.start_prob, 0.0, jax.random.uniform(k[2]) * latest)
     if float(c.get("contact_start_prob", 0.0)) > 0:  # random-frame starts in the contact phase
       kc = jax.random.split(jax.random.fold_in(key, _CONTACT_START_STREAM))

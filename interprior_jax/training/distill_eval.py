@@ -81,7 +81,11 @@ def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collect
     e.randomize.enabled = False
     e.termination.enabled = ("fall",)
     e.max_episode_steps = task.horizon * task.chain_length + 2
-    e.init.start_prob = 0.0 if task.random_init else 1.0
+    # Every episode starts at a random frame (uniform over the frames that leave the whole task
+    # inside the clip), not at a clip's first frame: with clip starts and no noise an episode is
+    # a deterministic function of its clip, and N episodes would be only as many as the clips.
+    e.init.start_prob = 0.0
+    e.init.start_margin_steps = task.horizon * task.chain_length
     e.init.psi_prob = 0.0
     e.init.random_pose_prob = 1.0 if task.random_init else 0.0
     for k in ("root_pos_noise", "joint_pos_noise", "vel_noise"):
