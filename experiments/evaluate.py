@@ -18,7 +18,9 @@ Stage-2 goal tasks (a distilled bundle, ``experiments/distill.py``):
   python experiments/evaluate.py --workdir DIR --task snapshot --expert pretrained/embedded_expert
 
 success / failure rate / E_h / E_o as defined in ``interprior_jax/training/distill_eval.py`` and
-docs/tasks.md; writes ``DIR/eval_<task>.json``.
+docs/tasks.md; writes ``DIR/eval_<task>.json``.  ``--task all`` runs the five tasks (the expert:
+all but ``random_init``, which starts off the reference), writes ``DIR/eval_goal_tasks.json``
+(``_expert`` / ``_latent_mean`` suffixes as for one task) and prints one Table-1 row.
 """
 
 import os
@@ -47,8 +49,8 @@ flags.DEFINE_integer("seed", 0, "Evaluation seed.")
 flags.DEFINE_bool("stochastic", False, "Sample actions instead of using the mean.")
 flags.DEFINE_string("out", None, "Output JSON (default DIR/eval.json, DIR/eval_<task>.json).")
 flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "contact", "chain",
-                                       "random_init"],
-                  "tracking (expert or any bundle) or a Stage-2 sparse-goal task.")
+                                       "random_init", "all"],
+                  "tracking (expert or any bundle), a Stage-2 sparse-goal task, or all five.")
 flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
 flags.DEFINE_string("expert", None, "Goal tasks: the same episodes played by this expert bundle "
                     "on the full reference (the student's upper bound; writes "
@@ -74,15 +76,36 @@ def main(_):
   if FLAGS.task != "tracking":
     from interprior_jax.training import distill_eval
 
-    result = distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.task,
+    def run(task):
+      return distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, task,
                                              FLAGS.num_episodes, FLAGS.seed,
                                              expert_dir=FLAGS.expert,
                                              latent_mean=FLAGS.latent_mean)
-    result.update({"workdir": str(workdir), "acting": FLAGS.expert or "student",
-                   **launch.provenance()})
-    name = (f"eval_{FLAGS.task}" + ("_expert" if FLAGS.expert else "")
+
+    tag = ("goal_tasks" if FLAGS.task == "all" else FLAGS.task)
+    name = (f"eval_{tag}" + ("_expert" if FLAGS.expert else "")
             + ("_latent_mean" if FLAGS.latent_mean else "") + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
+    meta = {"workdir": str(workdir), "acting": FLAGS.expert or "student", **launch.provenance()}
+    if FLAGS.task == "all":
+      tasks = [t for t in distill_eval.TASKS if not (FLAGS.expert and t == "random_init")]
+      result = {"tasks": {}, "num_episodes": FLAGS.num_episodes, "seed": FLAGS.seed,
+                "latent": "prior mean" if FLAGS.latent_mean else "prior sample", **meta}
+      for task in tasks:
+        r = run(task)
+        r.pop("per_episode")
+        result["tasks"][task] = r
+        launch.write_json(out, result)  # after each task: a long run keeps what it measured
+        print(f"evaluate[{task}]: success_rate={r['success_rate']} failure_rate="
+              f"{r['failure_rate']:.3f} e_h={r['e_h']}", flush=True)
+      cells = [f"{result['tasks'][t]['success_rate']:.2f} ({result['tasks'][t]['failure_rate']:.0%}"
+               " falls)" if t in result["tasks"] and result["tasks"][t]["success_rate"] is not None
+               else "-" for t in distill_eval.TASKS]
+      print("| " + " | ".join(distill_eval.TASKS) + " |\n| " + " | ".join(cells) + " |")
+      print(f"-> {out}")
+      return
+    result = run(FLAGS.task)
+    result.update(meta)
     launch.write_json(out, result)
     print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} failure_rate="
           f"{result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']} -> {out}")

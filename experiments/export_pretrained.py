@@ -45,7 +45,7 @@ flags.DEFINE_string("train_notes", "", "Free text on how the run went (recorded)
 flags.DEFINE_list("tasks", ["snapshot", "trajectory", "contact", "chain", "random_init"],
                   "Student bundles: goal tasks to evaluate.")
 flags.DEFINE_integer("task_episodes", 64, "Student bundles: episodes per goal task.")
-flags.DEFINE_integer("ci_episodes", 16, "Student bundles: snapshot episodes of the CI check.")
+flags.DEFINE_integer("ci_episodes", 32, "Student bundles: snapshot episodes of the CI check.")
 flags.DEFINE_string("expert", "pretrained/embedded_expert", "Student bundles: the expert it was "
                     "distilled from (recorded with its manifest's numbers).")
 FLAGS = flags.FLAGS
@@ -195,7 +195,8 @@ def _export_student(run, dest, config, clips) -> None:
       "eval_expert_same_episodes": expert_evals,
       "ci_check": {"task": "snapshot", "num_episodes": FLAGS.ci_episodes, "seed": 0,
                    "latent": ci["latent"],
-                   "success_rate": ci["success_rate"], "failure_rate": ci["failure_rate"]},
+                   "success_rate": ci["success_rate"], "failure_rate": ci["failure_rate"],
+                   "e_h": ci["e_h"]},
       "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
   }
   (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))

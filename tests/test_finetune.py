@@ -127,6 +127,31 @@ def test_toy_finetune_raises_goal_success_and_exports(toy_bundles, tmp_path):
   assert bundle.config["stage"] == 3 and z == bundle.config["distill"]["network"]["latent_size"]
 
 
+def test_evaluate_cli_all_goal_tasks(toy_bundles, tmp_path):
+  """``evaluate.py --task all`` runs the five goal tasks on a student bundle (the expert: four),
+  writes one JSON and prints one Table-1 row."""
+  import json
+  import subprocess
+  import sys
+  _, stu_dir = toy_bundles
+  out = tmp_path / "all.json"
+  cmd = [sys.executable, str(REPO / "experiments" / "evaluate.py"), "--workdir", str(stu_dir),
+         "--task", "all", "--num_episodes", "4", "--out", str(out)]
+  p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+  assert p.returncode == 0, p.stderr[-2000:]
+  r = json.loads(out.read_text())
+  from interprior_jax.training import distill_eval
+  assert set(r["tasks"]) == set(distill_eval.TASKS) and r["latent"] == "prior sample"
+  for t, v in r["tasks"].items():
+    assert v["num_episodes"] == 4 and v["task"] == t and "per_episode" not in v
+  row = [l for l in p.stdout.splitlines() if l.startswith("| ")]
+  assert row[0] == "| " + " | ".join(distill_eval.TASKS) + " |" and len(row) == 2, p.stdout
+  p = subprocess.run(cmd[:-2] + ["--out", str(out), "--expert", str(toy_bundles[0])],
+                     capture_output=True, text=True, cwd=REPO, timeout=600)
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "random_init" not in json.loads(out.read_text())["tasks"]
+
+
 @pytest.mark.slow  # HOI env compile (tests/conftest.py); ~2 min
 def test_hoi_smoke_finetune_from_the_committed_student(tmp_path):
   """Stage 3 on the HOI env from pretrained/embedded_student (+ its expert): runs, finite, and

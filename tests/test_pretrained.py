@@ -27,6 +27,8 @@ STUDENTS = [m for m in ALL if json.loads(m.read_text()).get("kind") == "stage2_s
 # CPUs, which can flip one episode's outcome).
 SUCCESS_TOL = 0.25
 LENGTH_TOL = 0.15  # relative
+FAILURE_TOL = 0.2  # student CI check: fall rate over its distinct episodes
+E_H_TOL = 0.25     # relative
 
 
 def _needs_shared(manifest: dict) -> bool:
@@ -92,6 +94,11 @@ def student(request):
 
 
 def test_student_reproduces_its_ci_check(student):
+  """Snapshot goals from random frames (prior-mean latent): the fall rate and the mean body error
+  E_h reproduce the manifest's. Single outcomes are chaotic (a 1e-7 difference in the policy's
+  output, e.g. another CPU's XLA kernels, flips an episode: seen 2026-12-02), so the check is on
+  rates and means over distinct episodes; a student that falls (an untrained or broken one: zero
+  absolute action falls) or drifts cannot pass."""
   from interprior_jax.training import distill_eval
 
   root, manifest = student
@@ -107,7 +114,8 @@ def test_student_reproduces_its_ci_check(student):
                                         latent_mean=want["latent"] == "prior mean")
   assert abs(res["success_rate"] - want["success_rate"]) <= SUCCESS_TOL, (res["success_rate"],
                                                                           want)
-  # A trivial policy cannot pass: the manifest's figure is far from 0 (a policy of zeros, i.e.
-  # absolute PD targets at mid-range, falls), so reproducing it within the tolerance needs the
-  # trained student.
-  assert want["success_rate"] >= SUCCESS_TOL + 0.1, want
+  assert abs(res["failure_rate"] - want["failure_rate"]) <= FAILURE_TOL, (res["failure_rate"],
+                                                                          want)
+  assert res["e_h"] == pytest.approx(want["e_h"], rel=E_H_TOL), (res["e_h"], want)
+  # The manifest's figures are those of a policy that mostly stays up.
+  assert want["failure_rate"] <= 0.5 and want["num_episodes"] >= 32, want
