@@ -50,6 +50,8 @@ def main(_):
       "final_metrics": res.history[-1] if res.history else {},
   }
   launch.write_json(workdir / "train_summary.json", summary)
+  from interprior_jax.training import curves
+  curves.plot_if_logged(workdir)  # learning_curve.png (curves.DISTILL_PANELS)
   print(f"distill: {int(res.state.step)} iterations, summary in {workdir / 'train_summary.json'}")
 
 

@@ -51,6 +51,8 @@ def main(_):
       "final_metrics": res.history[-1] if res.history else {},
   }
   launch.write_json(workdir / "train_summary.json", summary)
+  from interprior_jax.training import curves
+  curves.plot_if_logged(workdir)  # learning_curve.png (curves.FINETUNE_PANELS)
   print(f"finetune: {int(res.state.step)} iterations, summary in "
         f"{workdir / 'train_summary.json'}")
 

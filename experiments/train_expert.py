@@ -50,10 +50,7 @@ def main(_):
   }
   launch.write_json(workdir / "train_summary.json", summary)
   from interprior_jax.training import curves
-  try:
-    curves.plot_workdir(workdir)
-  except ValueError as e:  # nothing logged (e.g. resumed a finished run)
-    logging.warning("learning curve not drawn: %s", e)
+  curves.plot_if_logged(workdir)
   print(f"train_expert: {int(res.state.step)} iterations, summary in "
         f"{workdir / 'train_summary.json'}")
 

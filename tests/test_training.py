@@ -236,6 +236,7 @@ def test_history_curve_and_wall_time_limit(toy, tmp_path):
   assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
   with pytest.raises(ValueError, match="history.jsonl"):
     curves.plot_workdir(tmp_path / "empty")
+  assert curves.plot_if_logged(tmp_path / "empty") is None
   # The same rows replayed as TensorBoard scalars (one event file for a whole resumed lineage).
   import struct
 

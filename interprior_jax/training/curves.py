@@ -28,13 +28,20 @@ DISTILL_PANELS = ((("loss_action_prior", "loss_action"), "imitation loss (prior 
                   (("rollout_action_error", "expert_share"), "rollout action error, expert share"),
                   (("episode_length",), "episode length (steps)"),
                   (("success_rate",), "success"))
+#: ... and Stage 3 (finetuning: the share of steps reaching a goal, episode length and the fall
+#: penalty per step, the preservation losses, the policy's move per iteration).
+FINETUNE_PANELS = ((("ib_reached",), "share of steps reaching a goal"),
+                   (("episode_length",), "episode length (steps)"),
+                   (("ib_r_term",), "fall penalty per step"),
+                   (("loss_distill", "loss_prior_kl"), "preservation losses"),
+                   (("approx_kl",), "approx KL per iteration"))
 
 
 def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = None,
                  title: str | None = None, panels=None) -> pathlib.Path:
   """Writes the figure (default ``WORKDIR/learning_curve.png``); returns its path.  ``panels``:
-  :data:`PANELS` (default) or :data:`DISTILL_PANELS` (chosen by default when the history has
-  ``loss_action_prior``); the periodic evaluations are drawn on the episode-length and success
+  :data:`PANELS` (default), :data:`DISTILL_PANELS` (chosen by default when the history has
+  ``loss_action_prior``) or :data:`FINETUNE_PANELS` (when it has ``ib_reached``); the periodic evaluations are drawn on the episode-length and success
   panels.
 
   Raises:
@@ -51,7 +58,8 @@ def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = Non
     raise ValueError(f"{workdir / 'history.jsonl'}: no logged iterations to plot")
   out = pathlib.Path(out) if out else workdir / "learning_curve.png"
   if panels is None:
-    panels = DISTILL_PANELS if "loss_action_prior" in hist[-1] else PANELS
+    panels = (DISTILL_PANELS if "loss_action_prior" in hist[-1] else
+              FINETUNE_PANELS if "ib_reached" in hist[-1] else PANELS)
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
   x = [h["env_steps"] for h in hist]
   where = {keys[0]: ax for ax, (keys, _) in zip(axes, panels)}
@@ -79,6 +87,18 @@ def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = Non
   fig.savefig(out, dpi=110)
   plt.close(fig)
   return out
+
+
+def plot_if_logged(workdir: str | os.PathLike) -> pathlib.Path | None:
+  """:func:`plot_workdir` at the end of a training job; ``None`` (with a warning) when the run
+  logged nothing (e.g. it resumed a finished run)."""
+  import logging
+
+  try:
+    return plot_workdir(workdir)
+  except ValueError as e:
+    logging.warning("learning curve not drawn: %s", e)
+    return None
 
 
 def write_tensorboard(workdir: str | os.PathLike, logdir: str | os.PathLike) -> pathlib.Path:
