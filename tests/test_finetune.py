@@ -60,6 +60,38 @@ def test_inbetween_reward_counts_reached_goals(toy_bundles):
     assert int(s.info[goal_env.REACHED]) == 4 * hits
 
 
+def test_dense_goal_term(toy_bundles):
+  """r_goal = exp(-mean violation / half-width) over the given entries: 1 inside the reach
+  interval, exp(-1) one half-width outside it on every entry; hidden entries do not count; with
+  w_goal the step reward adds w_goal * r_goal (1 on a reached step)."""
+  _, algo = _build(toy_bundles)
+  genv = algo.env.env.genv
+  env = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(w_goal=2.0))
+  lower, upper = (np.asarray(b) for b in genv.source.reach_bounds())
+  D = genv.source.goal_size
+  K = genv.cfg.trajectory_steps + 1
+  half, centre = 0.5 * (upper - lower), 0.5 * (upper + lower)
+  inside = np.broadcast_to(centre, (K, D))
+  outside = np.broadcast_to(upper + half, (K, D))   # one half-width beyond every interval
+  ones = np.ones((K, D), np.float32)
+  close = lambda g, m: float(env.goal_closeness(jnp.asarray(g), jnp.asarray(m)))  # noqa: E731
+  assert close(inside, ones) == pytest.approx(1.0)
+  assert close(outside, ones) == pytest.approx(np.exp(-1.0), rel=1e-5)
+  hidden = ones.copy()
+  hidden[-1, 1:] = 0.0                                # only entry 0 given, and it is inside
+  mixed = np.array(outside)
+  mixed[-1, 0] = centre[0]
+  assert close(mixed, hidden) == pytest.approx(1.0)
+  # in the step reward (the reached-goal source of the test above: every step reaches)
+  source = dataclasses.replace(genv.source, goals_fn=lambda st, off: jnp.zeros((off.shape[0], D)))
+  env = inbetween_env.InbetweenEnv(goal_env.GoalEnv(genv.env, source, genv.cfg),
+                                   inbetween_env.InbetweenConfig(w_style=0.5, r_succ=3.0,
+                                                                 w_goal=2.0))
+  s = jax.jit(env.step)(jax.jit(env.reset)(jax.random.PRNGKey(0)), jnp.zeros(env.action_size))
+  np.testing.assert_allclose(float(s.reward), 0.5 + 3.0 + 2.0, rtol=1e-6)
+  assert float(s.metrics["ib_r_goal"]) == pytest.approx(2.0)
+
+
 def test_loss_composition_and_switches(toy_bundles):
   """The distillation share owns the imitation loss, the rest the PPO loss; with no share the
   imitation loss is 0; at the start the policy equals the frozen prior (KL 0) and a changed

@@ -7,9 +7,14 @@ snapshot goal (a future dataset frame under a random mask, ``GoalConfig.snapshot
 with ``advance_on_reach`` (forced on here), the next goal as soon as one is reached. Reward per
 step, as named terms (logged):
 
-``r = w_style * r_energy * r_hand  +  r_succ * [goal reached this step]  +  r_term``
+``r = w_style * r_energy * r_hand  +  r_succ * [goal reached this step]  +  r_term
+      (+ w_goal * r_goal)``
 
-``r_energy`` / ``r_hand`` are the inner env's terms of the same name (``State.metrics``; 1 for an
+``r_goal = exp(-mean_i v_i)`` is an optional dense goal term (not in method.md; ``w_goal = 0``
+by default): ``v_i = max(|r_i - c_i| - h_i, 0) / h_i`` is how far the masked goal residual entry
+``r_i`` lies outside its reach interval ``[c_i - h_i, c_i + h_i]`` (the per-field tolerances
+``goals.reach_bounds``, in units of the half-width), averaged over the given entries with a
+finite interval; 1 on a reached goal. ``r_energy`` / ``r_hand`` are the inner env's terms of the same name (``State.metrics``; 1 for an
 env without them, e.g. the toy), ``r_term = term_penalty`` on a termination (not a time limit).
 Failure-state starts come from the HOI env's PSI buffer in its "failure" mode
 (``env.init.psi_harvest``, set by ``configs/finetune.py``).
@@ -20,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 from brax.envs.base import Env, State
 
 from interprior_jax.envs import goal_env as goal_env_lib
@@ -27,7 +33,7 @@ from interprior_jax.envs import goal_env as goal_env_lib
 #: Inner-env metrics the style term multiplies (absent -> 1).
 STYLE_TERMS = ("r_energy", "r_hand")
 #: Reward terms written to ``State.metrics`` (prefixed ``ib_``: the inner env's own terms stay).
-REWARD_TERMS = ("ib_r_style", "ib_r_succ", "ib_r_term", "ib_reward", "ib_reached")
+REWARD_TERMS = ("ib_r_style", "ib_r_succ", "ib_r_term", "ib_r_goal", "ib_reward", "ib_reached")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +41,7 @@ class InbetweenConfig:
   w_style: float = 1.0
   r_succ: float = 10.0
   term_penalty: float = -1.0
+  w_goal: float = 0.0   # dense goal term (not in method.md; see the module docstring)
 
 
 class InbetweenEnv(Env):
@@ -46,6 +53,11 @@ class InbetweenEnv(Env):
                                   dataclasses.replace(genv.cfg, advance_on_reach=True))
     self.genv = genv
     self.cfg = cfg
+    lower, upper = (np.asarray(b, np.float64) for b in genv.source.reach_bounds())
+    finite = np.isfinite(lower) & np.isfinite(upper) & (upper > lower)
+    self._centre = np.where(finite, 0.5 * (lower + upper), 0.0).astype(np.float32)
+    self._half = np.where(finite, 0.5 * (upper - lower), 1.0).astype(np.float32)
+    self._finite = finite.astype(np.float32)
 
   # brax Env interface: everything but the reward is the goal env's.
   @property
@@ -81,6 +93,14 @@ class InbetweenEnv(Env):
     zero = jnp.zeros(())
     return self._with_terms(s, {k: zero for k in REWARD_TERMS})
 
+  def goal_closeness(self, goals, mask):
+    """``r_goal`` (see the module docstring) of the snapshot token: ``goals`` / ``mask``
+    ``[..., K, D]`` (the student observation's) -> ``[...]`` in (0, 1]."""
+    r, m = goals[..., -1, :], mask[..., -1, :] * self._finite
+    v = jnp.maximum(jnp.abs(r - self._centre) - self._half, 0.0) / self._half
+    mean = jnp.sum(v * m, axis=-1) / jnp.maximum(jnp.sum(m, axis=-1), 1.0)
+    return jnp.exp(-mean)
+
   def step(self, state: State, action) -> State:
     ns = self.genv.step(state, action)
     c = self.cfg
@@ -95,7 +115,14 @@ class InbetweenEnv(Env):
     hit = jnp.maximum(hit, 0.0)
     trunc = ns.info.get("truncation", jnp.zeros(()))
     terminated = ns.done * (1.0 - trunc)
+    # Dense term: the new state against the goal it was acting for (1 when reached: the observed
+    # goal has then advanced to the next one; 0 on an episode end, whose observation is the reset
+    # state's).
+    closeness = jnp.where(hit > 0, 1.0, jnp.where(
+        ns.done > 0, 0.0, self.goal_closeness(ns.obs.goals, ns.obs.mask)))
     terms = {"ib_r_style": c.w_style * style, "ib_r_succ": c.r_succ * hit,
-             "ib_r_term": c.term_penalty * terminated, "ib_reached": hit}
-    terms["ib_reward"] = terms["ib_r_style"] + terms["ib_r_succ"] + terms["ib_r_term"]
+             "ib_r_term": c.term_penalty * terminated, "ib_r_goal": c.w_goal * closeness,
+             "ib_reached": hit}
+    terms["ib_reward"] = (terms["ib_r_style"] + terms["ib_r_succ"] + terms["ib_r_term"]
+                          + terms["ib_r_goal"])
     return self._with_terms(ns, terms)
