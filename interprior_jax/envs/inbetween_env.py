@@ -55,8 +55,9 @@ class InbetweenEnv(Env):
     self.cfg = cfg
     lower, upper = (np.asarray(b, np.float64) for b in genv.source.reach_bounds())
     finite = np.isfinite(lower) & np.isfinite(upper) & (upper > lower)
-    self._centre = np.where(finite, 0.5 * (lower + upper), 0.0).astype(np.float32)
-    self._half = np.where(finite, 0.5 * (upper - lower), 1.0).astype(np.float32)
+    lower, upper = np.where(finite, lower, -1.0), np.where(finite, upper, 1.0)
+    self._centre = (0.5 * (lower + upper)).astype(np.float32)
+    self._half = (0.5 * (upper - lower)).astype(np.float32)
     self._finite = finite.astype(np.float32)
 
   # brax Env interface: everything but the reward is the goal env's.
