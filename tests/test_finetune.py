@@ -125,6 +125,36 @@ def test_loss_composition_and_switches(toy_bundles):
   assert float(m2["loss_distill"]) == 0.0
 
 
+def test_distillation_share_keeps_the_stage2_setting(toy_bundles):
+  """finetune.distill_starts="stage2" (default): envs [0, n_d) are a group with the student's own
+  goal mixture (and, on the HOI env, its Stage-2 starts and terminations), the rest the
+  in-betweening setting; "inbetween" gives one group; the batch is one [N] pytree either way."""
+  from interprior_jax.training import rollout as rollout_lib
+  exp_dir, stu_dir = toy_bundles
+  student = finetune.load_bundle(stu_dir)
+  config, algo = _build(toy_bundles)
+  assert isinstance(algo.env, rollout_lib.ConcatVecEnv)
+  n_d = algo.cfg.num_distill_envs()
+  assert algo.env.sizes == (n_d, algo.cfg.num_envs - n_d) and n_d > 0
+  share, rl = (g.env.genv.cfg for g in algo.env.groups)
+  want = student.config["goals"]
+  assert list(share.snapshot_families) == list(want["snapshot_families"])
+  assert list(share.trajectory_families) == list(want["trajectory_families"])
+  assert tuple(rl.snapshot_families) == tuple(config.goal_overrides.snapshot_families)
+  assert tuple(rl.trajectory_families) == ("none",)
+  state = jax.jit(algo.env.reset)(jax.random.PRNGKey(0))
+  assert state.done.shape == (algo.cfg.num_envs,)
+  # envs [0, n_d) draw their masks from the share's families: some carry a trajectory preview
+  traj = np.asarray(state.obs.mask[:, :-1].sum(axis=(1, 2)))
+  assert traj[:n_d].max() > 0 and traj[n_d:].max() == 0, traj
+  _, one = _build(toy_bundles, distill_starts="inbetween")
+  assert isinstance(one.env, rollout_lib.VecEnv)
+  _, rl_only = _build(toy_bundles, distill_fraction=0.0)
+  assert isinstance(rl_only.env, rollout_lib.VecEnv)
+  with pytest.raises(ValueError, match="distill_starts"):
+    _build(toy_bundles, distill_starts="nope")
+
+
 def test_rl_only_config_needs_no_expert(toy_bundles):
   exp_dir, stu_dir = toy_bundles
   student = finetune.load_bundle(stu_dir)

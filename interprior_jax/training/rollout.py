@@ -29,7 +29,7 @@ batched state is a fixed pytree for ``lax.scan`` and for checkpoints. RNG keys a
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -147,6 +147,54 @@ class VecEnv:
 
 _OWN_KEYS = (STEPS, TRUNCATION, TERMINATION, FINAL_OBS, RESET_KEY, EP_RETURN, EP_LENGTH,
              DONE_RETURN, DONE_LENGTH)
+
+
+class ConcatVecEnv:
+  """Env groups with their own env (e.g. their own start states) stepped as one batch.
+
+  ``groups`` are :class:`VecEnv` s whose batched states have the same pytree structure (same
+  env class, configs that differ only in values); the batch is their concatenation along the
+  env axis, group 0 first (``[0, n_0)``, then ``[n_0, n_0 + n_1)``, ...), so a rollout, GAE and
+  minibatches see one ``[T, sum n_g]`` batch while each group resets by its own rules.
+  ``env`` / ``action_size`` / ``observation_size`` are group 0's.
+  """
+
+  def __init__(self, groups: Sequence[VecEnv]):
+    if not groups:
+      raise ValueError("ConcatVecEnv: no groups")
+    self.groups = tuple(groups)
+    self.sizes = tuple(g.num_envs for g in self.groups)
+    self.num_envs = int(sum(self.sizes))
+    self.env = self.groups[0].env
+    self.episode_length = self.groups[0].episode_length
+    self.self_resetting = self.groups[0].self_resetting
+
+  @property
+  def observation_size(self):
+    return self.groups[0].observation_size
+
+  @property
+  def action_size(self) -> int:
+    return self.groups[0].action_size
+
+  def _split(self, tree):
+    out, start = [], 0
+    for n in self.sizes:
+      out.append(jax.tree.map(lambda x, a=start, b=start + n: x[a:b], tree))
+      start += n
+    return out
+
+  @staticmethod
+  def _concat(parts):
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=0), *parts)
+
+  def reset(self, key: jax.Array) -> State:
+    keys = jax.random.split(key, len(self.groups))
+    return self._concat([g.reset(k) for g, k in zip(self.groups, keys)])
+
+  def step(self, state: State, action: jax.Array) -> State:
+    return self._concat([g.step(s, a) for g, s, a in
+                         zip(self.groups, self._split(state), self._split(action))])
 
 
 @struct.dataclass

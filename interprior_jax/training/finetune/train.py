@@ -50,6 +50,9 @@ from interprior_jax.training.finetune import losses as L
 from interprior_jax.training.finetune import networks
 
 
+DISTILL_STARTS = ("stage2", "inbetween")
+
+
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
   num_envs: int = 4096
@@ -67,6 +70,10 @@ class FinetuneConfig:
   init_log_std: float = -2.0        # action noise sigma_a at the start
   learn_log_std: bool = True
   distill_fraction: float = 0.25    # share of envs keeping the distillation loss (method.md 25 %)
+  # Where the distillation share's envs start and what goals they get: "stage2" (the student's
+  # own Stage-2 env and goal mixture: reference-frame starts, where the expert's labels mean
+  # something) or "inbetween" (like the RL envs: random poses, failure states; the first HOI runs).
+  distill_starts: str = "stage2"
   w_distill: float = 1.0
   w_prior_kl: float = 0.0           # KL to the frozen distilled prior (0: off)
   critic_hidden: tuple[int, ...] = (512, 256)
@@ -76,6 +83,9 @@ class FinetuneConfig:
     return int(round(self.distill_fraction * self.num_envs))
 
   def validate(self) -> "FinetuneConfig":
+    if self.distill_starts not in DISTILL_STARTS:
+      raise ValueError(f"config.finetune.distill_starts={self.distill_starts!r}; valid "
+                       f"{DISTILL_STARTS}")
     if not 0.0 <= self.distill_fraction <= 1.0:
       raise ValueError(f"config.finetune.distill_fraction={self.distill_fraction} not in [0, 1]")
     if self.num_envs % self.num_minibatches:
@@ -91,7 +101,8 @@ class FinetuneConfig:
 class Finetuner:
   """Stage 3 over a vectorised :class:`InbetweenEnv`, from a distilled student bundle."""
 
-  def __init__(self, env: rollout_lib.VecEnv, cfg: FinetuneConfig, student_bundle,
+  def __init__(self, env: rollout_lib.VecEnv | rollout_lib.ConcatVecEnv, cfg: FinetuneConfig,
+               student_bundle,
                expert_bundle=None, expert_adapter=None, mesh=None):
     self.env = env
     self.cfg = cfg.validate()
@@ -245,8 +256,11 @@ class Finetuner:
         lambda p, mb: self.loss(p, norm, mb, frozen), self.optimizer, params, state.opt_state,
         data, k_perm, num_epochs=c.num_epochs,
         minibatcher=core.env_minibatches(c.num_minibatches, mesh))
-    goal_metrics = {k: jnp.mean(tr.metrics[k]) for k in inbetween_env.REWARD_TERMS
-                    if k in tr.metrics}
+    # goal metrics over the RL envs (all envs when every env is in the distillation share)
+    w_rl = 1.0 - self.distill_weight
+    w_rl = jnp.where(jnp.sum(w_rl) > 0, w_rl, jnp.ones_like(w_rl))
+    goal_metrics = {k: jnp.sum(jnp.mean(tr.metrics[k], axis=0) * w_rl) / jnp.sum(w_rl)
+                    for k in inbetween_env.REWARD_TERMS if k in tr.metrics}
     return core.finish(state, params, opt_state, norm, env_state, tr, m, bad,
                        advantage_mean=jnp.mean(adv), return_mean=jnp.mean(ret),
                        value_mean=jnp.mean(tr.extras["value"]),
@@ -293,6 +307,9 @@ def resolve_config(config: ml_collections.ConfigDict, student_config: dict
       c[k] = ml_collections.ConfigDict(v) if isinstance(v, dict) else v
     elif k in ("env_kind", "env", "distill", "goals"):
       raise ValueError(f"student bundle config.json: missing field {k!r}")
+  # The distillation share's setting (finetune.distill_starts = "stage2"): the student's goals,
+  # and its env with this finetune's augmentation but without env_overrides.
+  c.preserve = ml_collections.ConfigDict({"goals": c.goals.to_dict()})
   over = c.get("goal_overrides", ml_collections.ConfigDict()).to_dict()
   bad = set(over) - set(GOAL_OVERRIDES)
   if bad:
@@ -301,6 +318,7 @@ def resolve_config(config: ml_collections.ConfigDict, student_config: dict
   for k, v in over.items():
     c.goals[k] = tuple(v) if isinstance(v, list) else v
   distill.AUGMENTERS[c.env_kind](c.env, c.augment)
+  c.preserve.env = ml_collections.ConfigDict(c.env.to_dict())
   if c.env_kind == "hoi":
     from interprior_jax.envs import hoi_env
     _override(c.env, c.get("env_overrides", ml_collections.ConfigDict()).to_dict(),
@@ -330,17 +348,30 @@ def build(config: ml_collections.ConfigDict, student_bundle, expert_bundle=None,
 
   cfg = FinetuneConfig.from_config(config.finetune)
   dcfg = distill.DistillConfig.from_config(config.distill)
-  gcfg = distill.goal_config_from(config.goals, dcfg.network.latent_size)
   entry = registry.entry(config)
-  base = env if env is not None else entry.build(config, clips)
-  source = goal_env.make_goal_source(config.env_kind, base, gcfg)
-  genv = goal_env.GoalEnv(base, source, gcfg)
-  ib = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(
-      **config.inbetween.to_dict()))
-  venv = rollout_lib.VecEnv(ib, cfg.num_envs, int(config.episode_length), entry.self_resetting)
+  n_d = cfg.num_distill_envs()
+
+  def group(cfg_g, num, base=None):
+    gcfg = distill.goal_config_from(cfg_g.goals, dcfg.network.latent_size)
+    base = base if base is not None else entry.build(cfg_g, clips)
+    source = goal_env.make_goal_source(cfg_g.env_kind, base, gcfg)
+    genv = goal_env.GoalEnv(base, source, gcfg)
+    ib = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(
+        **config.inbetween.to_dict()))
+    return rollout_lib.VecEnv(ib, num, int(config.episode_length), entry.self_resetting), base
+
+  if cfg.distill_starts == "stage2" and 0 < n_d < cfg.num_envs and "preserve" in config:
+    # envs [0, n_d): the distillation share in the student's Stage-2 setting; the rest RL
+    pc = ml_collections.ConfigDict(config.to_dict())
+    pc.env, pc.goals = config.preserve.env, config.preserve.goals
+    keep, _ = group(pc, n_d)
+    rl, _ = group(config, cfg.num_envs - n_d, env)
+    venv = rollout_lib.ConcatVecEnv([keep, rl])
+  else:
+    venv, _ = group(config, cfg.num_envs, env)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
   return Finetuner(venv, cfg, student_bundle, expert_bundle,
-                   distill.expert_adapter(config, base), mesh)
+                   distill.expert_adapter(config, venv.env.env), mesh)
 
 
 def load_bundle(directory):
