@@ -156,26 +156,28 @@ class ConcatVecEnv:
   env class, configs that differ only in values); the batch is their concatenation along the
   env axis, group 0 first (``[0, n_0)``, then ``[n_0, n_0 + n_1)``, ...), so a rollout, GAE and
   minibatches see one ``[T, sum n_g]`` batch while each group resets by its own rules.
-  ``env`` / ``action_size`` / ``observation_size`` are group 0's.
+  ``env`` / ``action_size`` / ``observation_size`` / ``episode_length`` are those of the group
+  ``main`` (default: the last).
   """
 
-  def __init__(self, groups: Sequence[VecEnv]):
+  def __init__(self, groups: Sequence[VecEnv], main: int = -1):
     if not groups:
       raise ValueError("ConcatVecEnv: no groups")
     self.groups = tuple(groups)
     self.sizes = tuple(g.num_envs for g in self.groups)
     self.num_envs = int(sum(self.sizes))
-    self.env = self.groups[0].env
-    self.episode_length = self.groups[0].episode_length
-    self.self_resetting = self.groups[0].self_resetting
+    self.main = self.groups[main]
+    self.env = self.main.env
+    self.episode_length = self.main.episode_length
+    self.self_resetting = self.main.self_resetting
 
   @property
   def observation_size(self):
-    return self.groups[0].observation_size
+    return self.main.observation_size
 
   @property
   def action_size(self) -> int:
-    return self.groups[0].action_size
+    return self.main.action_size
 
   def _split(self, tree):
     out, start = [], 0

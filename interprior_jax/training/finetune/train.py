@@ -366,7 +366,7 @@ def build(config: ml_collections.ConfigDict, student_bundle, expert_bundle=None,
     pc.env, pc.goals = config.preserve.env, config.preserve.goals
     keep, _ = group(pc, n_d)
     rl, _ = group(config, cfg.num_envs - n_d, env)
-    venv = rollout_lib.ConcatVecEnv([keep, rl])
+    venv = rollout_lib.ConcatVecEnv([keep, rl])  # .env: the RL group's (the main one)
   else:
     venv, _ = group(config, cfg.num_envs, env)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
