@@ -10,7 +10,8 @@
 3. **update** (:func:`core.update`, env-trajectory minibatches): one loss, one optimiser step for
    both objectives -- the PPO loss on the envs ``[n_distill, N)`` and the Stage-2 imitation loss
    through the deployed path (prior -> decoder vs the expert's action) on the first
-   ``n_distill = round(distill_fraction * N)`` envs ("prior preservation"), plus optionally
+   ``n_distill = round(distill_fraction * N)`` envs ("prior preservation"; by default their own
+   env group in the student's Stage-2 setting, ``distill_starts``), plus optionally
    ``w_prior_kl * KL(p_theta || p_distilled)`` over all envs;
 4. the input normaliser stays the distilled student's (frozen: the prior's inputs keep their
    meaning);
@@ -358,17 +359,17 @@ def build(config: ml_collections.ConfigDict, student_bundle, expert_bundle=None,
     genv = goal_env.GoalEnv(base, source, gcfg)
     ib = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(
         **config.inbetween.to_dict()))
-    return rollout_lib.VecEnv(ib, num, int(config.episode_length), entry.self_resetting), base
+    return rollout_lib.VecEnv(ib, num, int(config.episode_length), entry.self_resetting)
 
   if cfg.distill_starts == "stage2" and 0 < n_d < cfg.num_envs and "preserve" in config:
     # envs [0, n_d): the distillation share in the student's Stage-2 setting; the rest RL
     pc = ml_collections.ConfigDict(config.to_dict())
     pc.env, pc.goals = config.preserve.env, config.preserve.goals
-    keep, _ = group(pc, n_d)
-    rl, _ = group(config, cfg.num_envs - n_d, env)
+    keep = group(pc, n_d)
+    rl = group(config, cfg.num_envs - n_d, env)
     venv = rollout_lib.ConcatVecEnv([keep, rl])  # .env: the RL group's (the main one)
   else:
-    venv, _ = group(config, cfg.num_envs, env)
+    venv = group(config, cfg.num_envs, env)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
   return Finetuner(venv, cfg, student_bundle, expert_bundle,
                    distill.expert_adapter(config, venv.env.env), mesh)
