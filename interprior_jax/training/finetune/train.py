@@ -126,6 +126,10 @@ class Finetuner:
     self.expert_adapter = expert_adapter or (lambda a, ctx: a)
     self.frozen = {"expert": self.expert_params, "prior": student_bundle.actor_params}
     n_d = cfg.num_distill_envs()
+    sizes = getattr(env, "sizes", None)  # ConcatVecEnv: the share must be its first group
+    if sizes is not None and sizes[0] != n_d:
+      raise ValueError(f"Finetuner: the env's first group has {sizes[0]} envs, the distillation "
+                       f"share {n_d}")
     self.distill_weight = (jnp.arange(cfg.num_envs) < n_d).astype(jnp.float32)   # [N]
 
   @property
