@@ -8,6 +8,7 @@ import pytest
 from interprior_jax.assets import objects as objects_lib
 from interprior_jax.motion import clip as clip_lib
 from interprior_jax.motion import synth
+from interprior_jax.motion.synth import npquat
 
 # One IK compilation for the whole module: every call below uses this config.
 CFG = dataclasses.replace(synth.SynthConfig(), ik_batch=3)
@@ -124,3 +125,29 @@ def test_sit_back_keeps_the_carry_grasp_balanced():
     ahead[gain] = _com_ahead_of_feet(clip)
   assert ahead[0.0] > 0.10, ahead  # the legacy crouch: >= 10 cm beyond the toe joints
   assert ahead[1.1] < 0.06, ahead  # within the toe geoms' reach (balanced)
+
+
+def test_walk_family_turns_and_never_touches_the_object():
+  """The locomotion family (steering data): the heading turns, the path has the drawn length,
+  the object rests untouched outside the path's circle, and the clip passes the quality bars."""
+  clips = synth.generate_dataset(3, humanoid="smpl", seed=7, families=("walk",), config=CFG)
+  r = CFG.rand
+  turned = []
+  for c in clips:
+    assert c.name.startswith("synth_walk_") and CFG.rand.min_duration <= c.duration
+    assert not np.any(c.body_contact == 1) and not np.any(c.obj_contact == 1)
+    np.testing.assert_array_equal(c.obj_pos, np.broadcast_to(c.obj_pos[0], c.obj_pos.shape))
+    # Path length = the drawn walk segments (the description lists them).
+    walks = [float(w.split("=")[1][:-1]) for w in c.source.split(":")[-1].split()
+             if w.startswith("walk=")]
+    travelled = np.linalg.norm(np.diff(c.root_pos[:, :2], axis=0), axis=-1).sum()
+    np.testing.assert_allclose(travelled, sum(walks), rtol=0.05, atol=0.05)
+    gap = np.linalg.norm(c.root_pos[:, :2] - c.obj_pos[0, :2], axis=-1).min()
+    assert gap > r.walk_obj_clearance, (c.name, gap)
+    x = npquat.quat_to_mat(c.root_quat)[:, :2, 0]  # heading: the pelvis' x axis
+    yaw = np.unwrap(np.arctan2(x[:, 1], x[:, 0]))
+    turned.append(np.degrees(yaw.max() - yaw.min()))
+    q = synth.quality_report(c, CFG)
+    assert q["foot_skate_mean"] < MAX_SKATE_MEAN, (c.name, q)
+    assert q["body_penetration_max"] == 0.0 and q["far_consistency"] == 1.0, (c.name, q)
+  assert max(turned) > 45.0, turned

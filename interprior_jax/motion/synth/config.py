@@ -168,6 +168,17 @@ class SceneRandomConfig:
   sit_back_gain: float = 0.0
   sit_back_from: float = 0.15
   sit_back_families: tuple[str, ...] = ("carry",)
+  # "walk" family (locomotion only: the steering data of the keyboard's move / turn keys): after
+  # standing, ``walk_segments`` segments, each an arc of ``walk_dist`` m turning the heading by
+  # +-``walk_turn_deg`` or (with ``walk_turn_in_place_prob``) a turn in place by
+  # +-``turn_in_place_deg``; then a stop.  The object rests untouched at least
+  # ``walk_obj_clearance`` m (plus its own extent) outside the circle that holds the whole path.
+  walk_segments: tuple[int, int] = (2, 4)
+  walk_dist: Range = (0.8, 2.2)
+  walk_turn_deg: Range = (0.0, 120.0)
+  walk_turn_in_place_prob: float = 0.3
+  turn_in_place_deg: Range = (45.0, 180.0)
+  walk_obj_clearance: float = 0.8
   min_duration: float = 4.0
   max_duration: float = 12.0
   max_resample: int = 20  # attempts to draw parameters that fit the duration bounds
@@ -194,11 +205,12 @@ class SynthConfig:
       :func:`generate_dataset` (``generate_clip`` returns them as they are).
   """
   fps: float = 30.0
-  families: tuple[str, ...] = ("carry", "push", "drag")
+  families: tuple[str, ...] = ("carry", "push", "drag")  # "walk" on request (no interaction)
   objects: tuple[tuple[str, tuple[str, ...]], ...] = (
       ("carry", ("box", "small_box", "large_box", "cylinder", "chair")),
       ("push", ("box", "large_box", "cylinder", "table", "chair")),
       ("drag", ("box", "large_box", "cylinder", "table", "chair")),
+      ("walk", ("box", "large_box", "cylinder", "table", "chair")),
   )
   max_hand_residual: float = 0.05
   ik_batch: int = 8  # IK lanes (clips solved side by side; a fixed size: one compilation)

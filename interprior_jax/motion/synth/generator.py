@@ -389,6 +389,43 @@ def _draw_scene(rng, family: str, cfg: SynthConfig):
                      f"after {cfg.rand.max_resample} draws")
 
 
+def _walk_plan(rng: np.random.Generator, family: str, cfg: SynthConfig, kit: _Kit) -> _Plan:
+  """Locomotion only (``SceneRandomConfig.walk_*``): stand, walk arcs and turns in place, stop.
+
+  The object (drawn as for a side grasp, never touched: every hand label is -1 or 0) rests
+  outside the circle around the path's centre that holds the whole path, ``walk_obj_clearance``
+  m plus its own horizontal extent away from it.
+  """
+  r, g = cfg.rand, cfg.gait
+  name, scale, dens, shape, contacts, fingers = _draw_scene(rng, family, cfg)
+  start_xy = rng.uniform(-r.obj_xy, r.obj_xy, 2)
+  tr = _Track(cfg.fps, start_xy, float(rng.uniform(-np.pi, np.pi)), start_xy.copy(),
+              shape.rest_z, float(rng.uniform(-np.pi, np.pi)))
+  tr.hold(_uniform(rng, r.stand_time))
+  desc = []
+  lo, hi = r.walk_segments
+  for _ in range(int(rng.integers(lo, hi + 1))):
+    sign = 1.0 if rng.uniform() < 0.5 else -1.0
+    if rng.uniform() < r.walk_turn_in_place_prob:
+      d = sign * np.radians(_uniform(rng, r.turn_in_place_deg))
+      tr.turn(tr.yaw + d, np.radians(g.turn_rate_deg))
+      desc.append(f"turn={np.degrees(d):.0f}deg")
+    else:
+      dist, turn = _uniform(rng, r.walk_dist), sign * np.radians(_uniform(rng, r.walk_turn_deg))
+      tr.walk(dist, _uniform(rng, g.speed), g.accel_time, turn)
+      desc.append(f"walk={dist:.2f}m turn={np.degrees(turn):.0f}deg")
+  tr.hold(g.step_period[1] + _uniform(rng, r.stand_time))
+  tracks = tr.arrays()
+  centre = 0.5 * (tracks["xy"].min(0) + tracks["xy"].max(0))
+  radius = float(np.linalg.norm(tracks["xy"] - centre, axis=-1).max())
+  extent = float(np.linalg.norm(np.abs(shape.bbox[:, :2]).max(0)))
+  ang = rng.uniform(-np.pi, np.pi)
+  tracks["obj_xy"][:] = centre + (radius + r.walk_obj_clearance + extent) * np.array(
+      [np.cos(ang), np.sin(ang)])
+  tracks["holding"] = np.zeros(len(tracks["yaw"]), bool)
+  return _Plan(family, name, scale, dens, shape, contacts, fingers, tracks, " ".join(desc))
+
+
 def _plan(rng: np.random.Generator, family: str, cfg: SynthConfig, kit: _Kit) -> _Plan:
   r, g = cfg.rand, cfg.gait
   name, scale, dens, shape, contacts, fingers = _draw_scene(rng, family, cfg)
@@ -457,7 +494,7 @@ def _plan(rng: np.random.Generator, family: str, cfg: SynthConfig, kit: _Kit) ->
   return _Plan(family, name, scale, dens, shape, contacts, fingers, tracks, " ".join(desc))
 
 
-FAMILIES: dict[str, Callable] = {"carry": _plan, "push": _plan, "drag": _plan}
+FAMILIES: dict[str, Callable] = {"carry": _plan, "push": _plan, "drag": _plan, "walk": _walk_plan}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -613,7 +650,7 @@ def _draw_plan(rng, family, cfg, kit):
   """A plan whose duration lies within the config bounds (redrawn otherwise)."""
   r = cfg.rand
   for _ in range(r.max_resample):
-    plan = _plan(rng, family, cfg, kit)
+    plan = FAMILIES[family](rng, family, cfg, kit)
     dur = (len(plan.tracks["yaw"]) - 1) / cfg.fps
     if r.min_duration <= dur <= r.max_duration:
       return plan
@@ -656,7 +693,7 @@ def _generate(rngs, families, humanoid: str, cfg: SynthConfig, tags) -> list[cli
 
 def generate_clip(rng_or_seed, family: str, humanoid: str = "smpl",
                   config: SynthConfig = SynthConfig()) -> clip_lib.Clip:
-  """One clip of ``family`` ('carry' | 'push' | 'drag') for ``humanoid`` ('smpl' | 'smplx').
+  """One clip of ``family`` ('carry' | 'push' | 'drag' | 'walk') for ``humanoid`` ('smpl' | 'smplx').
 
   ``rng_or_seed``: an int seed or a ``numpy.random.Generator`` (consumed).  Deterministic: the
   same seed gives the same clip.
