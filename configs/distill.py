@@ -6,7 +6,9 @@ defaults: latent 64, history 5, H = 4, L in [10, 90], KL 1e-4 -> 1e-2, w_scale =
 ``toy`` (point-mass env; used by the tests), ``embedded`` (the CPU student of
 ``pretrained/embedded_expert``: MuJoCo C physics via the expert's env, 256 envs, a small prior
 Transformer and decoder, prior-path imitation; docs/results.md, Stage 2 on the CPU),
-``embedded_v1`` (the first CPU student's recipe: no prior-path imitation, no "root" masks). Ablation rows of the paper's Table 1
+``embedded_v1`` (the first CPU student's recipe: no prior-path imitation, no "root" masks),
+``locomotion`` (the ``embedded`` recipe for the steering student of the ``locomotion`` expert:
+walk clips, "root" goals half of each mixture). Ablation rows of the paper's Table 1
 (``training/distill/train.py:ABLATIONS``): ``plain`` (distillation only), ``shaping`` (+ L_scale, L_tc),
 ``bounded`` (+ unit-sphere latent and clipped observations; default = full Stage 2).
 
@@ -25,7 +27,7 @@ import ml_collections
 from interprior_jax import config as config_lib
 from interprior_jax.training.distill import train as distill_lib
 
-VARIANTS = ("smoke", "embedded", "embedded_v1", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "embedded", "embedded_v1", "locomotion", "smpl", "smplx", "g1", "toy")
 ABLATION_NAMES = ("plain", "shaping", "bounded")
 
 
@@ -92,7 +94,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                    snapshot_families=("full", "pos", "vel", "random_field", "none"),
                    snapshot_probs=(0.3, 0.2, 0.2, 0.2, 0.1))
     c.loop.update(num_iterations=16, log_every=4, checkpoint_every=8, keep_checkpoints=2)
-  elif variant in ("embedded", "embedded_v1"):
+  elif variant in ("embedded", "embedded_v1", "locomotion"):
     # CPU-sized student of the embedded expert (the env comes from the expert bundle: C physics,
     # residual expert actions are relabelled to absolute PD targets by the distiller).  256 envs x
     # 32 steps as the expert's PPO; latent 32; prior Transformer d_model 64 x 2 layers; decoder
@@ -105,11 +107,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               "encoder_hidden": (256,), "decoder_hidden": (256, 256),
                               "recon_hidden": (128,)})
     c.loop.update(num_iterations=400, log_every=5, checkpoint_every=20, keep_checkpoints=3)
-    if variant == "embedded":
+    if variant in ("embedded", "locomotion"):
       # The deployed prior path is also regressed onto the expert (method.md trains it through the
       # KL only; the first CPU student's prior path lagged its posterior, 0.20 vs 0.03 action
       # error), and the keyboard's pelvis-only "root" goals are in the default families.
       c.distill.w_action_prior = 1.0
+      if variant == "locomotion":
+        # The steering student (docs/play.md): walk clips only, so the pelvis-only "root" goals
+        # (move / turn / stand keys) are half of each mixture.
+        c.goals.update(trajectory_families=("root", "full", "extremities", "none"),
+                       trajectory_probs=(0.5, 0.25, 0.1, 0.15),
+                       snapshot_families=("root", "full", "extremities", "random_body", "none"),
+                       snapshot_probs=(0.5, 0.2, 0.1, 0.1, 0.1))
     else:
       # embedded_v1: the recipe of the first CPU student (2026-12-02, before the "root" family
       # and w_action_prior existed).

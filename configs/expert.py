@@ -7,7 +7,9 @@ one embedded synthetic carry clip of the box -- no shared data needed -- CPU-siz
 learning check of tests/test_training_hoi.py and docs/results.md: smpl holding a constant standing
 clip, impulses / object randomisation / start noise off, 32 envs x 16 steps, 60 iterations, ~6 min
 on 2 cores), ``embedded`` / ``largetable`` (the CPU experts of docs/results.md: MuJoCo C physics,
-residual actions, 4 synthetic box clips / 3 real OMOMO largetable clips) and ``toy`` (the point-mass test env, learns on CPU in seconds).
+residual actions, 4 synthetic box clips / 3 real OMOMO largetable clips), ``locomotion`` (the
+``embedded`` recipe on 4 synthetic ``walk`` clips: arcs and turns in place, the box at rest out of
+the way; the steering data of keyboard control) and ``toy`` (the point-mass test env, learns on CPU in seconds).
 
   python experiments/train_expert.py --config=configs/expert.py:smoke --workdir /tmp/expert
 """
@@ -19,7 +21,8 @@ import ml_collections
 from interprior_jax import config as config_lib
 from interprior_jax.training.ppo import train as ppo
 
-VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "largetable", "smpl", "smplx", "g1", "toy")
+VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "locomotion", "largetable", "smpl", "smplx",
+            "g1", "toy")
 
 
 def _cpu_ppo(num_envs: int, minibatch_size: int, learning_rate: float, hidden: int):
@@ -72,9 +75,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     return c
   c.env_kind = "hoi"
   env_variant = {"stand": "smoke", "push": "smoke", "walk": "smoke", "embedded": "smpl",
-                 "largetable": "smpl"}.get(variant, variant)
+                 "locomotion": "smpl", "largetable": "smpl"}.get(variant, variant)
   c.env = config_lib.sibling_config(__file__, "env", env_variant)
-  if variant in ("embedded", "largetable"):
+  if variant in ("embedded", "locomotion", "largetable"):
     # The CPU experts (docs/results.md, "Stage 1 experts (CPU)"): MuJoCo C physics, residual PD
     # targets (0.5 rad per action unit around the next reference frame), perturbations and object
     # randomisation off, 64 surface points, 256 envs x 32 steps, 256-256 MLPs with a learnt
@@ -98,6 +101,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Balanced crouches: the pelvis sits back over the planted feet (centre of mass over the feet
     # at the carry grasp instead of ~17 cm ahead of the toes; docs/results.md, "the carry lift").
     c.data.synth_rand = {"sit_back_gain": 1.1}
+  if variant == "locomotion":
+    # Steering data (docs/play.md): the first 4 synthetic "walk" clips of seed 0 (no shared data).
+    c.data.update(source="synthetic", num_clips=4, families=("walk",), object="box")
   if variant == "largetable":
     # Real data: short OMOMO largetable clips of subject 2 (../shared), smpl skeleton omomo_sub2.
     c.env.scene.skeleton = "omomo_sub2"

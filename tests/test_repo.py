@@ -48,6 +48,17 @@ def test_every_config_has_a_smoke_variant_and_rejects_unknown_variants(path):
     mod.get_config("no_such_variant")
 
 
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_listed_variant_builds(path):
+  """Each name in a config's ``VARIANTS`` gives a config whose ``variant`` field (where it has one)
+  is that name: a variant listed but not handled would fail here, not in a user's run."""
+  mod = _load(path)
+  for name in getattr(mod, "VARIANTS", ()):
+    cfg = mod.get_config(name)
+    if "variant" in cfg:
+      assert cfg.variant == name, (path.name, name, cfg.variant)
+
+
 @pytest.mark.parametrize("nb", sorted((ROOT / "notebooks").glob("*.ipynb")),
                          ids=lambda p: p.stem)
 def test_notebooks_are_valid_and_reference_existing_files(nb):
