@@ -53,6 +53,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # > 0: after each evaluation, draw the clips the policy fails more often (each clip keeps
       # at least this relative weight; training/clip_priority.py); 0: uniform.
       "clip_priority_floor": 0.0,
+      # A new run's params and normaliser from another run's checkpoint (same networks and
+      # observation layout); see training/loop.py:LoopConfig.init_from.
+      "init_from": "",
   })
   c.data = ml_collections.ConfigDict({
       "source": "omomo",  # "synthetic" | "native:DIR" | "omomo[:DIR]"

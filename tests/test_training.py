@@ -99,6 +99,30 @@ def test_resume_is_exact_and_tmp_dirs_ignored(toy, tmp_path):
   assert sorted(steps) == [2, 3]  # keep-N
 
 
+def test_warm_start_takes_params_and_normaliser_only(toy, tmp_path):
+  """``loop.init_from``: a new run starts from another run's params and normaliser (step 0, fresh
+  optimizer); a workdir with its own checkpoint resumes instead; a bad source is named."""
+  config, algo = toy
+  c2 = with_loop(config, num_iterations=2, checkpoint_every=1, keep_checkpoints=2,
+                 async_checkpoints=False)
+  src = expert.train(c2, tmp_path / "src", algo, logger=_quiet()).state
+  fresh = algo.init(jax.random.PRNGKey(int(config.seed)))
+  for source in (tmp_path / "src", tmp_path / "src" / ckpt_lib.CHECKPOINT_DIR / "2"):
+    warm, note = loop_lib.warm_start(fresh, str(source))
+    assert "warm start" in note and int(warm.step) == 0
+    _params_equal(warm.params, src.params)
+    _params_equal(warm.normalizer, src.normalizer)
+    _params_equal(warm.opt_state, fresh.opt_state)
+    _params_equal(warm.env_state.obs, fresh.env_state.obs)
+  with pytest.raises(AssertionError):  # the fresh init differs, so the check above can fail
+    _params_equal(fresh.params, src.params)
+  one = with_loop(c2, num_iterations=1, init_from=str(tmp_path / "src"))
+  run = expert.train(one, tmp_path / "warm", algo, logger=_quiet())
+  assert run.resumed_from is None and int(run.state.step) == 1
+  with pytest.raises(FileNotFoundError, match="init_from"):
+    loop_lib.warm_start(fresh, str(tmp_path / "nowhere"))
+
+
 def test_nan_guard_restores_last_good_checkpoint(toy, tmp_path):
   config, algo = toy
   c = with_loop(config, num_iterations=3, checkpoint_every=1, async_checkpoints=False)

@@ -53,6 +53,11 @@ class LoopConfig:
   # > 0: after each evaluation, sample the clips the policy fails more often, every clip at least
   # this relative weight (training/clip_priority.py); 0: uniform clip sampling.
   clip_priority_floor: float = 0.0
+  # Warm start of a new run (ignored when the workdir has a checkpoint: that run resumes): the
+  # params and observation normaliser of another run's checkpoint ("RUN", "RUN/checkpoints" or
+  # "RUN/checkpoints/STEP"; latest step unless named) with the same networks; the optimizer,
+  # learning rate, env states, key and step count start fresh (``warm_start``).
+  init_from: str = ""
 
 
 @dataclasses.dataclass
@@ -61,6 +66,32 @@ class LoopResult:
   history: list[dict]            # one dict of scalar metrics per completed iteration
   nan_events: list[dict]         # {'step', 'restored_step', 'metrics'} per restore
   resumed_from: int | None
+
+
+def warm_start(state, source: str | os.PathLike) -> tuple[Any, str]:
+  """``state`` with ``params`` and ``normalizer`` from the checkpoint ``source`` (a run directory,
+  its ``checkpoints`` directory, or one step directory in it); everything else of ``state`` is
+  kept.  The checkpoint must hold a state of the same structure and shapes (the same trainer,
+  networks and observation layout): otherwise the ValueError names the first differing leaf.
+  Returns ``(state, note)``."""
+  src = pathlib.Path(source)
+  step = None
+  if src.name.isdigit():
+    src, step = src.parent, int(src.name)
+  elif (src / ckpt_lib.CHECKPOINT_DIR).is_dir():
+    src = src / ckpt_lib.CHECKPOINT_DIR
+  if not src.is_dir():
+    raise FileNotFoundError(f"config.loop.init_from: {source}: no such checkpoint directory")
+  ckpt = ckpt_lib.Checkpointer(src, max_to_keep=1_000_000, async_save=False)
+  try:
+    loaded, _ = ckpt.restore(state, step=step, new_leaves_ok=RESUME_NEW_LEAVES_OK)
+  except (FileNotFoundError, ValueError) as e:
+    raise ValueError(f"config.loop.init_from: {source}: {e}") from None
+  finally:
+    ckpt.close()
+  state = state.replace(params=loaded.params, normalizer=loaded.normalizer)
+  return state, (f"warm start: params and normaliser of {src}/{step if step is not None else 'latest'}"
+                 " (optimizer, env states and step count fresh)")
 
 
 def is_finite_iteration(m: dict) -> bool:
@@ -104,6 +135,9 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
     if saved_config.get("new_leaves"):
       logger.event(f"the checkpoint predates {saved_config['new_leaves']}: those start fresh "
                    "(everything else resumes exactly)")
+  elif loop.init_from:
+    state, note = warm_start(state, loop.init_from)
+    logger.event(note)
   step_fn = algo.jit_train_step(state)
   per_iter = int(algo.env_steps_per_iteration)
   history, nan_events = [], []
