@@ -151,3 +151,25 @@ def test_walk_family_turns_and_never_touches_the_object():
     assert q["foot_skate_mean"] < MAX_SKATE_MEAN, (c.name, q)
     assert q["body_penetration_max"] == 0.0 and q["far_consistency"] == 1.0, (c.name, q)
   assert max(turned) > 45.0, turned
+
+
+def test_config_data_overrides_reach_the_generator_and_unknown_fields_are_named():
+  """``config.data.synth_rand / synth_hand / synth_ik`` replace fields of the generator's
+  sub-configs (the clip changes); a misspelt field is refused naming the key and the field."""
+  import ml_collections
+
+  from interprior_jax.motion import sources
+
+  def cfg(**data):
+    return ml_collections.ConfigDict({
+        "seed": 3, "env": {"scene": {"humanoid": "smpl"}},
+        "data": {"source": "synthetic", "num_clips": 1, "families": ("walk",), "object": "box",
+                 "max_clips": 0, "max_frames": 0, **data}})
+
+  base = sources.load_clips(cfg())[0]
+  longer = sources.load_clips(cfg(synth_rand={"stand_time": (1.5, 1.5)}))[0]
+  assert longer.num_frames > base.num_frames
+  for key, field in (("synth_rand", "no_such"), ("synth_hand", "palm_marginn"),
+                     ("synth_ik", "iters")):
+    with pytest.raises(ValueError, match=f"config.data.{key}.*{field}"):
+      sources.load_clips(cfg(**{key: {field: 1}}))

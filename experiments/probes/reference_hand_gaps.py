@@ -1,6 +1,8 @@
 """Distance from the reference's hands to the object on frames labelled "touch" (sim geometry).
 
-  python experiments/probes/reference_hand_gaps.py [embedded|largetable]
+  python experiments/probes/reference_hand_gaps.py [embedded|largetable] [ik.FIELD=V | hand.FIELD=V ...]
+
+(``ik.*`` / ``hand.*``: regenerate synthetic clips with those IKConfig / HandConfig fields.)
 
 Places each reference frame kinematically (``mj_forward``) in the env's scene, with the object
 scaled as the clip says, and reports per hand the min / median / max of the hand geoms' signed
@@ -21,8 +23,13 @@ from interprior_jax.envs import registry  # noqa: E402
 from interprior_jax.motion import sources  # noqa: E402
 
 
-def main(variant: str = "embedded"):
+def main(variant: str = "embedded", *overrides: str):
   c = expert.get_config(variant)
+  for a in overrides:
+    k, _, v = a.partition("=")
+    sub, _, field = k.partition(".")
+    key = {"ik": "synth_ik", "hand": "synth_hand"}[sub]
+    c.data[key] = {**dict(c.data.get(key, None) or {}), field: float(v) if "." in v else int(v)}
   clips = sources.load_clips(c, None)
   env = registry.make_env(c, clips)
   m = env.scene.model
@@ -46,8 +53,10 @@ def main(variant: str = "embedded"):
       gaps.append([min(mujoco.mj_geomDistance(m, d, g, og, 0.5, None)
                        for g in hand_geoms[h] for og in obj_geoms) for h in range(2)])
     g = np.asarray(gaps)
+    off = np.abs(g).max(1) > 0.02
     print(f"{cl.name}: {len(g)} contact frames; hand gap (m) min {np.round(g.min(0), 3)} "
-          f"median {np.round(np.median(g, 0), 3)} max {np.round(g.max(0), 3)}")
+          f"median {np.round(np.median(g, 0), 3)} max {np.round(g.max(0), 3)}; "
+          f"{int(off.sum())} frames with a hand > 2 cm off or in")
 
 
 if __name__ == "__main__":

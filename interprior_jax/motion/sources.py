@@ -21,15 +21,19 @@ def _synthetic(config, arg: str):
   d = config.data
   families = tuple(d.families)
   gen_cfg = synth.SynthConfig()
-  rand = d.get("synth_rand", None)  # SceneRandomConfig overrides (e.g. sit_back_gain)
-  rand = rand.to_dict() if hasattr(rand, "to_dict") else dict(rand or {})
-  if rand:
-    fields = {f.name for f in dataclasses.fields(gen_cfg.rand)}
-    unknown = sorted(set(rand) - fields)
-    if unknown:
-      raise ValueError(f"config.data.synth_rand: unknown fields {unknown}; SceneRandomConfig "
-                       f"has {sorted(fields)}")
-    gen_cfg = dataclasses.replace(gen_cfg, rand=dataclasses.replace(gen_cfg.rand, **rand))
+  # Overrides of the generator's sub-configs: data.synth_rand -> SceneRandomConfig (e.g.
+  # sit_back_gain), data.synth_hand -> HandConfig (e.g. palm_margin), data.synth_ik -> IKConfig.
+  for key, field in (("synth_rand", "rand"), ("synth_hand", "hand"), ("synth_ik", "ik")):
+    over = d.get(key, None)
+    over = over.to_dict() if hasattr(over, "to_dict") else dict(over or {})
+    if over:
+      sub = getattr(gen_cfg, field)
+      fields = {f.name for f in dataclasses.fields(sub)}
+      unknown = sorted(set(over) - fields)
+      if unknown:
+        raise ValueError(f"config.data.{key}: unknown fields {unknown}; {type(sub).__name__} "
+                         f"has {sorted(fields)}")
+      gen_cfg = dataclasses.replace(gen_cfg, **{field: dataclasses.replace(sub, **over)})
   obj = str(d.get("object", ""))
   if obj:
     gen_cfg = dataclasses.replace(gen_cfg, objects=tuple((f, (obj,)) for f in families))
