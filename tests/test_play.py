@@ -26,6 +26,14 @@ from interprior_jax.envs import goals as goals_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXPERT = ROOT / "pretrained" / "embedded_expert"
 STUDENT = ROOT / "pretrained" / "embedded_student"
+LOCOMOTION = ROOT / "pretrained" / "locomotion_student"
+# Steering (set before the first steering student was measured): after 3 s of a key, the pelvis has
+# moved >= STEER_MIN_FWD m forward for "w" and turned >= STEER_MIN_TURN_DEG in the key's direction
+# for "a" / "d" (the commands ask for 0.8 m/s and 1 rad/s: 2.4 m and ~170 deg).  The first
+# embedded student walks the same 1.3 m forward whatever the key (docs/play.md): it fails the turns.
+STEER_MIN_FWD = 0.5
+STEER_MIN_TURN_DEG = 30.0
+STEER_SECONDS = 3.0
 
 
 def test_goal_markers_are_the_goal_targets_in_the_world():
@@ -276,3 +284,107 @@ def test_student_session_keys_become_the_key_maps_goals():
   assert s.press("n").startswith("snapshot") and s.command == "snapshot"
   goals, mask = s.current_goal()
   assert np.all(np.asarray(mask[-1]) == 1) and not np.any(np.asarray(mask[:-1]))
+
+
+def _heading_yaw(session) -> float:
+  sim = session.env.physics.frame(session.state.pipeline_state)
+  h = np.asarray(geometry.quat_rotate(sim.root_quat, jnp.array([1.0, 0.0, 0.0])))
+  return float(np.arctan2(h[1], h[0]))
+
+
+def _wrap_deg(a: float) -> float:
+  return float((a + 180.0) % 360.0 - 180.0)
+
+
+@pytest.fixture(scope="module")
+def steering_session():
+  if not (LOCOMOTION / "policy").is_dir():
+    pytest.skip("no committed locomotion student bundle")
+  s = session_lib.PlaySession(LOCOMOTION, latent_mean=True)
+  s.tick()  # compile
+  return s
+
+
+def test_locomotion_student_steers_with_the_keys(steering_session):
+  """Headless: from the clip's start, 15 steps, then each key for 3 s: "w" walks forward, "a"
+  turns left and "d" turns right (pelvis displacement and heading change; thresholds above)."""
+  s = steering_session
+  steps = int(round(STEER_SECONDS / s.env.dt))
+  out = {}
+  for key in ("w", "a", "d"):
+    s.reset()
+    for _ in range(15):
+      st = s.tick()
+    yaw0, p0 = _heading_yaw(s), np.asarray(st.root_pos[:2])
+    s.press(key)
+    for _ in range(steps):
+      st = s.tick()
+    head = np.array([np.cos(yaw0), np.sin(yaw0)])
+    d = np.asarray(st.root_pos[:2]) - p0
+    out[key] = (float(d @ head), _wrap_deg(np.degrees(_heading_yaw(s) - yaw0)),
+                float(st.root_pos[2]))
+  print({k: tuple(round(x, 2) for x in v) for k, v in out.items()})
+  assert out["w"][0] >= STEER_MIN_FWD, out
+  assert out["a"][1] >= STEER_MIN_TURN_DEG, out
+  assert out["d"][1] <= -STEER_MIN_TURN_DEG, out
+  assert min(v[2] for v in out.values()) > 0.6, ("fell", out)
+
+
+@pytest.fixture(scope="module")
+def steering_server(steering_session):
+  from interprior_jax.control import web
+
+  steering_session.reset()
+  srv = web.PlayServer(steering_session, port=0).start()
+  deadline = time.monotonic() + 30
+  while srv.status().get("step", 0) < 3 and time.monotonic() < deadline:
+    time.sleep(0.1)
+  yield srv
+  srv.stop()
+
+
+def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tmp_path):
+  """In a real headless Chromium on the page served for the locomotion student: "a" turns the
+  simulated pelvis left and then "d" turns it right (heading from the server's status, read
+  while the page shows frames); screenshot in the test's temp folder."""
+  webdriver = pytest.importorskip("selenium.webdriver")
+  from selenium.webdriver.chrome.service import Service
+  from selenium.webdriver.common.action_chains import ActionChains
+
+  chromium, driver_path = _chromium(), shutil.which("chromedriver")
+  if chromium is None or driver_path is None:
+    pytest.skip("Debian's chromium and chromium-driver are not installed")
+  opts = webdriver.ChromeOptions()
+  opts.binary_location = chromium
+  for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--window-size=1100,600", f"--user-data-dir={tmp_path / 'chrome'}"):
+    opts.add_argument(a)
+  drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+  srv = steering_server
+  try:
+    drv.get(srv.url)
+    play = lambda: drv.execute_script("return window.play")
+    deadline = time.monotonic() + 30
+    while play()["frames"] < 5 and time.monotonic() < deadline:
+      time.sleep(0.2)
+    assert play()["frames"] >= 5, "the page shows frames"
+    turned = {}
+    for key in ("a", "d"):
+      yaw0, step0 = srv.status()["root_yaw"], srv.status()["step"]
+      ActionChains(drv).send_keys(key).perform()
+      deadline = time.monotonic() + 60
+      while srv.status()["step"] < step0 + STEER_SECONDS / steering_session.env.dt and \
+          time.monotonic() < deadline:
+        time.sleep(0.1)
+      assert srv.status()["command"] == commands.KEYMAP[key]
+      turned[key] = _wrap_deg(np.degrees(srv.status()["root_yaw"] - yaw0))
+    print("browser steering, heading change (deg):", turned)
+    assert turned["a"] >= STEER_MIN_TURN_DEG and turned["d"] <= -STEER_MIN_TURN_DEG, turned
+    assert srv.status()["root_pos"][2] > 0.6, "fell"
+    shot = tmp_path / "steer_page.png"
+    drv.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+  finally:
+    drv.quit()
+  assert srv.loop_error is None
