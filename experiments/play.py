@@ -32,6 +32,9 @@ flags.DEFINE_integer("clip", 0, "Clip of the bundle's data to start from.")
 flags.DEFINE_integer("seed", 0, "Seed of the latent noise and resets.")
 flags.DEFINE_bool("latent_mean", False, "Student: act on the prior's mean latent (deterministic) "
                   "instead of a per-episode prior sample.")
+flags.DEFINE_float("move_lead", 0.0, "Student: move / turn keys also give a pelvis target this "
+                   "many seconds ahead in the snapshot token (0: trajectory tokens only; "
+                   "docs/play.md).")
 flags.DEFINE_float("seconds", None, "Stop after this many seconds (default: until closed).")
 flags.DEFINE_integer("bench", None, "Headless: run N policy steps unpaced, print the rate.")
 flags.DEFINE_list("keys", [], "Keys pressed before the first --bench steps, one per step.")
@@ -55,7 +58,7 @@ def main(_):
   runtime.enable_compilation_cache()
   t0 = time.perf_counter()
   session = session_lib.PlaySession(FLAGS.bundle, clip=FLAGS.clip, seed=FLAGS.seed,
-                                    latent_mean=FLAGS.latent_mean)
+                                    latent_mean=FLAGS.latent_mean, move_lead_s=FLAGS.move_lead)
   session.tick()  # compile
   session.reset()
   print(f"play: {session.kind} bundle {FLAGS.bundle} ready in {time.perf_counter() - t0:.1f} s "

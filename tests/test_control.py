@@ -40,6 +40,25 @@ def test_every_key_has_a_command_and_help_lists_it():
     assert c in text, c
 
 
+def test_move_lead_fills_the_snapshot_token_with_the_target_ahead():
+  """``GoalLayout.move_lead_steps`` > 0: move / turn commands also give the snapshot token their
+  target that many steps ahead (same mask as the trajectory tokens); other commands unchanged."""
+  import dataclasses
+  lead = dataclasses.replace(LAY, move_lead_steps=30)
+  pos = FIELD["body_pos"].reshape(B, 3)
+  g, m = commands.command_goal(lead, "forward", _state(), 0.9)
+  np.testing.assert_allclose(g[H, pos[0]], [commands.MOVE_SPEED * 30 * LAY.dt, 0, 0], atol=1e-6)
+  np.testing.assert_array_equal(np.asarray(m[H]), np.asarray(m[0]))
+  g0, _ = commands.command_goal(LAY, "forward", _state(), 0.9)
+  np.testing.assert_array_equal(np.asarray(g[:H]), np.asarray(g0[:H]))
+  g, m = commands.command_goal(lead, "turn_left", _state(), 0.9)
+  rot = FIELD["body_rot"].reshape(B, -1)[0]
+  assert np.any(np.abs(np.asarray(g[H, rot])) > 0.1), "a 1 rad turn in the snapshot residual"
+  gs, ms = commands.command_goal(lead, "stand", _state(), 0.9)
+  gs0, ms0 = commands.command_goal(LAY, "stand", _state(), 0.9)
+  np.testing.assert_array_equal(np.asarray(gs), np.asarray(gs0))
+
+
 def test_forward_fills_trajectory_tokens_with_the_pelvis_ahead():
   g, m = commands.command_goal(LAY, "forward", _state(), 0.9)
   assert g.shape == m.shape == (H + 1, D)

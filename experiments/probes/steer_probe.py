@@ -2,7 +2,8 @@
 displacement along / across the initial heading, the heading change and the notices
 (docs/results.md and docs/play.md, "Stage 2 on the CPU").
 
-  python experiments/probes/steer_probe.py STUDENT_BUNDLE_DIR [CLIP]   (prior-mean latent)
+  python experiments/probes/steer_probe.py STUDENT_BUNDLE_DIR [CLIP] [MOVE_LEAD_S]
+      (prior-mean latent; MOVE_LEAD_S: PlaySession's move_lead_s, default 0)
 """
 import pathlib
 import sys
@@ -16,7 +17,8 @@ from interprior_jax import runtime  # noqa: E402
 from interprior_jax.control import session as S  # noqa: E402
 
 runtime.enable_compilation_cache()
-s = S.PlaySession(sys.argv[1], clip=int(sys.argv[2]) if len(sys.argv)>2 else 0, latent_mean=True)
+s = S.PlaySession(sys.argv[1], clip=int(sys.argv[2]) if len(sys.argv) > 2 else 0, latent_mean=True,
+                  move_lead_s=float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
 for key in ["space", "w", "s", "a", "d", "f", "n"]:
   s.reset()
   for _ in range(15): st = s.tick()

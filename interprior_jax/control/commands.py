@@ -88,7 +88,10 @@ class GoalLayout:
   num_bodies B / num_contacts C: the residual layout's sizes; root_idx: the pelvis body index;
   hand_contact_slots: indices into the C contact entries that are hand bodies; trajectory_steps H
   (tokens at t+1..t+H); dt: policy step (s); obj_rest_z: the object's resting centre height (m);
-  stand_height: pelvis height of "stand" (m).
+  stand_height: pelvis height of "stand" (m); move_lead_steps: when > 0, the move / turn commands
+  also fill the snapshot token with their target this many policy steps ahead (a pelvis pose
+  ~1 s out carries more of the command than the H trajectory tokens' few centimetres and
+  degrees; docs/play.md); 0: the snapshot token stays empty.
   """
   num_bodies: int
   num_contacts: int
@@ -98,6 +101,7 @@ class GoalLayout:
   dt: float
   obj_rest_z: float
   stand_height: float
+  move_lead_steps: int = 0
 
   @property
   def num_goals(self) -> int:
@@ -203,8 +207,9 @@ def command_goal(lay: GoalLayout, command: str, x: goals_lib.Features, root_z,
                  spot=None) -> tuple[jax.Array, jax.Array]:
   """``(goals (G, D_g), mask (G, D_g))`` of ``command`` for the current features ``x``
   (unbatched, heading frame of the simulated root) and world root height ``root_z``: a
-  trajectory command fills the H trajectory tokens (targets at t+1..t+H) and leaves the snapshot
-  token empty, any other fills the snapshot token only.  ``spot`` (3,): the "carry" target in
+  trajectory command fills the H trajectory tokens (targets at t+1..t+H) and, with
+  ``lay.move_lead_steps`` > 0, the snapshot token with its target that many steps ahead (else
+  leaves it empty); any other command fills the snapshot token only.  ``spot`` (3,): the "carry" target in
   the heading frame of the simulated root (default ``CARRY_DIST`` m straight ahead)."""
   if command not in BUILDERS:
     raise ValueError(f"unknown goal command {command!r}; known {GOAL_COMMANDS}")
@@ -220,7 +225,8 @@ def command_goal(lay: GoalLayout, command: str, x: goals_lib.Features, root_z,
 
   H = lay.trajectory_steps
   if command in TRAJECTORY_COMMANDS:
-    toks = [token(k) for k in range(1, H + 1)] + [(empty, empty)]
+    lead = token(lay.move_lead_steps) if lay.move_lead_steps > 0 else (empty, empty)
+    toks = [token(k) for k in range(1, H + 1)] + [lead]
   else:
     toks = [(empty, empty)] * H + [token(0)]
   g, m = zip(*toks)

@@ -75,7 +75,7 @@ class PlaySession:
   """
 
   def __init__(self, bundle_dir, clip: int = 0, seed: int = 0, humanoid: str | None = None,
-               clips=None, latent_mean: bool = False):
+               clips=None, latent_mean: bool = False, move_lead_s: float = 0.0):
     from interprior_jax.training import checkpoint as ckpt_lib
     from interprior_jax.training.distill import train as distill
     from interprior_jax.envs import goal_env
@@ -126,6 +126,7 @@ class PlaySession:
           root_idx=0, trajectory_steps=gcfg.trajectory_steps, dt=float(env.dt),
           obj_rest_z=float(first.obj_pos[0, 2]),
           stand_height=float(first.root_pos[0, 2]) * cmd_lib.STAND_HEIGHT_SCALE,
+          move_lead_steps=int(round(move_lead_s / float(env.dt))),
           hand_contact_slots=cmd_lib.hand_contact_slots(spec.contact_body_idx,
                                                         spec.hand_body_idx))
       self._lower, self._upper = (jnp.asarray(b) for b in source.reach_bounds())
