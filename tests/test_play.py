@@ -175,12 +175,10 @@ def _chromium():
   return None
 
 
-def test_browser_page_in_headless_chromium(server, tmp_path):
-  """Loads the page in a real headless Chromium, presses keys, checks the frames and the answers;
-  saves a screenshot in the test's temp folder."""
+def _headless_chromium(tmp_path):
+  """A selenium driver of Debian's headless Chromium (skips the test when it is missing)."""
   webdriver = pytest.importorskip("selenium.webdriver")
   from selenium.webdriver.chrome.service import Service
-  from selenium.webdriver.common.action_chains import ActionChains
 
   chromium, driver_path = _chromium(), shutil.which("chromedriver")
   if chromium is None or driver_path is None:
@@ -191,7 +189,15 @@ def test_browser_page_in_headless_chromium(server, tmp_path):
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--window-size=1100,600", f"--user-data-dir={tmp_path / 'chrome'}"):
     opts.add_argument(a)
-  drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+  return webdriver.Chrome(service=Service(driver_path), options=opts)
+
+
+def test_browser_page_in_headless_chromium(server, tmp_path):
+  """Loads the page in a real headless Chromium, presses keys, checks the frames and the answers;
+  saves a screenshot in the test's temp folder."""
+  from selenium.webdriver.common.action_chains import ActionChains
+
+  drv = _headless_chromium(tmp_path)
   try:
     drv.get(server.url)
     play = lambda: drv.execute_script("return window.play")
@@ -347,20 +353,9 @@ def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tm
   """In a real headless Chromium on the page served for the locomotion student: "a" turns the
   simulated pelvis left and then "d" turns it right (heading from the server's status, read
   while the page shows frames); screenshot in the test's temp folder."""
-  webdriver = pytest.importorskip("selenium.webdriver")
-  from selenium.webdriver.chrome.service import Service
   from selenium.webdriver.common.action_chains import ActionChains
 
-  chromium, driver_path = _chromium(), shutil.which("chromedriver")
-  if chromium is None or driver_path is None:
-    pytest.skip("Debian's chromium and chromium-driver are not installed")
-  opts = webdriver.ChromeOptions()
-  opts.binary_location = chromium
-  for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--window-size=1100,600", f"--user-data-dir={tmp_path / 'chrome'}"):
-    opts.add_argument(a)
-  drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+  drv = _headless_chromium(tmp_path)
   srv = steering_server
   try:
     drv.get(srv.url)
