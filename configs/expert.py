@@ -9,7 +9,8 @@ clip, impulses / object randomisation / start noise off, 32 envs x 16 steps, 60 
 on 2 cores), ``embedded`` / ``largetable`` (the CPU experts of docs/results.md: MuJoCo C physics,
 residual actions, 4 synthetic box clips / 3 real OMOMO largetable clips), ``locomotion`` (the
 ``embedded`` recipe on 4 synthetic ``walk`` clips: arcs and turns in place, the box at rest out of
-the way; the steering data of keyboard control) and ``toy`` (the point-mass test env, learns on CPU in seconds).
+the way; the steering data of keyboard control) and ``toy`` (the point-mass test env, learns on
+CPU in seconds).
 
   python experiments/train_expert.py --config=configs/expert.py:smoke --workdir /tmp/expert
 """
@@ -21,8 +22,8 @@ import ml_collections
 from interprior_jax import config as config_lib
 from interprior_jax.training.ppo import train as ppo
 
-VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "locomotion", "largetable", "smpl", "smplx",
-            "g1", "toy")
+VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "locomotion", "largetable", "smpl",
+            "smplx", "g1", "toy")
 
 
 def _cpu_ppo(num_envs: int, minibatch_size: int, learning_rate: float, hidden: int):

@@ -1,8 +1,8 @@
 """Distance from the reference's hands to the object on frames labelled "touch" (sim geometry).
 
-  python experiments/probes/reference_hand_gaps.py [embedded|largetable] [ik.FIELD=V | hand.FIELD=V ...]
+  python experiments/probes/reference_hand_gaps.py [embedded|largetable] [ik.F=V | hand.F=V ...]
 
-(``ik.*`` / ``hand.*``: regenerate synthetic clips with those IKConfig / HandConfig fields.)
+(``ik.F`` / ``hand.F``: regenerate synthetic clips with those IKConfig / HandConfig fields.)
 
 Places each reference frame kinematically (``mj_forward``) in the env's scene, with the object
 scaled as the clip says, and reports per hand the min / median / max of the hand geoms' signed

@@ -209,8 +209,8 @@ def command_goal(lay: GoalLayout, command: str, x: goals_lib.Features, root_z,
   (unbatched, heading frame of the simulated root) and world root height ``root_z``: a
   trajectory command fills the H trajectory tokens (targets at t+1..t+H) and, with
   ``lay.move_lead_steps`` > 0, the snapshot token with its target that many steps ahead (else
-  leaves it empty); any other command fills the snapshot token only.  ``spot`` (3,): the "carry" target in
-  the heading frame of the simulated root (default ``CARRY_DIST`` m straight ahead)."""
+  leaves it empty); any other command fills the snapshot token only.  ``spot`` (3,): the
+  "carry" target in the heading frame of the simulated root (default ``CARRY_DIST`` m straight ahead)."""
   if command not in BUILDERS:
     raise ValueError(f"unknown goal command {command!r}; known {GOAL_COMMANDS}")
   B, C = lay.num_bodies, lay.num_contacts
