@@ -205,7 +205,12 @@ def test_browser_page_in_headless_chromium(server, tmp_path):
     while play()["frames"] < 5 and time.monotonic() < deadline:
       time.sleep(0.2)
     assert play()["frames"] >= 5, "the page shows frames"
-    assert drv.execute_script("return document.getElementById('view').naturalWidth") == 480
+    # the <img> is reloaded for every frame: poll until one is decoded (width 0 while loading)
+    width = lambda: drv.execute_script("return document.getElementById('view').naturalWidth")
+    deadline = time.monotonic() + 10
+    while width() != 480 and time.monotonic() < deadline:
+      time.sleep(0.1)
+    assert width() == 480
     for key, want in (("q", "unknown key"), ("w", "needs a Stage-2/3 student")):
       ActionChains(drv).send_keys(key).perform()
       deadline = time.monotonic() + 10

@@ -89,7 +89,9 @@ def test_resume_is_exact_and_tmp_dirs_ignored(toy, tmp_path):
   stray = tmp_path / "a" / ckpt_lib.CHECKPOINT_DIR / "7.orbax-checkpoint-tmp-1234"
   stray.mkdir()
   (stray / "garbage").write_text("partial")
-  assert ckpt_lib.Checkpointer(tmp_path / "a" / ckpt_lib.CHECKPOINT_DIR).latest_step() == 2
+  ck = ckpt_lib.Checkpointer(tmp_path / "a" / ckpt_lib.CHECKPOINT_DIR)
+  assert ck.latest_step() == 2
+  ck.close()
   resumed = expert.train(c3, tmp_path / "a", algo, logger=_quiet())
   assert resumed.resumed_from == 2 and len(resumed.history) == 1
   _params_equal(resumed.state.params, straight.params)

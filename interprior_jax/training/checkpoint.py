@@ -91,6 +91,9 @@ class Checkpointer:
                                         enable_async_checkpointing=async_save)
     self.manager = ocp.CheckpointManager(self.directory, options=opts,
                                          item_names=("state", "config", "layout"))
+    # Opening may remove unfinished temp directories in the background: finish that now, so a
+    # second manager on the same directory (a resume, a test) never races it for the same files.
+    self.manager.wait_until_finished()
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
