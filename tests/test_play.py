@@ -195,6 +195,17 @@ def _headless_chromium(tmp_path):
   return webdriver.Chrome(service=Service(driver_path), options=opts)
 
 
+def _open_page(drv, url):
+  """Loads the play page and waits until it has shown 5 frames; returns ``() -> window.play``."""
+  drv.get(url)
+  play = lambda: drv.execute_script("return window.play")  # noqa: E731
+  deadline = time.monotonic() + 30
+  while play()["frames"] < 5 and time.monotonic() < deadline:
+    time.sleep(0.2)
+  assert play()["frames"] >= 5, "the page shows frames"
+  return play
+
+
 def test_browser_page_in_headless_chromium(server, tmp_path):
   """Loads the page in a real headless Chromium, presses keys, checks the frames and the answers;
   saves a screenshot in the test's temp folder."""
@@ -202,12 +213,7 @@ def test_browser_page_in_headless_chromium(server, tmp_path):
 
   drv = _headless_chromium(tmp_path)
   try:
-    drv.get(server.url)
-    play = lambda: drv.execute_script("return window.play")
-    deadline = time.monotonic() + 30
-    while play()["frames"] < 5 and time.monotonic() < deadline:
-      time.sleep(0.2)
-    assert play()["frames"] >= 5, "the page shows frames"
+    play = _open_page(drv, server.url)
     # the <img> is reloaded for every frame: poll until one is decoded (width 0 while loading)
     width = lambda: drv.execute_script("return document.getElementById('view').naturalWidth")
     deadline = time.monotonic() + 10
@@ -366,12 +372,7 @@ def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tm
   drv = _headless_chromium(tmp_path)
   srv = steering_server
   try:
-    drv.get(srv.url)
-    play = lambda: drv.execute_script("return window.play")
-    deadline = time.monotonic() + 30
-    while play()["frames"] < 5 and time.monotonic() < deadline:
-      time.sleep(0.2)
-    assert play()["frames"] >= 5, "the page shows frames"
+    _open_page(drv, srv.url)
     turned = {}
     for key in ("a", "d"):
       yaw0, step0 = srv.status()["root_yaw"], srv.status()["step"]
