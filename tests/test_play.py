@@ -378,7 +378,7 @@ def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tm
       yaw0, step0 = srv.status()["root_yaw"], srv.status()["step"]
       ActionChains(drv).send_keys(key).perform()
       deadline = time.monotonic() + 60
-      while srv.status()["step"] < step0 + STEER_SECONDS / steering_session.env.dt and \
+      while srv.status()["step"] < step0 + STEER_SECONDS / srv.session.env.dt and \
           time.monotonic() < deadline:
         time.sleep(0.1)
       assert srv.status()["command"] == commands.KEYMAP[key]
