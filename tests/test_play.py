@@ -129,16 +129,22 @@ def _post(url, body: bytes, timeout=10):
     return e.code, json.loads(e.read())
 
 
-@pytest.fixture(scope="module")
-def server(expert_session):
+def _serve(session):
+  """A started :class:`web.PlayServer` on ``session`` whose loop has run 3 steps (generator:
+  stops the server after the yield)."""
   from interprior_jax.control import web
 
-  srv = web.PlayServer(expert_session, port=0).start()
+  srv = web.PlayServer(session, port=0).start()
   deadline = time.monotonic() + 30
   while srv.status().get("step", 0) < 3 and time.monotonic() < deadline:
     time.sleep(0.1)
   yield srv
   srv.stop()
+
+
+@pytest.fixture(scope="module")
+def server(expert_session):
+  yield from _serve(expert_session)
 
 
 def test_web_server_serves_page_status_frames_and_keys(server):
@@ -352,15 +358,8 @@ def test_locomotion_student_steers_with_the_keys(steering_session):
 
 @pytest.fixture(scope="module")
 def steering_server(steering_session):
-  from interprior_jax.control import web
-
   steering_session.reset()
-  srv = web.PlayServer(steering_session, port=0).start()
-  deadline = time.monotonic() + 30
-  while srv.status().get("step", 0) < 3 and time.monotonic() < deadline:
-    time.sleep(0.1)
-  yield srv
-  srv.stop()
+  yield from _serve(steering_session)
 
 
 def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tmp_path):
