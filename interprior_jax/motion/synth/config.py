@@ -96,6 +96,21 @@ class IKConfig:
   rest_shoulder_deg: tuple[float, float, float] = (-75.0, 0.0, -5.0)
   rest_elbow_deg: tuple[float, float, float] = (0.0, 0.0, -15.0)
   rest_knee_deg: float = 8.0  # posture reference of the knee flexion (y) hinge
+  # Clearance passes: after the IK, while the hands reach for the object, the axis points of
+  # the ``clear_bodies`` capsules and the corners of their boxes (base body names, both sides)
+  # that enter the object get keypoint targets pushed out to ``clearance`` m outside it (weight
+  # ``w_clear``), and the clip is solved again; up to ``clear_rounds`` times (0: off, the
+  # default, which keeps the clips the committed experts were trained on).  Arm points
+  # (``clear_arm_bodies``) move along their hand's contact-face normal (the arm abducts, the hand
+  # plate stays flat on the face), the others along the object's surface normal.  Without them a
+  # side grasp's forearm capsules lie 3-9 cm inside the held box on every holding frame and the
+  # thighs up to 7 cm at the crouch; with 3 rounds a few frames remain (docs/results.md, "the
+  # carry"; ``config.data.synth_ik={"clear_rounds": 3}`` turns them on for a run).
+  clear_bodies: tuple[str, ...] = ("Shoulder", "Elbow", "Wrist", "Hip", "Knee")
+  clear_arm_bodies: tuple[str, ...] = ("Shoulder", "Elbow", "Wrist")  # along their hand's face
+  clearance: float = 0.005
+  w_clear: float = 30.0
+  clear_rounds: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -45,8 +45,11 @@ UP = np.array([0.0, 0.0, 1.0])
 _BOX_SAMPLES = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)],
                         np.float64)  # corners, edge and face centres, centre of a unit box
 _CAPSULE_SAMPLES = np.linspace(-1.0, 1.0, 5)
+_CLEAR_SAMPLES = (-1.0, 0.0, 1.0)  # clearance keypoints along a capsule's axis (x half-length)
+_BOX_CORNERS = np.array([[i, j, k] for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)], np.float64)
 _MIN_LEG_REACH = 0.05  # floor of the horizontal-reach term in the leg-length constraint (m^2)
 _EPS = 1e-9
+_CLEAR_TOL = 1e-3  # a clearance point this close to its clearance is not re-solved (m)
 
 
 def _yaw_quat(yaw) -> np.ndarray:
@@ -107,6 +110,9 @@ class _Kit:
   geom_radius: np.ndarray  # (P,)
   hand_geom_mask: np.ndarray  # (P,) bool: sample belongs to a hand body
   root_height: float
+  clear_kp: np.ndarray  # (C,) keypoint indices of the clearance points (IKConfig.clear_bodies)
+  clear_radius: np.ndarray  # (C,) capsule radius at each clearance point (m)
+  clear_side: np.ndarray  # (C,) hand (0: L, 1: R) whose arm the point belongs to; -1: not an arm
 
 
 def _joint_limits(spec: scene_lib.SceneSpec, cfg) -> np.ndarray:
@@ -174,6 +180,23 @@ def _kit(humanoid: str, cfg: SynthConfig) -> _Kit:
     hand_kp.append([len(kps), len(kps) + 1, len(kps) + 2])
     kps += [ik_lib.Keypoint(name, tuple(palm)), ik_lib.Keypoint(name, tuple(palm + L * finger)),
             ik_lib.Keypoint(name, tuple(palm + L * normal))]
+  clear_kp, clear_radius, clear_side = [], [], []  # (none without clearance passes: K unchanged)
+  for gid, bidx in zip(spec.humanoid_geom_ids, spec.humanoid_geom_body_idx):
+    body = spec.body_names[bidx]
+    base = body[2:] if body[:2] in ("L_", "R_") else body
+    if not ikc.clear_rounds or base not in ikc.clear_bodies or model.geom_type[gid] not in (3, 6):
+      continue  # capsules (axis points) and boxes (corners)
+    size, rot = model.geom_size[gid], npquat.quat_to_mat(model.geom_quat[gid])
+    if model.geom_type[gid] == 3:
+      local, radius = np.outer(np.asarray(_CLEAR_SAMPLES) * size[1], UP), float(size[0])
+    else:
+      local, radius = _BOX_CORNERS * size[:3], 0.0
+    arm = base in ikc.clear_arm_bodies and body[:1] in SIDES
+    for p in local @ rot.T + model.geom_pos[gid]:
+      clear_kp.append(len(kps))
+      clear_radius.append(radius)
+      clear_side.append(SIDES.index(body[:1]) if arm else -1)
+      kps.append(ik_lib.Keypoint(body, tuple(p)))
   settings = ik_lib.IKSettings(iterations=ikc.iterations,
                                first_frame_iterations=ikc.first_frame_iterations,
                                damping=ikc.damping, max_step=ikc.max_step)
@@ -216,7 +239,8 @@ def _kit(humanoid: str, cfg: SynthConfig) -> _Kit:
               hand_rest=kp[np.asarray(hand_kp)] - root[0], hip_rel=hips - root[0],
               leg_len=np.linalg.norm(hips - ankles, axis=-1), posture_ref=ref, posture_w=w,
               lean_idx=np.asarray(lean, np.int32), geom_body=gb, geom_local=gl, geom_radius=gr,
-              hand_geom_mask=gh, root_height=h0)
+              hand_geom_mask=gh, root_height=h0, clear_kp=np.asarray(clear_kp, np.int64),
+              clear_radius=np.asarray(clear_radius), clear_side=np.asarray(clear_side, np.int64))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -646,6 +670,52 @@ def _solve(kit: _Kit, cfg: SynthConfig, items: list[dict]) -> list[ik_lib.IKResu
   return kit.solver.solve_many(problems, slots=cfg.ik_batch, chunk=cfg.ik_chunk)
 
 
+def _clearance_passes(kit: _Kit, cfg: SynthConfig, plans, items, results):
+  """Re-solves the clips whose ``IKConfig.clear_bodies`` capsules enter the object while the
+  hands reach for it: each such
+  arm point gets a keypoint target moved out along the normal of *its hand's* contact face (the
+  side face of a side grasp: the arm clears it by abducting, the palm stays) until it is
+  ``clearance`` outside that face's plane; points pushed in an earlier round keep their place.
+  ``IKConfig.clear_rounds`` rounds at most.  ``items`` (targets / weights) are updated in place."""
+  ikc = cfg.ik
+  if not len(kit.clear_kp):
+    return results
+  results = list(results)
+  for _ in range(ikc.clear_rounds):
+    redo = []
+    for i, (plan, it, res) in enumerate(zip(plans, items, results)):
+      reach = plan.tracks["blend"] > 0.0  # (T,)
+      if not reach.any():
+        continue
+      pts = res.keypoint_pos[:, kit.clear_kp].astype(np.float64)  # (T, C, 3)
+      gap = plan.shape.sdf_world(pts, it["obj_pos"], it["obj_quat"]) - kit.clear_radius
+      near = (gap < -_CLEAR_TOL) & reach[:, None]  # inside the object
+      if not near.any():
+        continue
+      # Arms: along their hand's face normal, to the face's plane; other bodies: along the
+      # object's surface normal at the point.
+      arm = kit.clear_side >= 0
+      side = np.maximum(kit.clear_side, 0)
+      rot = npquat.quat_to_mat(it["obj_quat"])  # (T, 3, 3)
+      n_face = np.einsum("tij,cj->tci", rot, plan.contacts.normals[side])  # (T, C, 3)
+      q = np.einsum("tij,cj->tci", rot, plan.contacts.points[side]) + it["obj_pos"][:, None]
+      plane_gap = np.einsum("tci,tci->tc", pts - q, n_face) - kit.clear_radius
+      n_surf = plan.shape.normal_world(pts, it["obj_pos"], it["obj_quat"])
+      n = np.where(arm[:, None], n_face, n_surf)
+      push = np.maximum(ikc.clearance - np.where(arm, plane_gap, gap), 0.0)[..., None] * n
+      held = it["weights"][:, kit.clear_kp] > 0  # pushed in an earlier round
+      active = near | held
+      it["targets"][:, kit.clear_kp] = np.where(active[..., None], pts + push,
+                                                it["targets"][:, kit.clear_kp])
+      it["weights"][:, kit.clear_kp] = np.where(active, ikc.w_clear, 0.0)
+      redo.append(i)
+    if not redo:
+      break
+    for i, res in zip(redo, _solve(kit, cfg, [items[i] for i in redo])):
+      results[i] = res
+  return results
+
+
 def _draw_plan(rng, family, cfg, kit):
   """A plan whose duration lies within the config bounds (redrawn otherwise)."""
   r = cfg.rand
@@ -669,6 +739,7 @@ def _generate(rngs, families, humanoid: str, cfg: SynthConfig, tags) -> list[cli
     plans.append(plan)
     items.append(_targets(plan, kit, cfg, rng))
   results = _solve(kit, cfg, items)
+  results = _clearance_passes(kit, cfg, plans, items, results)
   clips = []
   for plan, it, res, tag in zip(plans, items, results, tags):
     body_pos, body_quat = res.body_pos.astype(np.float64), res.body_quat.astype(np.float64)

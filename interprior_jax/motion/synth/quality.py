@@ -16,6 +16,9 @@ from interprior_jax.motion.synth import shape as shape_lib
 from interprior_jax.motion.synth.config import SynthConfig
 
 
+PENETRATION_DEPTH = 0.005  # m: deeper counts as a penetrating frame (body_penetration_frac)
+
+
 def quality_report(clip: clip_lib.Clip, config: SynthConfig = SynthConfig()) -> dict[str, float]:
   """Quality figures of one clip (metres, m/s, fractions).
 
@@ -25,6 +28,8 @@ def quality_report(clip: clip_lib.Clip, config: SynthConfig = SynthConfig()) -> 
       ``label.foot_ground_height``) at both ends of the frame step.
     hand_penetration_max: deepest hand-geom sample inside the object (m, >= 0).
     body_penetration_max: the same over all body geoms.
+    body_penetration_frac: fraction of frames with a body-geom sample more than
+      ``PENETRATION_DEPTH`` inside the object.
     contact_consistency: fraction of label-1 (hand) entries within ``label.contact_tol`` of the
       surface; far_consistency: fraction of label -1 entries farther than ``label.far``.
     hand_residual_max: max over holding frames of |palm-surface distance - palm_margin| (how far
@@ -69,6 +74,7 @@ def quality_report(clip: clip_lib.Clip, config: SynthConfig = SynthConfig()) -> 
       "foot_skate_max": float(sk.max()),
       "hand_penetration_max": float(np.maximum(-hand_d, 0.0).max()),
       "body_penetration_max": float(np.maximum(-d, 0.0).max()),
+      "body_penetration_frac": float((d < -PENETRATION_DEPTH).any(-1).mean()),
       "contact_consistency": float((body_d[pos_lab] <= lc.contact_tol).mean()) if pos_lab.any()
                              else 1.0,
       "far_consistency": float((body_d[neg_lab] > lc.far).mean()) if neg_lab.any() else 1.0,

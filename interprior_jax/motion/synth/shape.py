@@ -91,6 +91,15 @@ class ObjectShape:
     local = np.einsum("tji,tnj->tni", rot, np.asarray(pts) - np.asarray(obj_pos)[:, None])
     return self.sdf(local)
 
+  def normal_world(self, pts: np.ndarray, obj_pos: np.ndarray, obj_quat: np.ndarray) -> np.ndarray:
+    """(T, N, 3) world points, (T, 3) / (T, 4) object poses -> (T, N, 3) unit outward normals in
+    the world frame (:meth:`normal` of the points in the object frame, rotated back)."""
+    rot = _rotmat(obj_quat)  # (T, 3, 3)
+    pts = np.asarray(pts, np.float64)
+    local = np.einsum("tji,tnj->tni", rot, pts - np.asarray(obj_pos)[:, None])
+    n = self.normal(local.reshape(-1, 3)).reshape(local.shape)
+    return np.einsum("tij,tnj->tni", rot, n)
+
   def normal(self, pts: np.ndarray) -> np.ndarray:
     """(N, 3) -> (N, 3) unit outward normals (central differences of :meth:`sdf`)."""
     pts = np.asarray(pts, np.float64).reshape(-1, 3)
