@@ -64,6 +64,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "families": ("carry", "push"),  # synthetic only
       # synthetic only: SceneRandomConfig overrides of the generator (motion/synth/config.py)
       "synth_rand": {},
+      # synthetic only: IKConfig overrides; clear_rounds > 0 keeps arms and legs out of the
+      # object (docs/results.md, "the carry"): --config.data.synth_ik.clear_rounds=3
+      "synth_ik": {"clear_rounds": 0},
       "max_clips": 0,  # 0: all
       "max_frames": 0,  # > 0: keep each clip's first N frames
       "object": "largetable",  # the HOI env takes one object: keep its clips ("" = no filter)

@@ -105,7 +105,7 @@ class IKConfig:
   # plate stays flat on the face), the others along the object's surface normal.  Without them a
   # side grasp's forearm capsules lie 3-9 cm inside the held box on every holding frame and the
   # thighs up to 7 cm at the crouch; with 3 rounds a few frames remain (docs/results.md, "the
-  # carry"; ``config.data.synth_ik={"clear_rounds": 3}`` turns them on for a run).
+  # carry"; ``--config.data.synth_ik.clear_rounds=3`` turns them on for a run).
   clear_bodies: tuple[str, ...] = ("Shoulder", "Elbow", "Wrist", "Hip", "Knee")
   clear_arm_bodies: tuple[str, ...] = ("Shoulder", "Elbow", "Wrist")  # along their hand's face
   clearance: float = 0.005
