@@ -108,6 +108,9 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
       "root_pos_noise": 0.02,  # m, perturbed initial states (uniform +-)
       "joint_pos_noise": 0.05,  # rad
       "vel_noise": 0.1,  # m/s, rad/s
+      # rad (uniform +-): the humanoid turned about its pelvis away from the reference (steering
+      # augmentation of the locomotion student; envs/init_states.py:perturb_state)
+      "root_yaw_noise": 0.0,
       "psi_capacity": 4,  # slots per env
       "psi_min_track": 0.5,  # r_track needed for a state to enter the buffer
       "psi_insert_prob": 0.05,  # chance per good step to store the state

@@ -231,6 +231,52 @@ def test_psi_buffer():
   assert 7 not in np.asarray(refused.clip).tolist()
 
 
+def test_heading_noise_turns_the_humanoid_about_its_pelvis(setup):
+  """init.root_yaw_noise: the humanoid (root orientation, world linear velocity, hence every body)
+  turned about the vertical through its pelvis; the object, the root position and the hinges exactly
+  as the same key draws them with no heading noise (its own stream)."""
+  scene, lib, idx = setup
+  ref = lib.frame(jnp.int32(1), jnp.float32(1.0))  # the moving clip: nonzero root velocity
+  qpos, qvel = init_states.reference_state(ref, scene.spec.init_qpos, idx, scene.spec.nv)
+  cfg = load_env_config("smoke").init.copy_and_resolve_references()
+  cfg.root_yaw_noise = 0.8
+  yaws = []
+  for i in range(6):
+    k = jax.random.PRNGKey(10 + i)
+    q0, v0 = init_states.perturb_state(k, qpos, qvel, idx, _no_yaw(cfg))
+    q1, v1 = init_states.perturb_state(k, qpos, qvel, idx, cfg)
+    s0, s1 = (_mujoco_frame(scene, idx, q, v) for q, v in ((q0, v0), (q1, v1)))
+    yaw = float(np.arctan2(*(_heading(s1.root_quat)[::-1]))
+                - np.arctan2(*(_heading(s0.root_quat)[::-1])))
+    yaw = (yaw + np.pi) % (2 * np.pi) - np.pi
+    yaws.append(yaw)
+    c, s_ = np.cos(yaw), np.sin(yaw)
+    rot = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]])
+    pelvis = np.asarray(s0.root_pos)
+    np.testing.assert_allclose(np.asarray(s1.body_pos),
+                               (np.asarray(s0.body_pos) - pelvis) @ rot.T + pelvis, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(s1.body_lin_vel), np.asarray(s0.body_lin_vel) @ rot.T,
+                               atol=1e-3)
+    np.testing.assert_allclose(s1.obj_pos, s0.obj_pos, atol=1e-6)
+    qa = np.asarray(idx.qpos_adr)
+    np.testing.assert_array_equal(np.asarray(q1)[qa], np.asarray(q0)[qa])
+    r = idx.root_qpos_adr
+    np.testing.assert_array_equal(np.asarray(q1)[r:r + 3], np.asarray(q0)[r:r + 3])
+  assert max(abs(y) for y in yaws) <= 0.8 + 1e-4 and np.std(yaws) > 0.1
+
+
+def _no_yaw(cfg):
+  c = cfg.copy_and_resolve_references()
+  c.root_yaw_noise = 0.0
+  return c
+
+
+def _heading(quat):
+  """(x, y) of the body x axis of ``quat`` (w, x, y, z) in the world."""
+  w, x, y, z = np.asarray(quat)
+  return np.array([1 - 2 * (y * y + z * z), 2 * (x * y + w * z)])
+
+
 def test_perturbations(setup):
   scene, _, _ = setup
   cfg = load_env_config("smoke")

@@ -30,6 +30,7 @@ import numpy as np
 from interprior_jax import geometry
 from interprior_jax.control import commands as cmd_lib
 from interprior_jax.envs import goals as goals_lib
+from interprior_jax.envs import init_states
 
 CHAIN_LENGTH = 3
 CHAIN_SPACING_S = 1.5  # s between the dataset frames of a goal chain
@@ -48,8 +49,9 @@ def play_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   e.randomize.enabled = False
   e.termination.enabled = ("fall",)
   e.max_episode_steps = NEVER
-  e.init.update(start_prob=1.0, psi_prob=0.0, random_pose_prob=0.0, root_pos_noise=0.0,
-                joint_pos_noise=0.0, vel_noise=0.0)
+  e.init.update(start_prob=1.0, psi_prob=0.0, random_pose_prob=0.0)
+  for k in init_states.START_NOISE_KEYS:
+    e.init[k] = 0.0
   return c
 
 

@@ -60,14 +60,44 @@ def random_pose_state(key: jax.Array, qpos: jax.Array, pose_ref, obj_pos: jax.Ar
 
 def perturb_state(key: jax.Array, qpos: jax.Array, qvel: jax.Array, idx: SimIndex,
                   cfg) -> tuple[jax.Array, jax.Array]:
-  """Uniform noise on the root position, hinge angles and all velocities (``config.init``)."""
+  """Uniform noise on the root position, hinge angles and all velocities (``config.init``).
+
+  ``cfg.root_yaw_noise`` (rad, optional, default 0): the humanoid is also turned about the
+  vertical through its pelvis by ``U(-a, a)`` (root orientation and world-frame linear velocity;
+  the object stays), so it faces away from its reference by that angle: the steering
+  augmentation of the locomotion student (docs/results.md), whose pelvis goals then carry
+  information its own state does not.  Drawn from its own stream: with 0 the other draws and the
+  result are unchanged."""
   k1, k2, k3 = jax.random.split(key, 3)
   r = idx.root_qpos_adr
   u = lambda k, s, a: jax.random.uniform(k, s, minval=-a, maxval=a)  # noqa: E731
   qpos = qpos.at[r:r + 3].add(u(k1, (3,), cfg.root_pos_noise))
   qa = jnp.asarray(idx.qpos_adr)
   qpos = qpos.at[qa].add(u(k2, qa.shape, cfg.joint_pos_noise))
-  return qpos, qvel + u(k3, qvel.shape, cfg.vel_noise)
+  qvel = qvel + u(k3, qvel.shape, cfg.vel_noise)
+  yaw_noise = float(cfg.get("root_yaw_noise", 0.0))
+  if yaw_noise > 0:
+    yaw = u(jax.random.fold_in(key, _YAW_STREAM), (), yaw_noise)
+    qpos, qvel = turn_root(qpos, qvel, idx, yaw)
+  return qpos, qvel
+
+
+_YAW_STREAM = 0x9A3  # fold_in stream of the heading noise (independent of the other draws)
+
+# The ``config.init`` keys of :func:`perturb_state`'s noise (zeroed where starts must be exact).
+START_NOISE_KEYS = ("root_pos_noise", "joint_pos_noise", "vel_noise", "root_yaw_noise")
+
+
+def turn_root(qpos: jax.Array, qvel: jax.Array, idx: SimIndex, yaw: jax.Array
+              ) -> tuple[jax.Array, jax.Array]:
+  """The humanoid turned by ``yaw`` (rad) about the vertical through its root: root quaternion
+  and world-frame root linear velocity rotated; the free joint's angular velocity is body-frame
+  in MuJoCo, so it and the hinges are unchanged; the object is untouched."""
+  r, rv = idx.root_qpos_adr, idx.root_qvel_adr
+  q_yaw = geometry.quat_from_axis_angle(jnp.array([0.0, 0.0, 1.0]), yaw)
+  qpos = qpos.at[r + 3:r + 7].set(geometry.quat_mul(q_yaw, qpos[r + 3:r + 7]))
+  qvel = qvel.at[rv:rv + 3].set(geometry.quat_rotate(q_yaw, qvel[rv:rv + 3]))
+  return qpos, qvel
 
 
 @struct.dataclass

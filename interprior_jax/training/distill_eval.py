@@ -36,6 +36,7 @@ import numpy as np
 
 from interprior_jax.envs import goals as goals_lib
 from interprior_jax.envs import goal_env
+from interprior_jax.envs import init_states
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +89,7 @@ def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collect
     e.init.start_margin_steps = task.horizon * task.chain_length
     e.init.psi_prob = 0.0
     e.init.random_pose_prob = 1.0 if task.random_init else 0.0
-    for k in ("root_pos_noise", "joint_pos_noise", "vel_noise"):
+    for k in init_states.START_NOISE_KEYS:
       e.init[k] = 0.0
   return c
 

@@ -40,6 +40,7 @@ from interprior_jax import config as config_lib
 from interprior_jax.networks import latent_policy as lp
 from interprior_jax.training import core
 from interprior_jax.envs import goal_env
+from interprior_jax.envs import init_states
 from interprior_jax.training.distill import losses as L
 from interprior_jax.training import normalization
 from interprior_jax.training import rollout as rollout_lib
@@ -366,8 +367,11 @@ def _augment_hoi(env_cfg: ml_collections.ConfigDict, aug: ml_collections.ConfigD
   env_cfg.final_obs = False  # no critic to bootstrap: skip the env's extra pre-reset observation
   env_cfg.randomize.enabled = bool(aug.randomize_object)
   if not aug.perturbed_starts:
-    for k in ("root_pos_noise", "joint_pos_noise", "vel_noise"):
+    for k in init_states.START_NOISE_KEYS:
       env_cfg.init[k] = 0.0
+  else:
+    # the steering augmentation: the humanoid starts facing away from its reference
+    env_cfg.init["root_yaw_noise"] = float(aug.get("heading_noise", 0.0))
 
 
 # env_kind -> how the augmentation switches map onto that env's config (toy: nothing to switch).
