@@ -245,3 +245,18 @@ def test_hoi_smoke_distillation(tmp_path):
   got = jax.vmap(env.targets_from_ref)(adapt(a, ctx), ctx)
   np.testing.assert_allclose(got, want, atol=1e-5)
   assert not np.allclose(adapt(a, ctx), a, atol=1e-2)  # a real relabelling, not the identity
+
+
+def test_heading_noise_reaches_the_env_only_with_perturbed_starts():
+  """augment.heading_noise -> env.init.root_yaw_noise of the student's env (the steering
+  augmentation); perturbed_starts=False zeroes every start noise, the heading's included."""
+  from interprior_jax.envs import init_states
+  expert_cfg = load_config("expert", "locomotion").to_dict()
+  dc = load_config("distill", "locomotion")
+  dc.augment.heading_noise = 0.7
+  cfg = distill.resolve_config(dc, expert_cfg)
+  assert cfg.env.init.root_yaw_noise == pytest.approx(0.7)
+  assert cfg.env.init.joint_pos_noise == expert_cfg["env"]["init"]["joint_pos_noise"] > 0
+  dc.augment.perturbed_starts = False
+  cfg = distill.resolve_config(dc, expert_cfg)
+  assert all(cfg.env.init[k] == 0.0 for k in init_states.START_NOISE_KEYS)
