@@ -164,6 +164,11 @@ def test_checkpoint_zero_size_leaves_and_structure_mismatch(tmp_path):
   np.testing.assert_array_equal(restored["b"]["c"], tree["b"]["c"])
   with pytest.raises(ValueError, match="structure differs"):
     ck.restore({"a": jnp.arange(3.0), "other": jnp.zeros(2)})
+  leaves = ck.read_leaves(1)  # no target: every leaf by its key path
+  assert list(leaves) == ["['a']", "['b']['c']", "['empty']"]
+  np.testing.assert_array_equal(leaves["['a']"], tree["a"])
+  np.testing.assert_array_equal(leaves["['b']['c']"], tree["b"]["c"])
+  assert leaves["['empty']"].shape == (4, 0)
   ck.close()
 
 

@@ -1,5 +1,5 @@
 """A distillation checkpoint as an inference bundle, without rebuilding the trainer: reads the
-Orbax checkpoint of ``WORKDIR/checkpoints/STEP`` as saved (flat leaves + their key paths), keeps
+Orbax checkpoint of ``WORKDIR/checkpoints/STEP`` by key path (``Checkpointer.read_leaves``), keeps
 the deployed student params and the normaliser and writes what ``Distiller.export`` would have
 written at that step (sizes from the saved arrays), so an unfinished run's students can be probed.
 
@@ -14,8 +14,6 @@ import re
 import sys
 
 import ml_collections
-import numpy as np
-import orbax.checkpoint as ocp
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from interprior_jax.training import checkpoint as ckpt_lib  # noqa: E402
@@ -39,13 +37,9 @@ def _nest(paths_leaves, prefix):
 
 
 def main(workdir: str, step: str, out: str, expert: str) -> None:
-  ck = pathlib.Path(workdir) / "checkpoints" / step
-  layout = json.loads((ck / "layout" / "metadata").read_text())
-  flat = ocp.StandardCheckpointer().restore(ck / "state")
-  leaves = []
-  for i, (p, shape) in enumerate(zip(layout["paths"], layout["shapes"])):
-    key = ckpt_lib._leaf_key(i)
-    leaves.append((p, np.asarray(flat[key]) if key in flat else np.zeros(shape, np.float32)))
+  ck = ckpt_lib.Checkpointer(pathlib.Path(workdir) / ckpt_lib.CHECKPOINT_DIR, async_save=False)
+  leaves = list(ck.read_leaves(int(step)).items())
+  ck.close()
   student = _nest(leaves, ".params['student']")
   norm = _nest(leaves, ".normalizer")
   stats = normalization.RunningStats(count=norm["count"], mean=norm["mean"], m2=norm["m2"])

@@ -127,8 +127,7 @@ class Checkpointer:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     abstract = abstract_like(target)
     flat_t, layout_t = _flatten(abstract)
-    saved_layout = self.manager.restore(step, args=ocp.args.Composite(
-        layout=ocp.args.JsonRestore())).layout
+    saved_layout = self.saved_layout(step)
     if saved_layout == layout_t:
       out = self.manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(flat_t), config=ocp.args.JsonRestore()))
@@ -137,6 +136,28 @@ class Checkpointer:
                  for i, t in enumerate(leaves)]
       return jax.tree_util.tree_unflatten(treedef, rebuilt), out.config
     return self._restore_by_path(target, abstract, step, saved_layout, layout_t, new_leaves_ok)
+
+  def saved_layout(self, step: int | None = None) -> dict:
+    """``{'paths': [...], 'shapes': [...]}`` of the checkpoint at ``step`` (default latest): the
+    key paths (``jax.tree_util.keystr``) and shapes of the saved pytree's leaves, in order."""
+    self.manager.wait_until_finished()
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    return self.manager.restore(step, args=ocp.args.Composite(
+        layout=ocp.args.JsonRestore())).layout
+
+  def read_leaves(self, step: int | None = None) -> dict[str, np.ndarray]:
+    """``{key path: array}`` of every saved leaf at ``step`` (default latest), without a restore
+    target: for reading part of a run's state (e.g. a student's params as a bundle) without
+    rebuilding its trainer. Zero-size leaves come back as zeros of their shape."""
+    step = self.latest_step() if step is None else step
+    layout = self.saved_layout(step)
+    flat = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore())).state
+    return {p: (np.asarray(flat[_leaf_key(i)]) if _leaf_key(i) in flat else
+                np.zeros(shape, np.float32))
+            for i, (p, shape) in enumerate(zip(layout["paths"], layout["shapes"]))}
 
   def _restore_by_path(self, target, abstract, step, saved_layout, layout_t, new_leaves_ok):
     where = f"{self.directory}/{step}"
