@@ -9,7 +9,8 @@ physics), on the desktop or in the browser.
 key map; ``h`` shows it) or a Stage-1 expert (replays its clip, for debugging).  ``--web PORT``
 serves http://127.0.0.1:PORT/ (localhost only; the page needs nothing from outside the package).
 ``--bench N`` runs N policy steps with no display and no pacing and prints the loop's rate as JSON
-(``--keys w,a,...`` presses those keys first, one per step).  docs/play.md: what the page shows,
+(``--keys w,a,...`` presses those keys first, one per step).  ``--record OUT.mp4 --script
+w:2,a:3,d:3`` plays a timed key script headless and renders it.  docs/play.md: what the page shows,
 the measured latency and cost.
 """
 
@@ -17,6 +18,8 @@ import json
 import os
 import sys
 import time
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,16 +35,20 @@ flags.DEFINE_integer("clip", 0, "Clip of the bundle's data to start from.")
 flags.DEFINE_integer("seed", 0, "Seed of the latent noise and resets.")
 flags.DEFINE_bool("latent_mean", False, "Student: act on the prior's mean latent (deterministic) "
                   "instead of a per-episode prior sample.")
-flags.DEFINE_float("move_lead", 0.0, "Student: move / turn keys also give a pelvis target this "
-                   "many seconds ahead in the snapshot token (0: trajectory tokens only; "
-                   "docs/play.md).")
+flags.DEFINE_float("move_lead", None, "Student: move / turn keys also give a pelvis target this "
+                   "many seconds ahead in the snapshot token (0: trajectory tokens only; default "
+                   "commands.MOVE_LEAD_S; docs/play.md).")
 flags.DEFINE_float("seconds", None, "Stop after this many seconds (default: until closed).")
 flags.DEFINE_integer("bench", None, "Headless: run N policy steps unpaced, print the rate.")
 flags.DEFINE_list("keys", [], "Keys pressed before the first --bench steps, one per step.")
 flags.DEFINE_string("screenshot", None, "Desktop: save a PNG of the screen after "
                     "SCREENSHOT_AFTER_S of play (for docs and the Xvfb test).")
-flags.DEFINE_integer("width", 480, "Browser frame width (px).")
-flags.DEFINE_integer("height", 360, "Browser frame height (px).")
+flags.DEFINE_string("record", None, "Headless: play --script and write an MP4 of it here (the "
+                    "goal markers drawn), then exit.")
+flags.DEFINE_string("script", "w:2,a:3,d:3", "--record's keys: KEY:SECONDS, comma separated "
+                    "('space' for the space bar).")
+flags.DEFINE_integer("width", 480, "Browser / --record frame width (px).")
+flags.DEFINE_integer("height", 360, "Browser / --record frame height (px).")
 FLAGS = flags.FLAGS
 SCREENSHOT_AFTER_S = 1.5
 
@@ -49,16 +56,18 @@ SCREENSHOT_AFTER_S = 1.5
 def main(_):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  if FLAGS.web is not None or FLAGS.bench is not None:
+  if FLAGS.web is not None or FLAGS.bench is not None or FLAGS.record is not None:
     from interprior_jax import render
     render.default_gl_backend()  # offscreen frames (EGL) unless a display is set
   from interprior_jax import runtime
+  from interprior_jax.control import commands as cmd_lib
   from interprior_jax.control import session as session_lib
 
   runtime.enable_compilation_cache()
+  lead = cmd_lib.MOVE_LEAD_S if FLAGS.move_lead is None else FLAGS.move_lead
   t0 = time.perf_counter()
   session = session_lib.PlaySession(FLAGS.bundle, clip=FLAGS.clip, seed=FLAGS.seed,
-                                    latent_mean=FLAGS.latent_mean, move_lead_s=FLAGS.move_lead)
+                                    latent_mean=FLAGS.latent_mean, move_lead_s=lead)
   session.tick()  # compile
   session.reset()
   print(f"play: {session.kind} bundle {FLAGS.bundle} ready in {time.perf_counter() - t0:.1f} s "
@@ -66,6 +75,9 @@ def main(_):
 
   if FLAGS.bench is not None:
     print(json.dumps(bench(session, FLAGS.bench, FLAGS.keys)))
+    return
+  if FLAGS.record is not None:
+    print(json.dumps(record(session, FLAGS.script, FLAGS.record, FLAGS.width, FLAGS.height)))
     return
   if FLAGS.web is not None:
     from interprior_jax.control import web
@@ -100,6 +112,29 @@ def main(_):
                               on_tick=screenshot if FLAGS.screenshot else None)
   print(f"play: {stats['ticks']} steps, {stats['ticks_per_s']:.1f} steps/s, real time "
         f"x{stats['rtf']:.2f}")
+
+
+def record(session, script: str, path: str, width: int, height: int) -> dict:
+  """Plays the key script headless and renders it (markers of the active goal) to ``path``."""
+  from interprior_jax import render
+  from interprior_jax.control import draw
+  from interprior_jax.control import session as session_lib
+
+  rec = session_lib.record_key_script(session,
+                                      session_lib.parse_key_script(script, float(session.env.dt)))
+
+  def frames():
+    r = draw.FrameRenderer(session.model, width, height)
+    try:
+      return r.frames(rec["qpos"], rec["markers"])
+    finally:
+      r.close()
+
+  out = render.render_with(frames, path, fps=1.0 / float(session.env.dt))
+  turned = np.degrees(np.sum((np.diff(rec["root_yaw"]) + np.pi) % (2 * np.pi) - np.pi))
+  return {"video": out, "steps": len(rec["qpos"]), "script": script,
+          "heading_change_deg": round(float(turned), 1),
+          "falls": sum(1 for a, b in zip(rec["notices"], rec["notices"][1:]) if b and a != b)}
 
 
 def bench(session, steps: int, keys) -> dict:

@@ -53,7 +53,7 @@ def test_move_lead_fills_the_snapshot_token_with_the_target_ahead():
   np.testing.assert_array_equal(np.asarray(g[:H]), np.asarray(g0[:H]))
   g, m = commands.command_goal(lead, "turn_left", _state(), 0.9)
   rot = FIELD["body_rot"].reshape(B, -1)[0]
-  assert np.any(np.abs(np.asarray(g[H, rot])) > 0.1), "a 1 rad turn in the snapshot residual"
+  assert np.any(np.abs(np.asarray(g[H, rot])) > 0.1), "the turn in the snapshot residual"
   gs, ms = commands.command_goal(lead, "stand", _state(), 0.9)
   gs0, ms0 = commands.command_goal(LAY, "stand", _state(), 0.9)
   np.testing.assert_array_equal(np.asarray(gs), np.asarray(gs0))
@@ -85,14 +85,22 @@ def test_forward_fills_trajectory_tokens_with_the_pelvis_ahead():
       np.testing.assert_array_equal(mc[k], root)
 
 
-def test_turn_left_rotates_the_pelvis_heading_anticlockwise():
+def test_turn_left_walks_along_a_heading_turned_anticlockwise():
+  """A turn: the pelvis target heading ``TURN_ANGLE`` off the current one in every token, its
+  position ``MOVE_SPEED`` m/s ahead along that heading (the shape of the heading-noise goals the
+  students learn to turn from); "d" mirrors "a"."""
   g, m = commands.command_goal(LAY, "turn_left", _state(), 0.9)
-  rot = FIELD["body_rot"].reshape(B, 3)
+  rot, pos = FIELD["body_rot"].reshape(B, 3), FIELD["body_pos"].reshape(B, 3)
+  th = commands.TURN_ANGLE
+  assert 0 < th < np.pi / 2
   for k in (1, H):
-    np.testing.assert_allclose(g[k - 1, rot[0]], [0, 0, commands.TURN_RATE * k * LAY.dt],
-                               atol=1e-5)
+    np.testing.assert_allclose(g[k - 1, rot[0]], [0, 0, th], atol=1e-5)
+    d = commands.MOVE_SPEED * k * LAY.dt
+    np.testing.assert_allclose(g[k - 1, pos[0]], [d * np.cos(th), d * np.sin(th), 0], atol=1e-6)
   g2, _ = commands.command_goal(LAY, "turn_right", _state(), 0.9)
   np.testing.assert_allclose(g2[H - 1, rot[0]], -g[H - 1, rot[0]], atol=1e-5)
+  np.testing.assert_allclose(g2[H - 1, pos[0]], g[H - 1, pos[0]] * np.array([1, -1, 1]),
+                             atol=1e-6)
 
 
 @pytest.mark.parametrize("command,fields", [

@@ -29,8 +29,9 @@ STUDENT = ROOT / "pretrained" / "embedded_student"
 LOCOMOTION = ROOT / "pretrained" / "locomotion_student"
 # Steering (set before the first steering student was measured): after 3 s of a key, the pelvis has
 # moved >= STEER_MIN_FWD m forward for "w" and turned >= STEER_MIN_TURN_DEG in the key's direction
-# for "a" / "d" (the commands ask for 0.8 m/s and 1 rad/s: 2.4 m and ~170 deg).  The first
-# embedded student walks the same 1.3 m forward whatever the key (docs/play.md): it fails the turns.
+# for "a" / "d" (the first turn commands asked for 1 rad/s, ~170 deg; since 2026-12-03 a turn is
+# a walk along a heading 60 deg off the current one, re-aimed every step).  The first embedded
+# student walks the same 1.3 m forward whatever the key (docs/play.md): it fails the turns.
 STEER_MIN_FWD = 0.5
 STEER_MIN_TURN_DEG = 30.0
 STEER_SECONDS = 3.0
@@ -113,6 +114,24 @@ def test_expert_replays_its_clip_and_refuses_goal_keys(expert_session):
   cos = moved @ want / (np.linalg.norm(moved) * np.linalg.norm(want))
   assert cos > 0.8 and np.linalg.norm(moved) > 0.5 * np.linalg.norm(want), (moved, want)
   assert s.press("0") == "reset" and s.steps == 0
+
+
+def test_key_script_parses_and_refuses_bad_entries():
+  assert session_lib.parse_key_script("w:2, a:0.5,space:1", 1 / 30) == [
+      ("w", 60), ("a", 15), (" ", 30)]
+  for bad, why in (("q:1", "key of the key map"), ("w", "key of the key map"),
+                   ("w:0", "positive"), ("w:x", "positive"), (",", "empty")):
+    with pytest.raises(ValueError, match=why):
+      session_lib.parse_key_script(bad, 1 / 30)
+
+
+def test_recorded_key_script_has_one_entry_per_step(expert_session):
+  rec = session_lib.record_key_script(expert_session, [("w", 4), ("0", 3)])
+  assert rec["qpos"].shape[0] == rec["root_pos"].shape[0] == len(rec["markers"]) == 7
+  assert rec["root_yaw"].shape == (7,) and len(rec["commands"]) == 7
+  # the expert replays its clip: it moves, and "0" restarted it at the clip's first frame
+  assert np.linalg.norm(rec["root_pos"][3, :2] - rec["root_pos"][0, :2]) > 0.0
+  np.testing.assert_allclose(rec["root_pos"][4], rec["root_pos"][0], atol=1e-5)
 
 
 def _get(url, timeout=10):
@@ -331,9 +350,16 @@ def steering_session():
   return s
 
 
+def _yaw_step_deg(y0: float, y1: float) -> float:
+  """Heading change (deg) between two readings taken a short time apart (< 180 deg)."""
+  return _wrap_deg(np.degrees(y1 - y0))
+
+
 def test_locomotion_student_steers_with_the_keys(steering_session):
   """Headless: from the clip's start, 15 steps, then each key for 3 s: "w" walks forward, "a"
-  turns left and "d" turns right (pelvis displacement and heading change; thresholds above)."""
+  turns left and "d" turns right (pelvis displacement; heading change summed step by step, so a
+  turn past 180 deg still reads as a turn its way), without falling (a fall resets the episode:
+  the step counter would restart)."""
   s = steering_session
   steps = int(round(STEER_SECONDS / s.env.dt))
   out = {}
@@ -341,19 +367,21 @@ def test_locomotion_student_steers_with_the_keys(steering_session):
     s.reset()
     for _ in range(15):
       st = s.tick()
-    yaw0, p0 = _heading_yaw(s), np.asarray(st.root_pos[:2])
+    yaw0, p0 = st.root_yaw, np.asarray(st.root_pos[:2])
+    turned, last, step = 0.0, st.root_yaw, st.step
     s.press(key)
     for _ in range(steps):
       st = s.tick()
+      turned += _yaw_step_deg(last, st.root_yaw)
+      assert st.step == step + 1, ("fell: the episode was reset", key, st.notice)
+      last, step = st.root_yaw, st.step
     head = np.array([np.cos(yaw0), np.sin(yaw0)])
     d = np.asarray(st.root_pos[:2]) - p0
-    out[key] = (float(d @ head), _wrap_deg(np.degrees(_heading_yaw(s) - yaw0)),
-                float(st.root_pos[2]))
+    out[key] = (float(d @ head), turned, float(st.root_pos[2]))
   print({k: tuple(round(x, 2) for x in v) for k, v in out.items()})
   assert out["w"][0] >= STEER_MIN_FWD, out
   assert out["a"][1] >= STEER_MIN_TURN_DEG, out
   assert out["d"][1] <= -STEER_MIN_TURN_DEG, out
-  assert min(v[2] for v in out.values()) > 0.6, ("fell", out)
 
 
 @pytest.fixture(scope="module")
@@ -374,14 +402,19 @@ def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tm
     _open_page(drv, srv.url)
     turned = {}
     for key in ("a", "d"):
-      yaw0, step0 = srv.status()["root_yaw"], srv.status()["step"]
+      st = srv.status()
+      last, step0, total = st["root_yaw"], st["step"], 0.0
       ActionChains(drv).send_keys(key).perform()
       deadline = time.monotonic() + 60
-      while srv.status()["step"] < step0 + STEER_SECONDS / srv.session.env.dt and \
+      while st["step"] < step0 + STEER_SECONDS / srv.session.env.dt and \
           time.monotonic() < deadline:
         time.sleep(0.1)
-      assert srv.status()["command"] == commands.KEYMAP[key]
-      turned[key] = _wrap_deg(np.degrees(srv.status()["root_yaw"] - yaw0))
+        prev, st = st, srv.status()
+        assert st["step"] >= prev["step"], ("fell: the episode was reset", key)
+        total += _yaw_step_deg(last, st["root_yaw"])  # polls ~3 policy steps apart
+        last = st["root_yaw"]
+      assert st["command"] == commands.KEYMAP[key]
+      turned[key] = total
     print("browser steering, heading change (deg):", turned)
     assert turned["a"] >= STEER_MIN_TURN_DEG and turned["d"] <= -STEER_MIN_TURN_DEG, turned
     assert srv.status()["root_pos"][2] > 0.6, "fell"

@@ -15,8 +15,9 @@ key            command       goal
 =============  ============  =====================================================================
 w / ArrowUp    forward       pelvis trajectory ``MOVE_SPEED`` m/s ahead along the current heading
 s / ArrowDown  back          the same, backwards
-a / ArrowLeft  turn_left     pelvis heading turning ``TURN_RATE`` rad/s (trajectory)
-d / ArrowRight turn_right    the same, clockwise
+a / ArrowLeft  turn_left     walk ``MOVE_SPEED`` m/s along a heading ``TURN_ANGLE`` left of the
+                             current one (trajectory; re-aimed every step: it keeps turning)
+d / ArrowRight turn_right    the same, to the right
 f              approach      pelvis ``APPROACH_DIST`` m short of the object, facing it (snapshot)
 g              grasp         both hands touching the object (contact snapshot)
 r              lift          object at ``LIFT_HEIGHT`` m, hands on it (object snapshot)
@@ -44,8 +45,19 @@ import numpy as np
 from interprior_jax import geometry
 from interprior_jax.envs import goals as goals_lib
 
-MOVE_SPEED = 0.8  # m/s of the move commands' pelvis trajectory
-TURN_RATE = 1.0  # rad/s of the turn commands
+MOVE_SPEED = 0.8  # m/s of the move and turn commands' pelvis trajectory
+# rad: a turn command's pelvis target heading, relative to the current one.  The students learn
+# to turn from the heading-noise augmentation (distill ``augment.heading_noise``, +-60 deg): their
+# reference pelvis goals then point up to 60 deg off their own heading, moving along it.  A turn
+# goal of that shape is followed; turning on the spot (the pelvis kept in place, its heading
+# ramped at 1 rad/s: the first form) lies outside the walk clips and was ignored
+# (docs/results.md, "The steering student").
+TURN_ANGLE = float(np.radians(60.0))
+# s: how far ahead a move / turn command also sets the snapshot token's pelvis target (the
+# default of ``GoalLayout.move_lead_steps`` as the play session builds it).  A pelvis pose ~1 s out
+# carries the command as the students' snapshot goals do (horizons of 10-90 steps); the trajectory
+# tokens alone (t+1..t+4) give a few centimetres (docs/results.md, "The steering student").
+MOVE_LEAD_S = 1.0
 APPROACH_DIST = 0.45  # m between the pelvis and the object centre after "approach"
 LIFT_HEIGHT = 1.0  # m above the floor: the object centre after "lift" / "carry"
 CARRY_DIST = 1.5  # m ahead of the pelvis: where "carry" takes the object
@@ -148,8 +160,12 @@ def _move(sign):
 
 def _turn(sign):
   def build(lay, x, k, root_z, spot):
-    q = geometry.quat_mul(_yaw_quat(sign * TURN_RATE * k * lay.dt), x.body_rot[lay.root_idx])
-    y = x.replace(body_rot=x.body_rot.at[lay.root_idx].set(q))
+    th = sign * TURN_ANGLE
+    ahead = MOVE_SPEED * k * lay.dt
+    r = lay.root_idx
+    pos = x.body_pos.at[r, :2].add(ahead * jnp.array([np.cos(th), np.sin(th)]))
+    q = geometry.quat_mul(_yaw_quat(jnp.asarray(th)), x.body_rot[r])
+    y = x.replace(body_pos=pos, body_rot=x.body_rot.at[r].set(q))
     return y, _pelvis_mask(lay, rot=True, height=True)
   return build
 

@@ -77,7 +77,7 @@ class PlaySession:
   """
 
   def __init__(self, bundle_dir, clip: int = 0, seed: int = 0, humanoid: str | None = None,
-               clips=None, latent_mean: bool = False, move_lead_s: float = 0.0):
+               clips=None, latent_mean: bool = False, move_lead_s: float = cmd_lib.MOVE_LEAD_S):
     from interprior_jax.training import checkpoint as ckpt_lib
     from interprior_jax.training.distill import train as distill
     from interprior_jax.envs import goal_env
@@ -214,14 +214,15 @@ class PlaySession:
 
   # ------------------------------------------------------------------------------ control
   def reset(self) -> None:
-    """Back to the first frame of the clip (a new latent noise draw)."""
+    """Back to the first frame of the clip, standing (the active command is cleared, so the
+    state after a reset does not depend on the keys pressed before it), with a new latent noise
+    draw."""
     self._key, k_env, k_eps = jax.random.split(self._key, 3)
     self.state = self._reset_env(k_env, jnp.int32(self.clip), jnp.float32(0.0))
     self._pinned = jnp.float32(0.0)
     self._dataset_time = 0.0
     self._dataset_goals = []
-    if self.command in cmd_lib.SESSION_COMMANDS:
-      self.command = "stand"
+    self.command = "stand"
     self.steps = 0
     if self.kind == "student":
       x = self._source.state_fn(self.state)
@@ -317,6 +318,50 @@ def record_goal_episode(session: PlaySession, key: str = "n", max_steps: int = 9
       break
   return {"qpos": np.stack(qpos), "markers": markers, "reached_step": reached_at,
           "message": message}
+
+
+def parse_key_script(text: str, dt: float) -> list[tuple[str, int]]:
+  """``"w:2,a:3,d:3"`` (key : seconds, comma separated; ``space`` names the space bar) ->
+  ``[(key, policy steps), ...]``.  ValueError names the bad entry: an unknown key or a duration
+  that is not a positive number."""
+  out = []
+  for entry in [e.strip() for e in text.split(",") if e.strip()]:
+    key, sep, secs = entry.rpartition(":")
+    key = " " if key == "space" else key
+    if not sep or cmd_lib.command_for_key(key) is None:
+      raise ValueError(f"key script entry {entry!r}: expected KEY:SECONDS with a key of the key "
+                       f"map (commands.KEYMAP; 'space' for the space bar)")
+    try:
+      seconds = float(secs)
+    except ValueError:
+      seconds = -1.0
+    if not seconds > 0:
+      raise ValueError(f"key script entry {entry!r}: SECONDS must be a positive number")
+    out.append((key, max(1, int(round(seconds / dt)))))
+  if not out:
+    raise ValueError(f"key script {text!r} is empty")
+  return out
+
+
+def record_key_script(session: PlaySession, script: list[tuple[str, int]]) -> dict:
+  """Resets ``session``, then for each ``(key, steps)`` presses the key and ticks that many steps;
+  returns ``{"qpos" (T, nq), "markers": [per step], "root_pos" (T, 3), "root_yaw" (T,),
+  "commands": [per step], "notices": [per step]}`` for rendering and for checking what it did."""
+  session.reset()
+  rec = {"qpos": [], "markers": [], "root_pos": [], "root_yaw": [], "commands": [], "notices": []}
+  for key, steps in script:
+    session.press(key)
+    for _ in range(steps):
+      st = session.tick()
+      rec["qpos"].append(session.qpos())
+      rec["markers"].append(st.markers)
+      rec["root_pos"].append(st.root_pos)
+      rec["root_yaw"].append(st.root_yaw)
+      rec["commands"].append(st.command)
+      rec["notices"].append(st.notice)
+  for k in ("qpos", "root_pos", "root_yaw"):
+    rec[k] = np.stack(rec[k]) if k != "root_yaw" else np.asarray(rec[k])
+  return rec
 
 
 def _summary(env, s) -> dict:
