@@ -7,8 +7,9 @@ defaults: latent 64, history 5, H = 4, L in [10, 90], KL 1e-4 -> 1e-2, w_scale =
 ``pretrained/embedded_expert``: MuJoCo C physics via the expert's env, 256 envs, a small prior
 Transformer and decoder, prior-path imitation; docs/results.md, Stage 2 on the CPU),
 ``embedded_v1`` (the first CPU student's recipe: no prior-path imitation, no "root" masks),
-``locomotion`` (the ``embedded`` recipe for the steering student of the ``locomotion`` expert:
-walk clips, "root" goals half of each mixture). Ablation rows of the paper's Table 1
+``locomotion`` (the steering student of the ``locomotion`` expert, pretrained/locomotion_student:
+the ``embedded`` recipe on walk clips, "root" goals half of each mixture, heading noise, prior std
+capped, no impulses). Ablation rows of the paper's Table 1
 (``training/distill/train.py:ABLATIONS``): ``plain`` (distillation only), ``shaping`` (+ L_scale, L_tc),
 ``bounded`` (+ unit-sphere latent and clipped observations; default = full Stage 2).
 
@@ -123,6 +124,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                        trajectory_probs=(0.5, 0.25, 0.1, 0.15),
                        snapshot_families=("root", "full", "extremities", "random_body", "none"),
                        snapshot_probs=(0.5, 0.2, 0.1, 0.1, 0.1))
+        # The recipe of pretrained/locomotion_student (docs/results.md, "The steering student,
+        # found"): the humanoid starts turned up to +-60 deg from its reference (the turning its
+        # pelvis goals teach), the prior std capped at 0.22 (uncapped it grew to ~2.3 and the
+        # acted latent was nearly random), no impulses, schedules for a 360-iteration CPU run.
+        c.augment.update(impulses=False, heading_noise=1.05)
+        c.distill.network.max_log_std = -1.5
+        c.distill.update(beta_decay_iterations=100, kl_anneal_iterations=200)
+        c.loop.num_iterations = 360
     else:
       # embedded_v1: the recipe of the first CPU student (2026-12-02, before the "root" family
       # and w_action_prior existed).
