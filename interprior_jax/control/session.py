@@ -435,4 +435,4 @@ def run_realtime(session: PlaySession, seconds: float | None = None,
 
 
 __all__ = ["PlaySession", "Status", "play_config", "run_realtime", "goal_markers", "MARKER_NAMES",
-           "record_goal_episode"]
+           "record_goal_episode", "parse_key_script", "record_key_script"]
