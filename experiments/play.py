@@ -120,8 +120,8 @@ def record(session, script: str, path: str, width: int, height: int) -> dict:
   from interprior_jax.control import draw
   from interprior_jax.control import session as session_lib
 
-  rec = session_lib.record_key_script(session,
-                                      session_lib.parse_key_script(script, float(session.env.dt)))
+  keys = session_lib.parse_key_script(script, float(session.env.dt))
+  rec = session_lib.record_key_script(session, keys)
 
   def frames():
     r = draw.FrameRenderer(session.model, width, height)
@@ -131,10 +131,23 @@ def record(session, script: str, path: str, width: int, height: int) -> dict:
       r.close()
 
   out = render.render_with(frames, path, fps=1.0 / float(session.env.dt))
-  turned = np.degrees(np.sum((np.diff(rec["root_yaw"]) + np.pi) % (2 * np.pi) - np.pi))
-  return {"video": out, "steps": len(rec["qpos"]), "script": script,
-          "heading_change_deg": round(float(turned), 1),
-          "falls": sum(1 for a, b in zip(rec["notices"], rec["notices"][1:]) if b and a != b)}
+  # per key: heading change summed step by step (deg, + = left), pelvis path length (m) and the
+  # steps at which a fall reset the episode (a new notice); the jump back to the clip's first
+  # frame at a fall is not part of the turn or the path
+  notices = rec["notices"]
+  fell = np.array([False] + [b != a for a, b in zip(notices, notices[1:])])
+  dyaw = np.concatenate([[0.0], (np.diff(rec["root_yaw"]) + np.pi) % (2 * np.pi) - np.pi])
+  dpos = np.concatenate([[0.0], np.linalg.norm(np.diff(rec["root_pos"][:, :2], axis=0), axis=-1)])
+  dyaw, dpos = np.where(fell, 0.0, dyaw), np.where(fell, 0.0, dpos)
+  segments, t = [], 0
+  for key, steps in keys:
+    sl = slice(t, t + steps)
+    segments.append({"key": "space" if key == " " else key, "steps": steps,
+                     "turn_deg": round(float(np.degrees(dyaw[sl].sum())), 1),
+                     "path_m": round(float(dpos[sl].sum()), 2),
+                     "fall_steps": [int(i) + 1 for i in np.flatnonzero(fell[sl]) + t]})
+    t += steps
+  return {"video": out, "steps": len(rec["qpos"]), "script": script, "segments": segments}
 
 
 def bench(session, steps: int, keys) -> dict:

@@ -4,9 +4,12 @@ heading change unwrapped step by step (deg, + = left: a turn past 180 deg stays 
 final and the lowest pelvis height (m).
 
   python experiments/probes/steer_clips.py BUNDLE MODE CLIP...
-      MODE: "carry" (the test's order: the previous key stays active through the reset and
-      the 15 steps) or "stand" (space pressed after each reset)
+      MODE: "carry" (the test's old order: the previous key stays active through the reset and
+      the 15 steps; before reset() cleared the command) or "stand" (space pressed after each
+      reset); LATENT=sample in the environment: a prior sample per reset (play.py's default)
+      instead of the prior mean
 """
+import os
 import pathlib
 import sys
 
@@ -20,7 +23,7 @@ from interprior_jax.control import session as S  # noqa: E402
 def main(bundle, mode, *clips):
   runtime.enable_compilation_cache()
   for clip in map(int, clips):
-    s = S.PlaySession(bundle, clip=clip, latent_mean=True)
+    s = S.PlaySession(bundle, clip=clip, latent_mean=os.environ.get("LATENT", "mean") == "mean")
     out = []
     for key in ("w", "a", "d"):
       s.reset()
