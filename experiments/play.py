@@ -19,8 +19,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app  # noqa: E402
@@ -131,22 +129,7 @@ def record(session, script: str, path: str, width: int, height: int) -> dict:
       r.close()
 
   out = render.render_with(frames, path, fps=1.0 / float(session.env.dt))
-  # per key: heading change summed step by step (deg, + = left), pelvis path length (m) and the
-  # steps at which a fall reset the episode (a new notice); the jump back to the clip's first
-  # frame at a fall is not part of the turn or the path
-  notices = rec["notices"]
-  fell = np.array([False] + [b != a for a, b in zip(notices, notices[1:])])
-  dyaw = np.concatenate([[0.0], (np.diff(rec["root_yaw"]) + np.pi) % (2 * np.pi) - np.pi])
-  dpos = np.concatenate([[0.0], np.linalg.norm(np.diff(rec["root_pos"][:, :2], axis=0), axis=-1)])
-  dyaw, dpos = np.where(fell, 0.0, dyaw), np.where(fell, 0.0, dpos)
-  segments, t = [], 0
-  for key, steps in keys:
-    sl = slice(t, t + steps)
-    segments.append({"key": "space" if key == " " else key, "steps": steps,
-                     "turn_deg": round(float(np.degrees(dyaw[sl].sum())), 1),
-                     "path_m": round(float(dpos[sl].sum()), 2),
-                     "fall_steps": [int(i) + 1 for i in np.flatnonzero(fell[sl]) + t]})
-    t += steps
+  segments = session_lib.script_segments(rec, keys)
   return {"video": out, "steps": len(rec["qpos"]), "script": script, "segments": segments}
 
 

@@ -133,6 +133,9 @@ def test_recorded_key_script_has_one_entry_per_step(expert_session):
   # the expert replays its clip: it moves, and "0" restarted it at the clip's first frame
   assert np.linalg.norm(rec["root_pos"][3, :2] - rec["root_pos"][0, :2]) > 0.0
   np.testing.assert_allclose(rec["root_pos"][4], rec["root_pos"][0], atol=1e-5)
+  seg = session_lib.script_segments(rec, [("w", 4), ("0", 3)])
+  assert [x["steps"] for x in seg] == [4, 3] and seg[0]["path_m"] > 0.0
+  assert seg[0]["fall_steps"] == [] and seg[1]["fall_steps"] == [], "a reset key is no fall"
   expert_session.reset()  # the module's server starts from step 0 (its rate check needs 3 ticks)
 
 

@@ -364,6 +364,31 @@ def record_key_script(session: PlaySession, script: list[tuple[str, int]]) -> di
   return rec
 
 
+def script_segments(rec: dict, script: list[tuple[str, int]]) -> list[dict]:
+  """Per ``(key, steps)`` of a :func:`record_key_script` recording: the heading change summed step
+  by step (deg, + = left: a turn past 180 deg still counts its way), the pelvis path length and
+  its displacement along the heading at the key (m), and the steps at which a fall reset the
+  episode (a new notice).  The jump back to the clip's first frame at a fall is not part of the
+  turn or the path."""
+  notices = rec["notices"]
+  fell = np.array([False] + [b != a for a, b in zip(notices, notices[1:])])
+  yaw, pos = rec["root_yaw"], rec["root_pos"][:, :2]
+  dyaw = np.concatenate([[0.0], (np.diff(yaw) + np.pi) % (2 * np.pi) - np.pi])
+  dpos = np.concatenate([[0.0], np.linalg.norm(np.diff(pos, axis=0), axis=-1)])
+  dyaw, dpos = np.where(fell, 0.0, dyaw), np.where(fell, 0.0, dpos)
+  out, t = [], 0
+  for key, steps in script:
+    sl, t0 = slice(t, t + steps), max(t - 1, 0)
+    head = np.array([np.cos(yaw[t0]), np.sin(yaw[t0])])
+    out.append({"key": "space" if key == " " else key, "steps": steps,
+                "turn_deg": round(float(np.degrees(dyaw[sl].sum())), 1),
+                "path_m": round(float(dpos[sl].sum()), 2),
+                "forward_m": round(float((pos[t + steps - 1] - pos[t0]) @ head), 2),
+                "fall_steps": [int(i) + 1 for i in np.flatnonzero(fell[sl]) + t]})
+    t += steps
+  return out
+
+
 def _summary(env, s) -> dict:
   """What a tick reports, computed inside the compiled step (one device transfer)."""
   sim = env.physics.frame(s.pipeline_state)
@@ -435,4 +460,4 @@ def run_realtime(session: PlaySession, seconds: float | None = None,
 
 
 __all__ = ["PlaySession", "Status", "play_config", "run_realtime", "goal_markers", "MARKER_NAMES",
-           "record_goal_episode", "parse_key_script", "record_key_script"]
+           "record_goal_episode", "parse_key_script", "record_key_script", "script_segments"]
