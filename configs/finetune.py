@@ -1,7 +1,8 @@
 """Stage 3: RL finetuning of a distilled student on in-betweening goals (method.md).
 
 Arg: ``<variant>[,<ablation>]``. Variants: ``smpl`` (method.md-sized: 4096 envs), ``embedded``
-(the CPU finetune of ``pretrained/embedded_student``: 128 envs), ``smoke`` (HOI, CPU-sized, 2
+(the CPU finetune of ``pretrained/embedded_student``: 128 envs), ``locomotion`` (the same
+for ``pretrained/locomotion_student`` on its walk clips), ``smoke`` (HOI, CPU-sized, 2
 iterations) and ``toy`` (point-mass env; tests). Ablations (switches of
 ``training/finetune/train.py``): ``full`` (default: 25 % of the envs keep the distillation loss,
 plus a KL to the distilled prior), ``no_kl`` (distillation share only), ``rl_only`` (neither).
@@ -20,7 +21,7 @@ from interprior_jax import config as config_lib
 from interprior_jax.envs import inbetween_env
 from interprior_jax.training.finetune import train as finetune
 
-VARIANTS = ("smoke", "embedded", "smpl", "toy")
+VARIANTS = ("smoke", "embedded", "locomotion", "smpl", "toy")
 ABLATIONS = {"full": {}, "no_kl": {"w_prior_kl": 0.0},
              "rl_only": {"w_prior_kl": 0.0, "distill_fraction": 0.0}}
 
@@ -77,6 +78,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.finetune.update(num_envs=128, unroll_length=32, num_epochs=4, num_minibatches=4,
                       learning_rate=2e-5, critic_hidden=(256, 256), reward_scale=0.1)
     c.loop.update(num_iterations=300, log_every=5, checkpoint_every=20)
+  elif variant == "locomotion":
+    # pretrained/locomotion_student on its 16 walk clips (docs/results.md, Stage 3 on the walk
+    # clips).  The walk clips never move the object, so object goals are reached at once and
+    # random-pose starts (whose goal is the object only, method.md's random_init) teach nothing:
+    # body goals only, starts from dataset frames (with the student's heading noise) and harvested
+    # failure states.
+    c.finetune.update(num_envs=128, unroll_length=32, num_epochs=4, num_minibatches=4,
+                      learning_rate=2e-5, critic_hidden=(256, 256), reward_scale=0.1)
+    c.goal_overrides.update(snapshot_families=("full", "root", "extremities", "random_body"),
+                            snapshot_probs=(0.3, 0.3, 0.2, 0.2))
+    c.env_overrides.init.random_pose_prob = 0.0
+    # The finetune's augment replaces the student's: keep its heading noise (the turning its
+    # pelvis goals taught), read from the student's recipe.
+    c.augment.heading_noise = config_lib.sibling_config(
+        __file__, "distill", "locomotion").augment.heading_noise
+    c.loop.update(num_iterations=200, log_every=5, checkpoint_every=20)
   elif variant == "smoke":
     c.finetune.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
                       learning_rate=2e-5, critic_hidden=(32, 32), reward_scale=0.1)

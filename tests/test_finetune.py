@@ -330,3 +330,17 @@ def test_finetune_resumes_exactly(toy_bundles, tmp_path):
   for x, y in zip(jax.tree.leaves((resumed.state.params, resumed.state.opt_state)),
                   jax.tree.leaves((straight.params, straight.opt_state))):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_locomotion_variant_fits_the_committed_locomotion_student():
+  """configs/finetune.py:locomotion resolves against pretrained/locomotion_student: body goals
+  only (the walk clips never move the object, so an object goal would be reached at once), no
+  random-pose starts (their goal is the object only), the student's heading noise kept."""
+  student = finetune.load_bundle(REPO / "pretrained" / "locomotion_student")
+  c = finetune.resolve_config(load_config("finetune", "locomotion"), student.config)
+  assert not any("object" in f for f in c.goals.snapshot_families)
+  gcfg = distill.goal_config_from(c.goals, c.distill.network.latent_size)  # validates families
+  assert tuple(gcfg.snapshot_families) == tuple(c.goals.snapshot_families)
+  assert c.env.init.random_pose_prob == 0.0 and c.env.init.psi_harvest == "failure"
+  assert c.env.init.root_yaw_noise == student.config["env"]["init"]["root_yaw_noise"] > 0
+  assert c.preserve.goals.to_dict() == student.config["goals"]
