@@ -142,6 +142,18 @@ def test_g1_loads_offline_with_its_own_gains(menagerie_available):
     assert any(m.geom_contype[g] for g in range(m.ngeom) if m.geom_bodyid[g] == bid)
 
 
+def test_physics_options_reach_the_model_and_mjx_refuses_noslip():
+  """Solver options land in ``model.opt``; MJX would silently ignore the no-slip solver (C
+  physics only), so the MJX backend refuses a scene that asks for it."""
+  from interprior_jax.envs import physics as physics_lib
+  opts = scene_lib.PhysicsOptions(cone="elliptic", impratio=10.0, noslip_iterations=5)
+  sc = scene_lib.build_scene(scene_lib.SceneOptions(humanoid="smpl", physics=opts))
+  assert sc.model.opt.noslip_iterations == 5 and sc.model.opt.impratio == 10.0
+  assert sc.model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC
+  with pytest.raises(ValueError, match="noslip_iterations=5"):
+    physics_lib.make_physics("jax", sc, None, 1, 0.001)  # refused before the index is read
+
+
 def test_unknown_names_fail_clearly():
   with pytest.raises(KeyError, match="unknown humanoid 'smplh'"):
     _scene("smplh")

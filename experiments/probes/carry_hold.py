@@ -2,7 +2,7 @@
 the top of each carry clip's lift and 20 frames later.
 
   python experiments/probes/carry_hold.py BUNDLE [policy=1] [margin=M] [hand_friction=F]
-      [phys.<PhysicsOptions field>=V ...]
+      [clear_rounds=N] [phys.<PhysicsOptions field>=V ...]
 
 BUNDLE: an expert inference bundle of the embedded clips (e.g. pretrained/embedded_expert/policy);
 its config rebuilds the env and the clips (``margin`` regenerates them with another
@@ -42,10 +42,12 @@ def main(bundle_dir: str, *overrides: str):
     k, _, v = a.partition("=")
     if k == "margin":
       config.data.synth_hand = {"palm_margin": float(v)}
+    elif k == "clear_rounds":  # the IK's clearance passes (IKConfig.clear_rounds)
+      config.data.synth_ik = {**config.data.get("synth_ik", {}), "clear_rounds": int(v)}
     elif k == "hand_friction":
       config.env.scene.friction = (float(v),) + tuple(config.env.scene.friction)[1:]
     elif k.startswith("phys."):
-      cur = config.env.scene.physics[k[5:]]
+      cur = config.env.scene.physics.get(k[5:], 0)  # a field newer than the bundle: int
       config.env.scene.physics[k[5:]] = type(cur)(v)
     elif k == "policy":
       use_policy = v == "1"

@@ -54,6 +54,8 @@ class PhysicsOptions:
   jacobian: str = "auto"
   cone: str = "pyramidal"
   impratio: float = 1.0
+  # MuJoCo's no-slip post-solver (C physics only; MJX does not implement it): 0 = off.
+  noslip_iterations: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +190,7 @@ def _apply_physics(spec: mujoco.MjSpec, p: PhysicsOptions) -> None:
   opt.jacobian = pick(_JACOBIANS, p.jacobian, "jacobian")
   opt.cone = pick(_CONES, p.cone, "cone")
   opt.impratio = p.impratio
+  opt.noslip_iterations = p.noslip_iterations
   flag = mujoco.mjtDisableBit.mjDSBL_EULERDAMP
   opt.disableflags = (opt.disableflags | flag) if not p.eulerdamp else (opt.disableflags & ~flag)
 

@@ -66,6 +66,10 @@ class MjxPhysics:
     self.substeps = int(substeps)
     self.contact_dist = as_contact_dist(contact_dist)
     mjx_impl = None if impl == "jax" else impl
+    if scene.model.opt.noslip_iterations:  # MJX accepts the field and ignores it
+      raise ValueError(f"config.env.scene.physics.noslip_iterations="
+                       f"{scene.model.opt.noslip_iterations}: MJX ({impl}) has no no-slip "
+                       "solver; use config.env.impl='c' or 0")
     self.sys = mjx_sim.put_model(scene.model, impl=mjx_impl)
     self._d0 = mjx_sim.initial_data(scene.model, scene.spec, impl=mjx_impl)
     self.obj_base = perturbations.object_base(scene.model, scene.spec.objects[0].body_id,
