@@ -12,7 +12,8 @@ plus a KL to the distilled prior), ``no_kl`` (distillation share only), ``rl_onl
 
 The env, data, network and goal layout come from the student bundle (``finetune.INHERITED``);
 ``goal_overrides`` change only the goal mixture (one snapshot goal, no trajectory preview) and
-``augment`` the start states (perturbed starts, object randomisation; no impulses).
+``augment`` the start states (perturbed starts, object randomisation; no impulses), set on top of
+the student's own augmentation (a field not set here, e.g. heading noise, is the student's).
 """
 
 import ml_collections
@@ -93,10 +94,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.goal_overrides.update(snapshot_families=("full", "root", "extremities", "random_body"),
                             snapshot_probs=(0.3, 0.3, 0.2, 0.2))
     c.env_overrides.init.random_pose_prob = 0.0
-    # The finetune's augment replaces the student's: keep its heading noise (the turning its
-    # pelvis goals taught), read from the student's recipe.
-    c.augment.heading_noise = config_lib.sibling_config(
-        __file__, "distill", "locomotion").augment.heading_noise
     c.loop.update(num_iterations=200, log_every=5, checkpoint_every=20)
   elif variant == "smoke":
     c.finetune.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,

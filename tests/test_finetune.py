@@ -314,6 +314,30 @@ def _rollout(algo, state, key):
                      "expert_action": tr.extras["expert_action"]}
 
 
+def test_value_warmup_and_kl_adaptive_rate(toy_bundles):
+  """During the value warm-up only the critic moves (the policy's params are bit-identical);
+  after it the policy moves, and the KL-adaptive rule lowers the policy's rate when every
+  minibatch's approx_kl exceeds twice a (here tiny) desired_kl; the critic keeps its own rate."""
+  _, algo = _build(toy_bundles, value_warmup_iterations=1, lr_schedule="adaptive",
+                   desired_kl=1e-12, critic_learning_rate=1e-3)
+  state = algo.init(jax.random.PRNGKey(0))
+  step = algo.jit_train_step(state)
+  p0 = jax.tree.map(np.asarray, state.params)
+  s1, m1 = step(state, jax.random.PRNGKey(1))
+  p1 = jax.tree.map(np.asarray, s1.params)
+  for k in ("student", "log_std"):
+    jax.tree.map(np.testing.assert_array_equal, p1[k], p0[k])
+  assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(p1["critic"]),
+                                            jax.tree.leaves(p0["critic"])))
+  assert float(m1["learning_rate"]) == pytest.approx(algo.cfg.learning_rate)
+  s2, m2 = step(s1, jax.random.PRNGKey(2))
+  assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(s2.params["student"]),
+                                            jax.tree.leaves(p1["student"])))
+  steps = algo.cfg.num_epochs * algo.cfg.num_minibatches
+  expect = max(algo.cfg.learning_rate / algo.cfg.lr_factor ** (steps - 1), algo.cfg.lr_min)
+  assert float(m2["learning_rate"]) == pytest.approx(expect, rel=1e-4)
+
+
 def test_finetune_resumes_exactly(toy_bundles, tmp_path):
   """Orbax exact resume: 2 + 1 iterations == 3 straight."""
   exp_dir, stu_dir = toy_bundles
@@ -342,5 +366,8 @@ def test_locomotion_variant_fits_the_committed_locomotion_student():
   gcfg = distill.goal_config_from(c.goals, c.distill.network.latent_size)  # validates families
   assert tuple(gcfg.snapshot_families) == tuple(c.goals.snapshot_families)
   assert c.env.init.random_pose_prob == 0.0 and c.env.init.psi_harvest == "failure"
+  # the heading noise is the student's, inherited (the finetune's augment does not set it)
+  assert "heading_noise" not in load_config("finetune", "locomotion").augment
   assert c.env.init.root_yaw_noise == student.config["env"]["init"]["root_yaw_noise"] > 0
+  assert c.augment.heading_noise == student.config["augment"]["heading_noise"]
   assert c.preserve.goals.to_dict() == student.config["goals"]

@@ -12,7 +12,9 @@
    through the deployed path (prior -> decoder vs the expert's action) on the first
    ``n_distill = round(distill_fraction * N)`` envs ("prior preservation"; by default their own
    env group in the student's Stage-2 setting, ``distill_starts``), plus optionally
-   ``w_prior_kl * KL(p_theta || p_distilled)`` over all envs;
+   ``w_prior_kl * KL(p_theta || p_distilled)`` over all envs. Two Adams (:func:`make_optimizer`):
+   the policy's (optionally KL-adaptive, ``lr_schedule``) and the new critic's (its own rate;
+   alone for the first ``value_warmup_iterations``);
 4. the input normaliser stays the distilled student's (frozen: the prior's inputs keep their
    meaning);
 5. :func:`core.finish`.
@@ -60,8 +62,22 @@ class FinetuneConfig:
   unroll_length: int = 32
   num_epochs: int = 4
   num_minibatches: int = 8          # over envs (each keeps the full time axis)
-  learning_rate: float = 2e-5
-  max_grad_norm: float = 1.0
+  learning_rate: float = 2e-5       # the policy's (student + log_std): the actor group
+  # The policy's rate: "constant", or "adaptive" (PPO's KL rule, ``ppo.train.adapt_learning_rate``:
+  # after every minibatch step divided by lr_factor when that minibatch's approx_kl > 2 *
+  # desired_kl, multiplied by it when < desired_kl / 2, within [lr_min, lr_max]; the current rate
+  # lives in the optimiser state and is logged as learning_rate).
+  lr_schedule: str = "constant"
+  desired_kl: float = 0.01
+  lr_factor: float = 1.5
+  lr_min: float = 1e-7
+  lr_max: float = 1e-3
+  # The critic is new in Stage 3 (random init) while the policy starts distilled: its own Adam
+  # (0: learning_rate) and, for the first value_warmup_iterations, the critic alone is trained
+  # (the policy's parameters are kept) so PPO's first advantages come from a fitted baseline.
+  critic_learning_rate: float = 0.0
+  value_warmup_iterations: int = 0
+  max_grad_norm: float = 1.0        # per group (policy, critic)
   gamma: float = 0.99
   gae_lambda: float = 0.95
   clip_eps: float = 0.2
@@ -89,6 +105,9 @@ class FinetuneConfig:
                        f"{DISTILL_STARTS}")
     if not 0.0 <= self.distill_fraction <= 1.0:
       raise ValueError(f"config.finetune.distill_fraction={self.distill_fraction} not in [0, 1]")
+    if self.lr_schedule not in ppo_lib.LR_SCHEDULES:
+      raise ValueError(f"config.finetune.lr_schedule={self.lr_schedule!r}; valid "
+                       f"{ppo_lib.LR_SCHEDULES}")
     if self.num_envs % self.num_minibatches:
       raise ValueError(f"config.finetune: num_envs={self.num_envs} not divisible by "
                        f"num_minibatches={self.num_minibatches}")
@@ -97,6 +116,29 @@ class FinetuneConfig:
   @classmethod
   def from_config(cls, c: ml_collections.ConfigDict) -> "FinetuneConfig":
     return config_lib.dataclass_from_config(cls, c, "config.finetune").validate()
+
+
+#: The optimiser's parameter groups: the critic (new in Stage 3) and the policy (the rest).
+CRITIC_PARAMS = ("critic",)
+
+
+def make_optimizer(cfg: FinetuneConfig) -> optax.GradientTransformation:
+  """Two Adams over the params ``{"student", "log_std", "critic"}``, each after its own global-norm
+  clip: the policy's with an injected learning rate (the KL-adaptive rule changes it inside the
+  jitted step; :func:`learning_rate`), the critic's at ``critic_learning_rate``."""
+  def group(lr, inject):
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=lr) if inject else optax.adam(lr)
+    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adam)
+  labels = lambda params: {k: jax.tree.map(  # noqa: E731
+      lambda _, k=k: "critic" if k in CRITIC_PARAMS else "policy", v) for k, v in params.items()}
+  return optax.multi_transform(
+      {"policy": group(cfg.learning_rate, True),
+       "critic": group(cfg.critic_learning_rate or cfg.learning_rate, False)}, labels)
+
+
+def learning_rate(opt_state) -> jax.Array:
+  """The policy's current learning rate in a :func:`make_optimizer` state."""
+  return optax.tree_utils.tree_get(opt_state, "learning_rate")
 
 
 class Finetuner:
@@ -117,8 +159,7 @@ class Finetuner:
     self.model, self.student_cfg = distill.student_from_bundle(student_bundle)
     self.student_bundle = student_bundle
     self.critic = networks.make_critic(cfg.critic_hidden, cfg.activation)
-    self.optimizer = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
-                                 optax.adam(cfg.learning_rate))
+    self.optimizer = make_optimizer(cfg)
     if expert_bundle is not None:
       self.expert_params, self.expert_fn = ppo_lib.bundle_apply(expert_bundle)
     else:
@@ -257,10 +298,24 @@ class Finetuner:
             "log_prob": tr.extras["log_prob"], "advantage": adv, "return": ret,
             "expert_action": tr.extras["expert_action"],
             "distill_w": jnp.broadcast_to(self.distill_weight, adv.shape)}
+    # value warm-up: no gradient reaches the policy (its Adam moments stay 0, so it does not move)
+    warm = state.step < c.value_warmup_iterations
+
+    def loss_fn(p, mb):
+      p = {k: v if k in CRITIC_PARAMS else jax.tree.map(
+          lambda x: jnp.where(warm, jax.lax.stop_gradient(x), x), v) for k, v in p.items()}
+      return self.loss(p, norm, mb, frozen)
+
+    def step_hook(o, ok, i, m):
+      # as PPO's: the first minibatch has seen no update (kl = 0) and does not move the rate
+      lr = learning_rate(o)
+      new = ppo_lib.adapt_learning_rate(lr, m["approx_kl"], c)
+      return optax.tree_utils.tree_set(o, learning_rate=jnp.where(ok & (i > 0) & ~warm, new, lr))
+
     params, opt_state, bad, m = core.update(
-        lambda p, mb: self.loss(p, norm, mb, frozen), self.optimizer, params, state.opt_state,
-        data, k_perm, num_epochs=c.num_epochs,
-        minibatcher=core.env_minibatches(c.num_minibatches, mesh))
+        loss_fn, self.optimizer, params, state.opt_state, data, k_perm,
+        num_epochs=c.num_epochs, minibatcher=core.env_minibatches(c.num_minibatches, mesh),
+        step_hook=step_hook)
     # goal metrics over the RL envs (all envs when every env is in the distillation share)
     w_rl = 1.0 - self.distill_weight
     w_rl = jnp.where(jnp.sum(w_rl) > 0, w_rl, jnp.ones_like(w_rl))
@@ -269,7 +324,8 @@ class Finetuner:
     return core.finish(state, params, opt_state, norm, env_state, tr, m, bad,
                        advantage_mean=jnp.mean(adv), return_mean=jnp.mean(ret),
                        value_mean=jnp.mean(tr.extras["value"]),
-                       action_std=jnp.mean(jnp.exp(params["log_std"])), **goal_metrics)
+                       action_std=jnp.mean(jnp.exp(params["log_std"])),
+                       learning_rate=learning_rate(opt_state), **goal_metrics)
 
   def jit_train_step(self, state: core.TrainState):
     """``(state, key) -> (state, metrics)``, jitted with the frozen networks as arguments."""
@@ -322,6 +378,11 @@ def resolve_config(config: ml_collections.ConfigDict, student_config: dict
                      f"network's shapes); allowed {GOAL_OVERRIDES}")
   for k, v in over.items():
     c.goals[k] = tuple(v) if isinstance(v, list) else v
+  # The augmentation: the student's switches, with the finetune's own (config.augment) on top,
+  # so a field the finetune does not set (e.g. the steering student's heading noise) is kept.
+  aug = dict(student_config.get("augment") or {})
+  aug.update(c.get("augment", ml_collections.ConfigDict()).to_dict())
+  c.augment = ml_collections.ConfigDict(aug)
   distill.AUGMENTERS[c.env_kind](c.env, c.augment)
   c.preserve.env = ml_collections.ConfigDict(c.env.to_dict())
   if c.env_kind == "hoi":
