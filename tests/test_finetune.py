@@ -338,6 +338,35 @@ def test_value_warmup_and_kl_adaptive_rate(toy_bundles):
   assert float(m2["learning_rate"]) == pytest.approx(expect, rel=1e-4)
 
 
+def test_latent_exploration_scores_the_prior_latent(toy_bundles):
+  """explore="latent": the rollout stores the prior latent sample ``[.., Z]`` with its log-density
+  under ``N(mu_p, (scale * sigma_p)^2)``, the env action is the decoder at that latent, and with
+  no preservation PPO's gradient reaches the prior but not the decoder."""
+  from interprior_jax.networks import mlp
+  _, algo = _build(toy_bundles, explore="latent", latent_std_scale=0.5, distill_fraction=0.0,
+                   w_prior_kl=0.0)
+  state = algo.init(jax.random.PRNGKey(0))
+  z_size = algo.model.cfg.latent_size
+  obs = jax.tree.map(lambda x: x[:3], state.env_state.obs)
+  d = algo.distribution(state.params, state.normalizer, obs)
+  mean, log_std = algo.explored(d)
+  assert mean.shape == (3, z_size)
+  np.testing.assert_allclose(log_std, d["log_std_p"] + np.log(0.5), rtol=1e-6)
+  u = mlp.gaussian_sample(jax.random.PRNGKey(3), mean, log_std)
+  z = u / jnp.linalg.norm(u, axis=-1, keepdims=True) if algo.model.cfg.project_latent else u
+  want = jnp.clip(algo.model.apply(state.params["student"], d["h"], z,
+                                   method=algo.model.decode), -1, 1)
+  np.testing.assert_allclose(algo.env_action(state.params, d, u), want, rtol=1e-5, atol=1e-6)
+  # one train step: finite, and the decoder is unchanged (PPO does not reach it)
+  p0 = jax.tree.map(np.asarray, state.params["student"]["params"])   # the step donates state
+  s1, m = algo.jit_train_step(state)(state, jax.random.PRNGKey(1))
+  assert np.isfinite(float(m["loss"])) and float(m["approx_kl"]) > 0
+  p1 = jax.tree.map(np.asarray, s1.params["student"]["params"])
+  jax.tree.map(np.testing.assert_array_equal, p1["decoder"], p0["decoder"])
+  assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(p1["prior_head"]),
+                                            jax.tree.leaves(p0["prior_head"])))
+
+
 def test_finetune_resumes_exactly(toy_bundles, tmp_path):
   """Orbax exact resume: 2 + 1 iterations == 3 straight."""
   exp_dir, stu_dir = toy_bundles

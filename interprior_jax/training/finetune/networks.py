@@ -1,10 +1,13 @@
 """What PPO needs on top of the distilled latent policy (``networks/latent_policy.py``).
 
-**The distribution PPO optimises** is the decoder's action noise: ``a ~ N(decode(h, z), sigma_a^2)``
-with the latent ``z = mu_p + sigma_p * eps`` from the prior and the episode's fixed noise
-``eps`` (given in the observation, so ``z`` is a deterministic function of the observation). The
-log-probability is the Gaussian's over the action; the gradient reaches the decoder and, through
-``z``, the prior. ``sigma_a`` (``log_std``, ``[A]``) is a learned parameter of Stage 3.
+**The distribution PPO optimises** (``FinetuneConfig.explore``, ``train.EXPLORE``) is by default
+the decoder's action noise: ``a ~ N(decode(h, z), sigma_a^2)`` with the latent ``z = mu_p +
+sigma_p * eps`` from the prior and the episode's fixed noise ``eps`` (given in the observation,
+so ``z`` is a deterministic function of the observation). The log-probability is the Gaussian's
+over the action; the gradient reaches the decoder and, through ``z``, the prior. ``sigma_a``
+(``log_std``, ``[A]``) is a learned parameter of Stage 3. With ``explore = "latent"`` it is the
+prior's own Gaussian ``u ~ N(mu_p, sigma_p^2)``, sampled every step, and the action is
+``decode(h, project(u))`` (no action noise).
 
 The **value head** is a separate MLP over the same normalised inputs the prior sees (history,
 masked goals and the mask, flattened); it is new in Stage 3 (distillation has no value).

@@ -42,6 +42,7 @@ import optax
 from interprior_jax import config as config_lib
 from interprior_jax.envs import goal_env
 from interprior_jax.envs import inbetween_env
+from interprior_jax.networks import latent_policy as lp
 from interprior_jax.networks import mlp
 from interprior_jax.training import core
 from interprior_jax.training.distill import train as distill
@@ -54,6 +55,14 @@ from interprior_jax.training.finetune import networks
 
 
 DISTILL_STARTS = ("stage2", "inbetween")
+#: What PPO samples and scores (``FinetuneConfig.explore``; networks.py):
+#: ``"action"``: ``a ~ N(decode(h, z_eps), sigma_a^2)``, ``z_eps`` the prior's latent at the
+#: episode's fixed noise (in the observation); the gradient reaches decoder and prior.
+#: ``"latent"``: per step ``u ~ N(mu_p, sigma_p^2)`` (the prior's own Gaussian), ``a =
+#: decode(h, project(u))`` without action noise (ASE / PULSE-style exploration in the skill space:
+#: a latent step is a coherent change of motion); PPO's gradient reaches the prior only, the
+#: decoder learns from the distillation share (and the KL) alone.
+EXPLORE = ("action", "latent")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +93,9 @@ class FinetuneConfig:
   value_coef: float = 1.0
   entropy_coef: float = 0.0
   reward_scale: float = 1.0
-  init_log_std: float = -2.0        # action noise sigma_a at the start
+  explore: str = "action"           # EXPLORE
+  latent_std_scale: float = 1.0     # "latent": u ~ N(mu_p, (scale * sigma_p)^2)
+  init_log_std: float = -2.0        # action noise sigma_a at the start ("action")
   learn_log_std: bool = True
   distill_fraction: float = 0.25    # share of envs keeping the distillation loss (method.md 25 %)
   # Where the distillation share's envs start and what goals they get: "stage2" (the student's
@@ -105,6 +116,10 @@ class FinetuneConfig:
                        f"{DISTILL_STARTS}")
     if not 0.0 <= self.distill_fraction <= 1.0:
       raise ValueError(f"config.finetune.distill_fraction={self.distill_fraction} not in [0, 1]")
+    if not self.latent_std_scale > 0:
+      raise ValueError(f"config.finetune.latent_std_scale={self.latent_std_scale} must be > 0")
+    if self.explore not in EXPLORE:
+      raise ValueError(f"config.finetune.explore={self.explore!r}; valid {EXPLORE}")
     if self.lr_schedule not in ppo_lib.LR_SCHEDULES:
       raise ValueError(f"config.finetune.lr_schedule={self.lr_schedule!r}; valid "
                        f"{ppo_lib.LR_SCHEDULES}")
@@ -222,16 +237,33 @@ class Finetuner:
     return {"h": h, "g": g, "mean": mean, "mu_p": mu_p, "log_std_p": ls_p,
             "log_std": jnp.broadcast_to(self.log_std(params), mean.shape)}
 
+  def explored(self, d: dict) -> tuple[jax.Array, jax.Array]:
+    """``(mean, log_std)`` of the Gaussian PPO samples and scores (``cfg.explore``): the action's
+    ``[..., A]`` or the prior latent's ``[..., Z]``."""
+    if self.cfg.explore == "latent":
+      return d["mu_p"], d["log_std_p"] + jnp.log(self.cfg.latent_std_scale)
+    return d["mean"], d["log_std"]
+
+  def env_action(self, params, d: dict, raw: jax.Array) -> jax.Array:
+    """The env action ``[..., A]`` for a sample ``raw`` of :meth:`explored`'s Gaussian."""
+    if self.cfg.explore == "latent":
+      z = lp.project_to_sphere(raw) if self.model.cfg.project_latent else raw
+      raw = self.model.apply(params["student"], d["h"], z, method=self.model.decode)
+    b = self.student_cfg.action_bound
+    return jnp.clip(raw, -b, b)
+
   def value(self, params, h, g, mask) -> jax.Array:
     """Critic value ``[...]`` from normalised history / goals (as :meth:`inputs` gives them)."""
     return self.critic.apply(params["critic"], networks.critic_input(h, g, mask))
 
   def act(self, params, norm, obs: goal_env.StudentObs, key: jax.Array | None = None):
-    """Env action ``[N, A]``: the decoder's mean (``key`` None) or a sample."""
+    """Env action ``[N, A]``: the deployed path (``key`` None: the decoder at the episode's
+    latent) or a sample of the Gaussian PPO explores with (``cfg.explore``)."""
     d = self.distribution(params, norm, obs)
-    u = d["mean"] if key is None else mlp.gaussian_sample(key, d["mean"], d["log_std"])
-    b = self.student_cfg.action_bound
-    return jnp.clip(u, -b, b)
+    if key is None:
+      b = self.student_cfg.action_bound
+      return jnp.clip(d["mean"], -b, b)
+    return self.env_action(params, d, mlp.gaussian_sample(key, *self.explored(d)))
 
   def expert_label(self, frozen, obs: goal_env.StudentObs) -> jax.Array:
     if self.expert_fn is None:
@@ -246,15 +278,15 @@ class Finetuner:
     c = self.cfg
     obs = mb["obs"]
     d = self.distribution(params, norm, obs)
-    mean, log_std = d["mean"], d["log_std"]
+    mean = d["mean"]
     w_d = mb["distill_w"]
     w_rl = 1.0 - w_d
     ones = jnp.ones_like(w_d)
-    log_prob = mlp.gaussian_log_prob(mean, log_std, mb["raw_action"])
+    log_prob = mlp.gaussian_log_prob(*self.explored(d), mb["raw_action"])
     adv = L.normalize_advantages(mb["advantage"], w_rl)
     pg, aux = L.surrogate_loss(log_prob, mb["log_prob"], adv, c.clip_eps, w_rl)
     vl = L.value_loss(self.value(params, d["h"], d["g"], obs.mask), mb["return"], ones)
-    ent = L.wmean(mlp.gaussian_entropy(log_std), ones)
+    ent = L.wmean(mlp.gaussian_entropy(self.explored(d)[1]), ones)
     l_d = L.imitation_loss(mean, mb["expert_action"], w_d)
     total = pg + c.value_coef * vl - c.entropy_coef * ent + c.w_distill * l_d
     m = {"policy_loss": pg, "value_loss": vl, "entropy": ent, "loss_distill": l_d, **aux}
@@ -277,10 +309,9 @@ class Finetuner:
 
     def policy_fn(obs, k):
       d = self.distribution(params, norm, obs)
-      u = mlp.gaussian_sample(k, d["mean"], d["log_std"])
-      b = self.student_cfg.action_bound
-      return jnp.clip(u, -b, b), {
-          "raw_action": u, "log_prob": mlp.gaussian_log_prob(d["mean"], d["log_std"], u),
+      u = mlp.gaussian_sample(k, *self.explored(d))
+      return self.env_action(params, d, u), {
+          "raw_action": u, "log_prob": mlp.gaussian_log_prob(*self.explored(d), u),
           "value": self.value(params, d["h"], d["g"], obs.mask),
           "expert_action": self.expert_label(frozen, obs)}
 
