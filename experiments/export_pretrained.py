@@ -8,9 +8,16 @@ manifest.
 
 A Stage-2 student (its config has ``goals``) is evaluated on the goal tasks instead
 (``--tasks``, ``--task_episodes`` episodes each, seed 0; docs/tasks.md), plus a short
-``ci_check`` (``--ci_episodes`` snapshot episodes, prior-mean latent) that
+``ci_check`` (``--ci_episodes`` episodes of ``--ci_task``, prior-mean latent) that
 tests/test_pretrained.py reproduces; its
-manifest names the expert it was distilled from (``--expert``).
+manifest names the expert it was distilled from (``--expert``). A Stage-3 finetune (its config
+has ``finetune``) is exported the same way as kind ``stage3_finetuned``, naming the student it
+started from (``--student``):
+
+  python experiments/export_pretrained.py --workdir RUN --name locomotion_finetuned \
+      --student pretrained/locomotion_student --expert pretrained/locomotion_expert \
+      --tasks snapshot,trajectory,chain --ci_task chain \
+      --command "python experiments/finetune.py --config=configs/finetune.py:locomotion ..."
 
 Copies ``RUN/policy`` (the inference bundle), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
 ``RUN/history.jsonl``, rebuilds the whole run's TensorBoard events from those logs into ``tb/``
@@ -45,7 +52,9 @@ flags.DEFINE_string("train_notes", "", "Free text on how the run went (recorded)
 flags.DEFINE_list("tasks", ["snapshot", "trajectory", "contact", "chain", "random_init"],
                   "Student bundles: goal tasks to evaluate.")
 flags.DEFINE_integer("task_episodes", 64, "Student bundles: episodes per goal task.")
-flags.DEFINE_integer("ci_episodes", 32, "Student bundles: snapshot episodes of the CI check.")
+flags.DEFINE_integer("ci_episodes", 32, "Student bundles: episodes of the CI check.")
+flags.DEFINE_string("ci_task", "snapshot", "Student bundles: the CI check's goal task.")
+flags.DEFINE_string("student", "", "Stage-3 bundles: the student bundle the finetune started from.")
 flags.DEFINE_string("expert", "pretrained/embedded_expert", "Student bundles: the expert it was "
                     "distilled from (recorded with its manifest's numbers).")
 FLAGS = flags.FLAGS
@@ -159,8 +168,8 @@ def _export_student(run, dest, config, clips) -> None:
       expert_evals[task] = {k: rx[k] for k in keys}
       line += f", expert on the same episodes {rx['success_rate']}"
     print(line)
-  ci = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, "snapshot", FLAGS.ci_episodes,
-                                       latent_mean=True)
+  ci = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, FLAGS.ci_task,
+                                       FLAGS.ci_episodes, latent_mean=True)
   summary = json.loads((run / "train_summary.json").read_text()) if (
       run / "train_summary.json").exists() else {}
   expert_manifest = pathlib.Path(FLAGS.expert) / "manifest.json"
@@ -172,20 +181,26 @@ def _export_student(run, dest, config, clips) -> None:
   if size > FLAGS.max_mb:
     raise ValueError(f"{dest}: {size:.1f} MB exceeds --max_mb={FLAGS.max_mb}")
   d = config.distill
+  stage3 = "finetune" in config
+  # the env steps of an iteration: the finetune's batch for a Stage-3 bundle, else distillation's
+  batch = config.finetune if stage3 else d
   manifest = {
-      "name": FLAGS.name, "kind": "stage2_student", "bundle": ckpt_lib.BUNDLE_DIR,
-      "expert": expert,
+      "name": FLAGS.name, "kind": "stage3_finetuned" if stage3 else "stage2_student",
+      "bundle": ckpt_lib.BUNDLE_DIR, "expert": expert,
+      **({"student": FLAGS.student} if stage3 else {}),
       "config": {"variant": config.get("variant"), "ablation": d.ablation,
                  "humanoid": config.env.scene.humanoid, "action_mode": config.env.action_mode,
                  "impl": config.env.impl, "latent_size": int(d.network.latent_size),
                  "decoder_hidden": list(d.network.decoder_hidden),
-                 "augment": config.augment.to_dict()},
+                 "augment": config.augment.to_dict(),
+                 **({"finetune_ablation": config.get("ablation"),
+                     "finetune": config.finetune.to_dict()} if stage3 else {})},
       "data": {"source": config.data.source, "seed": int(config.seed),
                "num_clips": len(clips),
                "clips": [{"name": c.name, "frames": int(c.num_frames)} for c in clips]},
       "training": {"command": FLAGS.command, "iterations": summary.get("iterations"),
-                   "env_steps": (int(summary["iterations"]) * int(d.num_envs)
-                                 * int(d.unroll_length) if summary.get("iterations") else None),
+                   "env_steps": (int(summary["iterations"]) * int(batch.num_envs)
+                                 * int(batch.unroll_length) if summary.get("iterations") else None),
                    "wall_s": (FLAGS.train_wall_s if FLAGS.train_wall_s is not None
                               else summary.get("wall_s")),
                    "notes": FLAGS.train_notes, "commit": summary.get("commit"),
@@ -193,10 +208,10 @@ def _export_student(run, dest, config, clips) -> None:
       "eval": evals,
       "eval_latent_mean": mean_evals,
       "eval_expert_same_episodes": expert_evals,
-      "ci_check": {"task": "snapshot", "num_episodes": FLAGS.ci_episodes, "seed": 0,
+      "ci_check": {"task": FLAGS.ci_task, "num_episodes": FLAGS.ci_episodes, "seed": 0,
                    "latent": ci["latent"],
                    "success_rate": ci["success_rate"], "failure_rate": ci["failure_rate"],
-                   "e_h": ci["e_h"]},
+                   "e_h": ci["e_h"], "mean_goals_reached": ci["mean_goals_reached"]},
       "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
   }
   (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))

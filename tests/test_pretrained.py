@@ -21,7 +21,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL = sorted((ROOT / "pretrained").glob("*/manifest.json"))
 MANIFESTS = [m for m in ALL
              if json.loads(m.read_text()).get("kind", "stage1_expert") == "stage1_expert"]
-STUDENTS = [m for m in ALL if json.loads(m.read_text()).get("kind") == "stage2_student"]
+# Stage-2 students and Stage-3 finetunes of them (the same bundle format and CI check)
+STUDENTS = [m for m in ALL if json.loads(m.read_text()).get("kind") in ("stage2_student",
+                                                                        "stage3_finetuned")]
 # Success rate and mean length may differ from the manifest's by this much (the evaluation is
 # deterministic on the C backend at any thread count; this absorbs XLA float differences between
 # CPUs, which can flip one episode's outcome).
@@ -29,6 +31,7 @@ SUCCESS_TOL = 0.25
 LENGTH_TOL = 0.15  # relative
 FAILURE_TOL = 0.2  # student CI check: fall rate over its distinct episodes
 E_H_TOL = 0.25     # relative
+GOALS_TOL = 0.3    # student CI check: goals reached per episode (chain: 0-3), when recorded
 
 
 def _needs_shared(manifest: dict) -> bool:
@@ -117,5 +120,8 @@ def test_student_reproduces_its_ci_check(student):
   assert abs(res["failure_rate"] - want["failure_rate"]) <= FAILURE_TOL, (res["failure_rate"],
                                                                           want)
   assert res["e_h"] == pytest.approx(want["e_h"], rel=E_H_TOL), (res["e_h"], want)
+  if "mean_goals_reached" in want:
+    assert abs(res["mean_goals_reached"] - want["mean_goals_reached"]) <= GOALS_TOL, (
+        res["mean_goals_reached"], want)
   # The manifest's figures are those of a policy that mostly stays up.
   assert want["failure_rate"] <= 0.5 and want["num_episodes"] >= 32, want
