@@ -5,7 +5,8 @@ Arg: ``<variant>[,<ablation>]``. Variants: ``smpl`` (method.md-sized: 4096 envs)
 for ``pretrained/locomotion_student`` on its walk clips), ``smoke`` (HOI, CPU-sized, 2
 iterations) and ``toy`` (point-mass env; tests). Ablations (switches of
 ``training/finetune/train.py``): ``full`` (default: 25 % of the envs keep the distillation loss,
-plus a KL to the distilled prior), ``no_kl`` (distillation share only), ``rl_only`` (neither).
+plus a KL to the distilled prior), ``no_kl`` (distillation share only), ``rl_only`` (neither),
+``preserve_only`` (the control: ``full`` without PPO's policy gradient).
 
   python experiments/finetune.py --config=configs/finetune.py:embedded \\
       --workdir runs/ft --student pretrained/embedded_student --expert pretrained/embedded_expert
@@ -24,7 +25,9 @@ from interprior_jax.training.finetune import train as finetune
 
 VARIANTS = ("smoke", "embedded", "locomotion", "smpl", "toy")
 ABLATIONS = {"full": {}, "no_kl": {"w_prior_kl": 0.0},
-             "rl_only": {"w_prior_kl": 0.0, "distill_fraction": 0.0}}
+             "rl_only": {"w_prior_kl": 0.0, "distill_fraction": 0.0},
+             # the control: the same envs and preservation, no PPO gradient (what RL adds)
+             "preserve_only": {"w_policy": 0.0}}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -85,16 +88,22 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # random-pose starts (whose goal is the object only, method.md's random_init) teach nothing:
     # body goals only, starts from dataset frames (with the student's heading noise) and harvested
     # failure states.
-    # Action noise sigma_a = e^-3.5 = 0.03: the student acts in absolute PD targets (one unit =
-    # half a hinge's range, pi rad on SMPL), where the default e^-2 (0.42 rad per joint per step)
-    # ended ~5 % of training steps in a fall (docs/results.md).
+    # Action noise (explore="action") sigma_a = e^-3.5 = 0.03: the student acts in absolute PD
+    # targets (one unit = half a hinge's range, pi rad on SMPL), where the default e^-2 (0.42 rad
+    # per joint per step) ended ~5 % of training steps in a fall (docs/results.md).
+    # Exploration in the latent (explore="latent", the prior's Gaussian at 0.3 x its std, every
+    # step; no action noise), the policy's rate KL-adaptive (at a fixed 2e-5 approx_kl was
+    # 0.09-0.12 per iteration), the new critic at its own rate after a 10-iteration warm-up: the
+    # first setting under which Stage 3 raised a goal task (chain; docs/results.md).
     c.finetune.update(num_envs=128, unroll_length=32, num_epochs=4, num_minibatches=4,
                       learning_rate=2e-5, critic_hidden=(256, 256), reward_scale=0.1,
-                      init_log_std=-3.5)
+                      init_log_std=-3.5, explore="latent", latent_std_scale=0.3,
+                      lr_schedule="adaptive", desired_kl=0.01, critic_learning_rate=1e-3,
+                      value_warmup_iterations=10)
     c.goal_overrides.update(snapshot_families=("full", "root", "extremities", "random_body"),
                             snapshot_probs=(0.3, 0.3, 0.2, 0.2))
     c.env_overrides.init.random_pose_prob = 0.0
-    c.loop.update(num_iterations=200, log_every=5, checkpoint_every=20)
+    c.loop.update(num_iterations=160, log_every=5, checkpoint_every=20)
   elif variant == "smoke":
     c.finetune.update(num_envs=16, unroll_length=8, num_epochs=2, num_minibatches=2,
                       learning_rate=2e-5, critic_hidden=(32, 32), reward_scale=0.1)

@@ -103,6 +103,7 @@ class FinetuneConfig:
   # something) or "inbetween" (like the RL envs: random poses, failure states; the first HOI runs).
   distill_starts: str = "stage2"
   w_distill: float = 1.0
+  w_policy: float = 1.0             # PPO's surrogate (0: preservation only, the control ablation)
   w_prior_kl: float = 0.0           # KL to the frozen distilled prior (0: off)
   critic_hidden: tuple[int, ...] = (512, 256)
   activation: str = "elu"
@@ -288,7 +289,7 @@ class Finetuner:
     vl = L.value_loss(self.value(params, d["h"], d["g"], obs.mask), mb["return"], ones)
     ent = L.wmean(mlp.gaussian_entropy(self.explored(d)[1]), ones)
     l_d = L.imitation_loss(mean, mb["expert_action"], w_d)
-    total = pg + c.value_coef * vl - c.entropy_coef * ent + c.w_distill * l_d
+    total = c.w_policy * pg + c.value_coef * vl - c.entropy_coef * ent + c.w_distill * l_d
     m = {"policy_loss": pg, "value_loss": vl, "entropy": ent, "loss_distill": l_d, **aux}
     if c.w_prior_kl > 0:
       mu0, ls0 = self.model.apply(frozen["prior"], d["h"], d["g"], obs.mask,
