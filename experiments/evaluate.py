@@ -16,11 +16,14 @@ Stage-2 goal tasks (a distilled bundle, ``experiments/distill.py``):
 
   python experiments/evaluate.py --workdir DIR --task snapshot|trajectory|contact|chain|random_init
   python experiments/evaluate.py --workdir DIR --task snapshot --expert pretrained/embedded_expert
+  python experiments/evaluate.py --workdir DIR --task chain --latent_mean --video -1
 
 success / failure rate / E_h / E_o as defined in ``interprior_jax/training/distill_eval.py`` and
 docs/tasks.md; writes ``DIR/eval_<task>.json``.  ``--task all`` runs the five tasks (the expert:
 all but ``random_init``, which starts off the reference), writes ``DIR/eval_goal_tasks.json``
 (``_expert`` / ``_latent_mean`` suffixes as for one task) and prints one Table-1 row.
+``--video N`` (one task) renders goal episode N (``-1``: the best) next to the JSON, with the
+reference frame of the goal being pursued as a ghost (it changes when a chain goal is reached).
 """
 
 import os
@@ -55,9 +58,9 @@ flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
 flags.DEFINE_string("expert", None, "Goal tasks: the same episodes played by this expert bundle "
                     "on the full reference (the student's upper bound; writes "
                     "eval_<task>_expert.json).")
-flags.DEFINE_integer("video", None, "Render tracking episode N (its index in episodes; -1: the "
-                     "best one, a success if any) to MP4 with the reference as a translucent "
-                     "ghost.")
+flags.DEFINE_integer("video", None, "Render episode N (its index in episodes; -1: the best "
+                     "one, a success if any) to MP4 with a translucent ghost: tracking, the "
+                     "reference; goal tasks, the reference frame the current goal is taken from.")
 flags.DEFINE_string("video_out", None, "MP4 path (default: next to the JSON, episode_<N>.mp4).")
 flags.DEFINE_bool("latent_mean", False, "Goal tasks: the student acts on the prior's mean latent "
                   "(deterministic) instead of a per-episode prior sample.")
@@ -76,16 +79,23 @@ def main(_):
   if FLAGS.task != "tracking":
     from interprior_jax.training import distill_eval
 
-    def run(task):
-      return distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, task,
-                                             FLAGS.num_episodes, FLAGS.seed,
-                                             expert_dir=FLAGS.expert,
-                                             latent_mean=FLAGS.latent_mean)
-
     tag = ("goal_tasks" if FLAGS.task == "all" else FLAGS.task)
     name = (f"eval_{tag}" + ("_expert" if FLAGS.expert else "")
             + ("_latent_mean" if FLAGS.latent_mean else "") + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
+    if FLAGS.video is not None and FLAGS.task == "all":
+      raise ValueError("--video: name one goal task (--task), not 'all'")
+
+    def run(task):
+      video = {}
+      if FLAGS.video is not None:
+        vtag = "best" if FLAGS.video == distill_eval.BEST_EPISODE else FLAGS.video
+        video = {"video_episode": FLAGS.video, "video_path": FLAGS.video_out or str(
+            out.with_name(f"{out.stem}_episode_{vtag}.mp4"))}
+      return distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, task,
+                                             FLAGS.num_episodes, FLAGS.seed,
+                                             expert_dir=FLAGS.expert,
+                                             latent_mean=FLAGS.latent_mean, **video)
     meta = {"workdir": str(workdir), "acting": FLAGS.expert or "student", **launch.provenance()}
     if FLAGS.task == "all":
       tasks = [t for t in distill_eval.TASKS if not (FLAGS.expert and t == "random_init")]
@@ -109,6 +119,8 @@ def main(_):
     launch.write_json(out, result)
     print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} failure_rate="
           f"{result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']} -> {out}")
+    if "video" in result:
+      print(f"evaluate[{FLAGS.task}]: video {result['video']}")
     return
   source = None
   if FLAGS.clips:

@@ -125,3 +125,54 @@ def test_student_reproduces_its_ci_check(student):
         res["mean_goals_reached"], want)
   # The manifest's figures are those of a policy that mostly stays up.
   assert want["failure_rate"] <= 0.5 and want["num_episodes"] >= 32, want
+
+
+def test_goal_episode_video_ghost_is_the_goal(tmp_path):
+  """``evaluate.py --task chain --video -1``'s path: the best chain episode, played by the
+  locomotion expert (its chain success in the student's manifest is 0.66, so one of 4 episodes
+  reaches goals), is re-recorded exactly as the evaluation played it (same goals-reached count
+  and length), rendered, and its ghost is the goal: at each state that reaches a goal, the
+  simulated hands, feet and head lie within the goal tolerance of the ghost's, while at the
+  episode's start the ghost (the first goal, 45 steps ahead) is out of reach."""
+  import mujoco
+
+  from interprior_jax.envs import goal_env
+  from interprior_jax.training import distill_eval
+
+  student, expert = ROOT / "pretrained" / "locomotion_student", ROOT / "pretrained" / "locomotion_expert"
+  if not (student / "policy").exists() or not (expert / "policy").exists():
+    pytest.skip("pretrained/locomotion_{student,expert} not committed")
+  video = tmp_path / "chain_best.mp4"
+  r = distill_eval.evaluate_goal_task(student / "policy", "chain", 4, expert_dir=expert,
+                                      video_episode=distill_eval.BEST_EPISODE, video_path=video)
+  v = r["video"]
+  best = r["per_episode"][v["episode"]]
+  assert best["goals_reached"] >= 1, r["per_episode"]
+  assert len(v["goal_reached_at"]) == best["goals_reached"] and v["steps"] == best["length"], v
+  assert v["status"] == "ok" and video.stat().st_size > 0, v
+  ep = np.load(v["arrays"])
+  sim_qpos, goal_qpos = ep["sim_qpos"], ep["goal_qpos"]
+  assert sim_qpos.shape == goal_qpos.shape == (v["steps"], sim_qpos.shape[1])
+  env = registry.make_env(distill_eval.task_config(
+      ml_collections.ConfigDict(ckpt_lib.load_bundle(student / "policy").config),
+      distill_eval.TASKS["chain"]))
+  spec, model = env.spec, env.scene.model
+  ext = np.asarray(spec.body_ids)[np.concatenate(
+      [np.asarray(spec.hand_idx), np.asarray(spec.foot_idx), [spec.head_idx]]).astype(int)]
+
+  def extremities(qpos):
+    d = mujoco.MjData(model)
+    d.qpos[:] = qpos
+    mujoco.mj_kinematics(model, d)
+    return d.xpos[ext].copy()
+
+  # body_pos tolerance per axis of the sim root's heading frame -> at most sqrt(3) x it in 3D
+  tol = goal_env.HOI_TOLERANCE["body_pos"] * np.sqrt(3.0) + 1e-3
+  for t in v["goal_reached_at"]:
+    if t < v["steps"]:  # the reaching state is recorded (not the episode's last step)
+      err = np.linalg.norm(extremities(sim_qpos[t]) - extremities(goal_qpos[t - 1]), axis=-1)
+      assert err.max() <= tol, (t, err)
+  # ... and not the reference's current frame, which the expert also tracks: at the start the
+  # goal lies 45 steps (1.5 s of walking) ahead, out of reach.
+  err = np.linalg.norm(extremities(sim_qpos[0]) - extremities(goal_qpos[0]), axis=-1)
+  assert err.max() > tol, err

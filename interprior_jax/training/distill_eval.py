@@ -28,12 +28,15 @@ key-body / object-point error vs the reference the goals come from; HOI env) and
 from __future__ import annotations
 
 import dataclasses
+import pathlib
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from interprior_jax.envs import contract
 from interprior_jax.envs import goals as goals_lib
 from interprior_jax.envs import goal_env
 from interprior_jax.envs import init_states
@@ -62,6 +65,8 @@ TASK_FAMILIES: dict[str, dict[str, str]] = {
     "toy": {"contact": "pos", "object+extremities": "pos", "object": "pos"},
 }
 TRAJECTORY_HIT_RATE = 0.9
+#: ``video_episode`` value that renders the most successful episode (:func:`best_goal_episode`).
+BEST_EPISODE = -1
 METRICS = {"hoi": ("e_h", "e_o"), "toy": ("e_pos",)}
 
 
@@ -142,15 +147,58 @@ def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
   return out
 
 
-def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
-                       expert_dir=None, latent_mean: bool = False) -> dict:
-  """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`).
+def record_goal_episode(genv, act, reset_state, num_steps: int, index: int) -> dict:
+  """Replays the batch as :func:`run_task` does (same reset state: the same episodes) and returns
+  copy ``index``'s episode, from its reset state to its last step (HOI env): ``sim_qpos (T, nq)``;
+  ``goal_qpos (T, nq)``, the reference frame the snapshot goal pursued from that state is taken
+  from (its masked fields are the goal; objects included), for a ghost overlay; ``reached (T,)``
+  goals reached after that step (the state ``t + 1`` reached goal ``goal_qpos[t]`` where it
+  increases); ``T``."""
+  env = genv.env
+  if not hasattr(env, "library"):
+    raise ValueError("--video: only HOI env bundles can be rendered")
 
-  ``expert_dir``: play the same episodes with the expert bundle there acting instead, on the full
-  reference it was trained on (its actions relabelled to the student's parameterisation): the
-  upper bound a distilled student is compared with (meaningless for ``random_init``, whose start
-  is off the reference).  ``latent_mean``: the student acts on the prior's mean latent (noise
-  ``eps = 0``, the deterministic policy) instead of a per-episode prior sample (method.md)."""
+  def body(s, _):
+    out = (s.pipeline_state.qpos[index], s.info[contract.INFO_CLIP][index],
+           s.info[contract.INFO_TIME][index], s.obs.snap_steps[index])
+    ns = jax.vmap(genv.step)(s, act(s.obs))
+    return ns, out + (ns.info[goal_env.REACHED][index], ns.done[index])
+
+  _, (qpos, clip, time, snap, reached, done) = jax.jit(lambda s: jax.lax.scan(
+      body, s, None, num_steps))(reset_state)
+  done = np.asarray(done) > 0
+  length = int(np.argmax(done)) + 1 if done.any() else num_steps
+  goal_time = time[:length] + snap[:length].astype(jnp.float32) * env.dt
+  ref = jax.vmap(env.library.frame)(clip[:length], goal_time)
+  base = env.physics.init_data().qpos
+  goal_qpos = jax.vmap(
+      lambda r: init_states.reference_state(r, base, env.idx, env.spec.nv)[0])(ref)
+  return {"sim_qpos": np.asarray(qpos[:length]), "goal_qpos": np.asarray(goal_qpos),
+          "reached": np.asarray(reached[:length]), "length": length}
+
+
+def best_goal_episode(per: dict) -> int:
+  """Index of the most successful episode of ``per`` (:func:`run_task`'s arrays): a success if
+  any, else the most goals reached, else the longest; the first on ties."""
+  n = len(per["success"])
+  return max(range(n), key=lambda i: (per["success"][i], per["goals_reached"][i],
+                                      per["length"][i], -i))
+
+
+@dataclasses.dataclass(frozen=True)
+class GoalTaskEpisodes:
+  """The batch of episodes one goal-task evaluation plays: the task's goal env, the acting
+  function ``act(obs: StudentObs [N]) -> action [N, A]`` and the reset states ``[N]``."""
+  task: GoalTask
+  genv: goal_env.GoalEnv
+  act: Callable
+  reset: object
+  metric_names: tuple
+
+
+def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
+                       expert_dir=None, latent_mean: bool = False) -> GoalTaskEpisodes:
+  """The episodes :func:`evaluate_goal_task` plays (same arguments)."""
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training.distill import train as distill
   from interprior_jax.envs import registry
@@ -168,9 +216,8 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   gcfg = distill.goal_config_from(config.goals, z)
   genv = goal_env.GoalEnv(base, goal_env.make_goal_source(config.env_kind, base, gcfg),
                              gcfg)
-  k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
+  k_reset, _ = jax.random.split(jax.random.PRNGKey(seed))
   reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))
-  metric_names = METRICS.get(config.env_kind, ())
   if expert_dir is None:
     scale = 0.0 if latent_mean else 1.0
 
@@ -182,6 +229,26 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
 
     def act(obs):
       return adapt(expert_act(obs.reference), obs.action_context)
+  return GoalTaskEpisodes(task, genv, act, reset, METRICS.get(config.env_kind, ()))
+
+
+def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
+                       expert_dir=None, latent_mean: bool = False,
+                       video_episode: int | None = None, video_path=None) -> dict:
+  """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`).
+
+  ``expert_dir``: play the same episodes with the expert bundle there acting instead, on the full
+  reference it was trained on (its actions relabelled to the student's parameterisation): the
+  upper bound a distilled student is compared with (meaningless for ``random_init``, whose start
+  is off the reference).  ``latent_mean``: the student acts on the prior's mean latent (noise
+  ``eps = 0``, the deterministic policy) instead of a per-episode prior sample (method.md).
+  ``video_episode``: render that episode (``-1``: :func:`best_goal_episode`) to ``video_path``
+  (MP4) with the goal's reference frame as a translucent ghost (result key ``video``), and its
+  :func:`record_goal_episode` arrays beside it (``.npz``: to re-render or analyse)."""
+  run = goal_task_episodes(bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean)
+  task, genv, act, reset, metric_names = (run.task, run.genv, run.act, run.reset,
+                                          run.metric_names)
+  k_run = jax.random.split(jax.random.PRNGKey(seed))[1]
   per = jax.device_get(jax.jit(lambda s, k: run_task(genv, act, s, task, k, metric_names))(
       reset, k_run))
   per = {k: np.asarray(v, np.float64) for k, v in per.items()}
@@ -199,4 +266,20 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   for m in metric_names:
     result[m] = float(np.mean(per[m]))
   result["per_episode"] = [{k: float(v[i]) for k, v in per.items()} for i in range(num_episodes)]
+  if video_episode is not None:
+    from interprior_jax import render
+    i = best_goal_episode(per) if video_episode == BEST_EPISODE else int(video_episode)
+    if not 0 <= i < num_episodes:
+      raise ValueError(f"--video {i}: the task has episodes 0..{num_episodes - 1}")
+    ep = record_goal_episode(genv, act, reset, task.horizon * task.chain_length, i)
+    base = genv.env
+    status = render.try_render_ghost_video(base.scene.model, ep["sim_qpos"], ep["goal_qpos"],
+                                           video_path, fps=1.0 / base.dt,
+                                           track_body=int(base.spec.root_body_id))
+    steps = 1 + np.flatnonzero(np.diff(np.concatenate([[0], ep["reached"]])) > 0)
+    arrays = pathlib.Path(video_path).with_suffix(".npz")
+    np.savez_compressed(arrays, **{k: ep[k] for k in ("sim_qpos", "goal_qpos", "reached")})
+    status.update(episode=i, steps=ep["length"], goal_reached_at=[int(t) for t in steps],
+                  success=bool(per["success"][i]), arrays=str(arrays))
+    result["video"] = status
   return result
