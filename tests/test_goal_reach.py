@@ -187,3 +187,61 @@ def test_goal_task_episodes_start_at_distinct_frames_inside_the_clip(hoi_goal_en
   assert len(np.unique(np.round(t, 4))) > 24, t          # distinct episodes
   assert t.min() >= 0.0 and t.max() <= clip.duration - need + 1e-5, (t.max(), clip.duration, need)
   assert t.max() > 0.5 * (clip.duration - need)            # spread over the frames allowed
+
+
+def test_next_goal_rule():
+  """Hand-computed cases of :meth:`GoalEnv.next_goal` (ahead, horizon, left)."""
+  nxt = goal_env.GoalEnv.next_goal
+  cases = {(0, 45, 200): (45, False),    # a fresh goal: horizon steps from now
+           (-3, 45, 200): (45, False),   # the goal's frame is behind: from now
+           (20, 45, 200): (65, False),   # reached 20 steps early: along the reference
+           (20, 45, 50): (50, False),    # capped at the clip's last frame
+           (50, 45, 50): (50, True),     # the last frame was the goal: none left
+           (0, 45, 0): (1, True)}
+  for (ahead, h, left), (steps, none_left) in cases.items():
+    got = nxt(None, jnp.int32(ahead), jnp.int32(h), jnp.int32(left))
+    assert (int(got[0]), bool(got[1])) == (steps, none_left), (ahead, h, left, got)
+
+
+def test_chain_goals_advance_along_the_clip_and_stop_at_its_end(hoi_goal_env):
+  """With every goal reached at once (tolerances 1e3 m / rad) each step's reach moves the goal
+  ``L`` frames further along the reference; no goal frame lies past the clip's last frame, and
+  once that frame has been reached the snapshot token is empty and nothing more is counted (found
+  2026-12-03: the clip-end frame was re-issued and 'reached' again at every step, 14 chain goals
+  in 14 steps)."""
+  env, source, clip = hoi_goal_env
+  ecfg = env.cfg.copy_and_resolve_references()
+  ecfg.termination.enabled = ()            # play to the clip's end whatever the humanoid does
+  ecfg.max_episode_steps = 10_000
+  env = make_env(ecfg, [clip])
+  src = dataclasses.replace(goal_env.make_goal_source("hoi", env, goal_env.GoalConfig()),
+                            tolerance={k: 1e3 for k in goal_env.HOI_TOLERANCE})
+  cfg = goal_env.GoalConfig(snapshot_min=10, snapshot_max=10, snapshot_families=("root",),
+                            snapshot_probs=(1.0,), trajectory_families=("none",),
+                            trajectory_probs=(1.0,), advance_on_reach=True)
+  genv = goal_env.GoalEnv(env, src, cfg)
+  step = jax.jit(lambda s: genv.step(s, jnp.zeros((env.action_size,))))
+  s = jax.jit(genv.reset)(jax.random.PRNGKey(1))
+  left0 = int(src.steps_left_fn(s))
+  assert left0 >= 30, left0                # the start leaves room for several goals
+  dt, end = float(env.dt), float(clip.duration)
+  goal_times, counts, given = [], [], []
+  while True:
+    ns = step(s)
+    if bool(ns.done):
+      break
+    t = float(ns.info["time"])
+    goal_times.append(t + int(ns.info[goal_env.SNAP]) * dt)
+    counts.append(int(ns.info[goal_env.REACHED]))
+    given.append(float(ns.info[goal_env.MASK][-1].sum()) > 0)
+    s = ns
+  goal_times, counts = np.asarray(goal_times), np.asarray(counts)
+  assert goal_times.max() <= end + 1e-4, (goal_times.max(), end)
+  # one goal per 10 frames of reference left at the start, the last one the clip's last frame
+  assert counts[-1] == -(-left0 // 10), (counts[-1], left0)
+  assert not given[-1] and all(given[:np.argmax(counts == counts[-1]) - 1])
+  # each new goal is a later frame (the goal time recorded at a reach is the next goal's; the
+  # last reach, of the clip's last frame, leaves the token empty instead)
+  hits = np.flatnonzero(np.diff(counts) > 0) + 1
+  assert not given[hits[-1]] and all(given[h] for h in hits[:-1])
+  assert np.all(np.diff(goal_times[hits[:-1]]) > 0.5 * dt), goal_times[hits]

@@ -130,8 +130,8 @@ def test_student_reproduces_its_ci_check(student):
 def test_goal_episode_video_ghost_is_the_goal(tmp_path):
   """``evaluate.py --task chain --video -1``'s path: the best chain episode, played by the
   locomotion expert (its chain success in the student's manifest is 0.66, so one of 4 episodes
-  reaches goals), is re-recorded exactly as the evaluation played it (same goals-reached count
-  and length), rendered, and its ghost is the goal: at each state that reaches a goal, the
+  reaches goals), is re-recorded exactly as the evaluation played it (its length; at least the
+  goals the evaluation counted), rendered, and its ghost is the goal: at each state that reaches a goal, the
   simulated hands, feet and head lie within the goal tolerance of the ghost's, while at the
   episode's start the ghost (the first goal, 45 steps ahead) is out of reach."""
   import mujoco
@@ -148,7 +148,8 @@ def test_goal_episode_video_ghost_is_the_goal(tmp_path):
   v = r["video"]
   best = r["per_episode"][v["episode"]]
   assert best["goals_reached"] >= 1, r["per_episode"]
-  assert len(v["goal_reached_at"]) == best["goals_reached"] and v["steps"] == best["length"], v
+  # the video marks every reach; the evaluation counts those in turn, each within its limit
+  assert len(v["goal_reached_at"]) >= best["goals_reached"] and v["steps"] == best["length"], v
   assert v["status"] == "ok" and video.stat().st_size > 0, v
   ep = np.load(v["arrays"])
   sim_qpos, goal_qpos = ep["sim_qpos"], ep["goal_qpos"]
@@ -172,6 +173,8 @@ def test_goal_episode_video_ghost_is_the_goal(tmp_path):
     if t < v["steps"]:  # the reaching state is recorded (not the episode's last step)
       err = np.linalg.norm(extremities(sim_qpos[t]) - extremities(goal_qpos[t - 1]), axis=-1)
       assert err.max() <= tol, (t, err)
+      # the next goal is a later frame, not the one just reached (re-issued clip-end frames)
+      assert np.abs(goal_qpos[t] - goal_qpos[t - 1]).max() > 1e-3, t
   # ... and not the reference's current frame, which the expert also tracks: at the start the
   # goal lies 45 steps (1.5 s of walking) ahead, out of reach.
   err = np.linalg.norm(extremities(sim_qpos[0]) - extremities(goal_qpos[0]), axis=-1)

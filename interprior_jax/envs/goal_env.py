@@ -13,9 +13,15 @@ snapshot token, each drawn from a configurable mixture of mask families
 ``eps ~ N(0, I)``, and the snapshot horizon ``L ~ U[snapshot_min, snapshot_max]`` steps. The
 snapshot target is a fixed *absolute* reference time: the remaining steps count down; when they
 reach 0 a new horizon is drawn from the current time (a goal chain).  With
-``GoalConfig.advance_on_reach`` (evaluation chains) a snapshot goal that is reached is replaced at
-once by the next one, the horizon being its time limit; ``info[REACHED]`` counts the goals reached
-this episode.
+``GoalConfig.advance_on_reach`` (evaluation chains, Stage 3) a snapshot goal that is reached is
+replaced at once by the next one, ``L`` steps after the later of now and the reached goal's frame
+(goals advance along the reference), the horizon being its time limit; ``info[REACHED]`` counts
+the goals reached this episode.  A goal frame never lies past the clip's last frame
+(:attr:`GoalSource.steps_left_fn`: the horizon is capped there, so ``snap_steps`` is the goal
+frame's true distance); once that last frame has been reached as a goal no later one exists, and
+the snapshot token is empty (mask 0, as family ``"none"``) until the episode ends -- a goal is
+never re-issued at the frame just reached (a reach the policy would be credited for again at every
+step: measured on the chain task before this rule, 2026-12-03, docs/results.md).
 
 Env-specific access lives in a :class:`GoalSource` (registry :data:`GOAL_SOURCES`, keyed by
 ``config.env_kind``): the state vector, goal residuals at given step offsets, the per-entry field
@@ -103,7 +109,9 @@ class GoalSource:
   state_fn(state) -> (D_s,); goals_fn(state, offsets (G,) int32 policy steps) -> (G, D_g);
   mask_fn(key, family) -> (D_g,); field_ids (D_g,) int index into field_names (per-entry field);
   tolerance: field name -> goal-reached tolerance (|residual| per entry, units of the field);
-  action_context_fn(state) -> (A,): :attr:`StudentObs.action_context`.
+  action_context_fn(state) -> (A,): :attr:`StudentObs.action_context`;
+  steps_left_fn(state) -> () int32 policy steps from the state's reference time to the last frame
+  a goal can be taken from (:data:`NO_END` for a source without one).
   """
   state_size: int
   goal_size: int
@@ -115,6 +123,7 @@ class GoalSource:
   tolerance: dict
   families: tuple[str, ...]
   action_context_fn: Callable[[State], jax.Array]
+  steps_left_fn: Callable[[State], jax.Array]
 
   def check_families(self, names, where: str) -> None:
     for n in names:
@@ -142,6 +151,8 @@ class GoalSource:
 # Goal-reached tolerances per field (defaults; configs may override). Positions in m, rotations
 # in rad (log-map norm per axis entry); contacts are judged per label instead
 # (goals.CONTACT_REACH_BOUNDS: 1 touching, -1 not touching, 0 ignored), their entry is unused.
+#: :attr:`GoalSource.steps_left_fn` of a source whose goals never run out (the toy's targets).
+NO_END = 2 ** 30
 HOI_TOLERANCE = {"root_height": 0.1, "body_pos": 0.15, "body_rot": 0.5, "obj_pos": 0.1,
                  "obj_rot": 0.5, "contact": 0.5, "interaction": 0.5}
 TOY_TOLERANCE = {"pos": 0.1, "vel": 0.5}
@@ -178,7 +189,8 @@ def _toy_source(env, cfg: GoalConfig) -> GoalSource:
   return GoalSource(state_size=2 * d, goal_size=2 * d, field_names=field_names,
                     field_ids=field_ids, state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn,
                     tolerance=dict(TOY_TOLERANCE), families=tuple(fams),
-                    action_context_fn=lambda s: jnp.zeros((env.action_size,)))
+                    action_context_fn=lambda s: jnp.zeros((env.action_size,)),
+                    steps_left_fn=lambda s: jnp.asarray(NO_END, jnp.int32))
 
 
 def hoi_sim_features(env, s: State):
@@ -237,7 +249,10 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
       state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn, tolerance=dict(HOI_TOLERANCE),
       families=tuple(goals_lib.MASK_SAMPLERS),
       action_context_fn=lambda s: env.library.frame(
-          s.info[contract.INFO_CLIP], s.info[contract.INFO_TIME] + env.dt).joint_pos)
+          s.info[contract.INFO_CLIP], s.info[contract.INFO_TIME] + env.dt).joint_pos,
+      steps_left_fn=lambda s: jnp.floor(
+          (env.library.duration(s.info[contract.INFO_CLIP]) - s.info[contract.INFO_TIME])
+          / env.dt + 1e-3).astype(jnp.int32))
 
 
 GOAL_SOURCES: dict[str, Callable[[Env, GoalConfig], GoalSource]] = {
@@ -296,6 +311,14 @@ class GoalEnv(Env):
   def _horizon(self, key):
     return jax.random.randint(key, (), self.cfg.snapshot_min, self.cfg.snapshot_max + 1)
 
+  def next_goal(self, ahead, horizon, left):
+    """``(steps, none_left)``: the next snapshot goal ``horizon`` steps after the later of now
+    and the current goal's frame (``ahead`` steps from now; <= 0 once passed), capped at the
+    last frame (``left`` steps from now; at least 1 step ahead); ``none_left`` when the current
+    goal already is that last frame (no later one exists). int32 ``()`` each."""
+    steps = jnp.minimum(jnp.maximum(ahead, 0) + horizon, left)
+    return jnp.maximum(steps, 1).astype(jnp.int32), ahead >= left
+
   def _offsets(self, snap_steps):
     traj = jnp.arange(1, self.cfg.trajectory_steps + 1, dtype=jnp.int32)
     return jnp.concatenate([traj, snap_steps[None].astype(jnp.int32)])
@@ -317,6 +340,7 @@ class GoalEnv(Env):
     k_env, k_draw, k_next = jax.random.split(rng, 3)
     s = self.env.reset(k_env)
     mask, eps, snap = self._episode_draws(k_draw)
+    snap, _ = self.next_goal(0, snap, self.source.steps_left_fn(s))
     x = self.source.state_fn(s)
     info = self._inner_info(s.info)
     info.update({KEY: k_next, HISTORY: jnp.broadcast_to(x, (self.cfg.history,) + x.shape),
@@ -341,8 +365,11 @@ class GoalEnv(Env):
     x = self.source.state_fn(ns)
     rolled = jnp.concatenate([info[HISTORY][1:], x[None]], axis=0)
     fresh_hist = jnp.broadcast_to(x, rolled.shape)
+    left = self.source.steps_left_fn(ns)  # after an auto-reset: the new episode's
+    snap_new, _ = self.next_goal(0, snap_new, left)
     snap = info[SNAP] - 1
-    snap = jnp.where(snap <= 0, self._horizon(k_len), snap)  # goal chain: next target
+    snap = jnp.where(snap <= 0, self.next_goal(0, self._horizon(k_len), left)[0],
+                     snap)  # goal chain: next target
     new = self._inner_info(ns.info)
     new.update({KEY: key, HISTORY: jnp.where(done, fresh_hist, rolled),
                 MASK: jnp.where(done, mask, info[MASK]), EPS: jnp.where(done, eps, info[EPS]),
@@ -351,8 +378,11 @@ class GoalEnv(Env):
     obs = self._observe(ns, new)
     if self.cfg.advance_on_reach:
       hit = (self.snapshot_reached(obs) > 0) & ~done
-      new[SNAP] = jnp.where(hit, self._horizon(jax.random.fold_in(k_len, 1)),
-                            new[SNAP]).astype(jnp.int32)
+      nxt, none_left = self.next_goal(new[SNAP], self._horizon(jax.random.fold_in(k_len, 1)),
+                                      left)
+      new[SNAP] = jnp.where(hit, nxt, new[SNAP]).astype(jnp.int32)
+      # The last frame reached as a goal: the snapshot token is empty until the episode ends.
+      new[MASK] = jnp.where(hit & none_left, new[MASK].at[-1].set(0.0), new[MASK])
       new[REACHED] = (new[REACHED] + hit).astype(jnp.int32)
       obs = self._observe(ns, new)
     return ns.replace(obs=obs, info=new)

@@ -96,11 +96,12 @@ class InbetweenEnv(Env):
 
   def goal_closeness(self, goals, mask):
     """``r_goal`` (see the module docstring) of the snapshot token: ``goals`` / ``mask``
-    ``[..., K, D]`` (the student observation's) -> ``[...]`` in (0, 1]."""
+    ``[..., K, D]`` (the student observation's) -> ``[...]`` in (0, 1]; 0 for an empty token."""
     r, m = goals[..., -1, :], mask[..., -1, :] * self._finite
     v = jnp.maximum(jnp.abs(r - self._centre) - self._half, 0.0) / self._half
     mean = jnp.sum(v * m, axis=-1) / jnp.maximum(jnp.sum(m, axis=-1), 1.0)
-    return jnp.exp(-mean)
+    given = jnp.any(mask[..., -1, :] > 0, axis=-1)  # no goal (e.g. none left in the clip): 0
+    return jnp.where(given, jnp.exp(-mean), 0.0)
 
   def step(self, state: State, action) -> State:
     ns = self.genv.step(state, action)

@@ -13,8 +13,11 @@ given contact label is met (1: touching, -1: not touching, 0: ignored;
   is within tolerance on at least ``trajectory_hit_rate`` of the steps;
 * ``contact``: snapshot with the contact mask (which bodies touch the object, and where);
 * ``chain``: ``chain_length`` consecutive object + end-effector snapshot goals; the next one is
-  drawn as soon as the current one is reached (``GoalConfig.advance_on_reach``), ``horizon`` steps
-  being each goal's time limit; success = all ``chain_length`` goals reached;
+  drawn as soon as the current one is reached (``GoalConfig.advance_on_reach``: ``horizon`` steps
+  after the reached goal's frame, or after now if that lies behind, never past the clip's last
+  frame), ``horizon`` steps being each goal's time limit; success = ``chain_length`` goals reached
+  in turn, each within its limit (the count, ``goals_reached``, stops at the first goal whose
+  limit expires; before 2026-12-03 it went on over redrawn goals and re-issued clip-end frames);
 * ``random_init`` (method.md): the humanoid starts in a random pose, 1-2 m from the object in a
   random direction and heading (``config.env.init.random_pose_prob``, :func:`init_states.random_pose_state`),
   at a random frame of a clip; one object-only snapshot goal 3 s ahead; success = reached.
@@ -114,7 +117,7 @@ def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
   trivial = reached(reset_state.obs)  # goal met before the first action
 
   def body(carry, _):
-    s, active, cur, done_goals, hits, length, term, sums, chain = carry
+    s, active, cur, done_goals, hits, length, term, sums, chain, in_time = carry
     r = reached(s.obs) * active
     cur = jnp.maximum(cur, r)
     ns = jax.vmap(genv.step)(s, act(s.obs))
@@ -125,16 +128,21 @@ def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
     trunc = ns.info.get("truncation", zf).astype(jnp.float32)
     term = term + active * done * (1.0 - trunc)
     sums = {k: sums[k] + active * ns.metrics[k] for k in metric_names}
-    chain = jnp.where(active * (1.0 - done) > 0,
-                      ns.info[goal_env.REACHED].astype(jnp.float32), chain)
+    # Chains: goals reached in turn, each within its time limit; the count stops at the first
+    # goal whose limit expires (a redraw without a reach).
+    hit = (ns.info[goal_env.REACHED] > s.info[goal_env.REACHED]).astype(jnp.float32)
+    hit = hit * (1.0 - done)
+    in_time = in_time * (1.0 - active * (1.0 - done) * wrapped * (1.0 - hit))
+    chain = chain + active * hit * in_time
     return (ns, active * (1.0 - done), cur, done_goals, hits + r, length + active, term,
-            sums, chain), None
+            sums, chain, in_time), None
 
-  carry = (reset_state, jnp.ones((n,)), zf, zf, zf, zf, zf, {k: zf for k in metric_names}, zf)
-  (s, active, cur, done_goals, hits, length, term, sums, chain_reached), _ = jax.lax.scan(
+  carry = (reset_state, jnp.ones((n,)), zf, zf, zf, zf, zf, {k: zf for k in metric_names}, zf,
+           jnp.ones((n,)))
+  (s, active, cur, done_goals, hits, length, term, sums, chain_reached, _), _ = jax.lax.scan(
       body, carry, None, num_steps)
   done_goals = done_goals + cur * (s.obs.snap_steps == task.horizon)  # last window just closed
-  if task.chain_length > 1:  # goals reached in turn, each within its time limit (GoalEnv)
+  if task.chain_length > 1:  # goals reached in turn, each within its time limit
     done_goals = chain_reached
   if task.token == "trajectory":
     success = (hits >= TRAJECTORY_HIT_RATE * num_steps).astype(jnp.float32)
