@@ -159,7 +159,9 @@ def record_goal_episode(genv, act, reset_state, num_steps: int, index: int) -> d
   """Replays the batch as :func:`run_task` does (same reset state: the same episodes) and returns
   copy ``index``'s episode, from its reset state to its last step (HOI env): ``sim_qpos (T, nq)``;
   ``goal_qpos (T, nq)``, the reference frame the snapshot goal pursued from that state is taken
-  from (its masked fields are the goal; objects included), for a ghost overlay; ``reached (T,)``
+  from (its masked fields are the goal; objects included), for a ghost overlay; ``given (T,)``
+  whether that state has a snapshot goal (none once the clip's last frame was reached);
+  ``reached (T,)``
   goals reached after that step (the state ``t + 1`` reached goal ``goal_qpos[t]`` where it
   increases); ``T``."""
   env = genv.env
@@ -168,11 +170,12 @@ def record_goal_episode(genv, act, reset_state, num_steps: int, index: int) -> d
 
   def body(s, _):
     out = (s.pipeline_state.qpos[index], s.info[contract.INFO_CLIP][index],
-           s.info[contract.INFO_TIME][index], s.obs.snap_steps[index])
+           s.info[contract.INFO_TIME][index], s.obs.snap_steps[index],
+           jnp.any(s.obs.mask[index, -1] > 0))
     ns = jax.vmap(genv.step)(s, act(s.obs))
     return ns, out + (ns.info[goal_env.REACHED][index], ns.done[index])
 
-  _, (qpos, clip, time, snap, reached, done) = jax.jit(lambda s: jax.lax.scan(
+  _, (qpos, clip, time, snap, given, reached, done) = jax.jit(lambda s: jax.lax.scan(
       body, s, None, num_steps))(reset_state)
   done = np.asarray(done) > 0
   length = int(np.argmax(done)) + 1 if done.any() else num_steps
@@ -182,7 +185,8 @@ def record_goal_episode(genv, act, reset_state, num_steps: int, index: int) -> d
   goal_qpos = jax.vmap(
       lambda r: init_states.reference_state(r, base, env.idx, env.spec.nv)[0])(ref)
   return {"sim_qpos": np.asarray(qpos[:length]), "goal_qpos": np.asarray(goal_qpos),
-          "reached": np.asarray(reached[:length]), "length": length}
+          "given": np.asarray(given[:length]), "reached": np.asarray(reached[:length]),
+          "length": length}
 
 
 def best_goal_episode(per: dict) -> int:
@@ -286,7 +290,8 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
                                            track_body=int(base.spec.root_body_id))
     steps = 1 + np.flatnonzero(np.diff(np.concatenate([[0], ep["reached"]])) > 0)
     arrays = pathlib.Path(video_path).with_suffix(".npz")
-    np.savez_compressed(arrays, **{k: ep[k] for k in ("sim_qpos", "goal_qpos", "reached")})
+    np.savez_compressed(arrays, **{k: ep[k] for k in ("sim_qpos", "goal_qpos", "given",
+                                                       "reached")})
     status.update(episode=i, steps=ep["length"], goal_reached_at=[int(t) for t in steps],
                   success=bool(per["success"][i]), arrays=str(arrays))
     result["video"] = status
