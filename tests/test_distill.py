@@ -68,8 +68,9 @@ def test_goal_env_episode_draws_and_chain(toy_distiller):
 
 @pytest.mark.parametrize("always_reached", [True, False])
 def test_chain_advances_when_the_goal_is_reached(toy_distiller, always_reached):
-  """advance_on_reach: a reached snapshot goal is replaced by the next at once (counted); an
-  unreached one is replaced when its time limit (the horizon) runs out (not counted)."""
+  """advance_on_reach: a reached snapshot goal is replaced by the next at once (counted), the
+  horizon after the reached goal's frame; an unreached one is replaced when its time limit (the
+  horizon) runs out (not counted)."""
   import dataclasses as dc
 
   from interprior_jax.envs import goal_env
@@ -89,7 +90,9 @@ def test_chain_advances_when_the_goal_is_reached(toy_distiller, always_reached):
     snaps.append(int(s.obs.snap_steps))
   count = int(s.info[goal_env.REACHED])
   if always_reached:
-    assert count == 8 and snaps == [4] * 8  # a new 4-step goal every step
+    # a new goal every step, 4 frames after the one just reached (goals advance along the
+    # reference: GoalEnv.next_goal), so 3 more steps ahead each time
+    assert count == 8 and snaps == [7, 10, 13, 16, 19, 22, 25, 28], snaps
   else:
     assert count == 0 and snaps == [3, 2, 1, 4, 3, 2, 1, 4]  # time limit only
 
