@@ -11,8 +11,9 @@ Per episode (at reset and at every auto-reset): one mask for the trajectory toke
 snapshot token, each drawn from a configurable mixture of mask families
 (:data:`interprior_jax.envs.goals.MASK_SAMPLERS`, ``"a+b"`` = union, ``"none"`` = token absent),
 ``eps ~ N(0, I)``, and the snapshot horizon ``L ~ U[snapshot_min, snapshot_max]`` steps. The
-snapshot target is a fixed *absolute* reference time: the remaining steps count down; when they
-reach 0 a new horizon is drawn from the current time (a goal chain).  With
+snapshot target is a fixed *absolute* reference time: the remaining steps count down to 0 (the
+state at the goal's frame, which can still reach it); one step later a new horizon is drawn from
+the current time (a goal chain).  With
 ``GoalConfig.advance_on_reach`` (evaluation chains, Stage 3) a snapshot goal that is reached is
 replaced at once by the next one, ``L`` steps after the later of now and the reached goal's frame
 (goals advance along the reference), the horizon being its time limit; ``info[REACHED]`` counts
@@ -367,9 +368,10 @@ class GoalEnv(Env):
     fresh_hist = jnp.broadcast_to(x, rolled.shape)
     left = self.source.steps_left_fn(ns)  # after an auto-reset: the new episode's
     snap_new, _ = self.next_goal(0, snap_new, left)
+    # The goal stays until the state at its own frame (snap 0) has been seen; then the next one
+    # (a goal chain).  Before 2026-12-03 it was replaced at snap 0, so that state never counted.
     snap = info[SNAP] - 1
-    snap = jnp.where(snap <= 0, self.next_goal(0, self._horizon(k_len), left)[0],
-                     snap)  # goal chain: next target
+    snap = jnp.where(snap < 0, self.next_goal(0, self._horizon(k_len), left)[0], snap)
     new = self._inner_info(ns.info)
     new.update({KEY: key, HISTORY: jnp.where(done, fresh_hist, rolled),
                 MASK: jnp.where(done, mask, info[MASK]), EPS: jnp.where(done, eps, info[EPS]),

@@ -118,13 +118,14 @@ def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
 
   def body(carry, _):
     s, active, cur, done_goals, hits, length, term, sums, chain, in_time = carry
-    r = reached(s.obs) * active
-    cur = jnp.maximum(cur, r)
+    r = reached(s.obs) * active  # trajectory: the t+1 preview against the state that acts on it
     ns = jax.vmap(genv.step)(s, act(s.obs))
+    done = ns.done.astype(jnp.float32)
     wrapped = (ns.obs.snap_steps > s.obs.snap_steps).astype(jnp.float32) * active
     done_goals = done_goals + wrapped * cur
     cur = cur * (1.0 - wrapped)
-    done = ns.done.astype(jnp.float32)
+    # snapshot: every state after an action, up to the one at the goal's frame (snap 0)
+    cur = jnp.maximum(cur, reached(ns.obs) * active * (1.0 - done))
     trunc = ns.info.get("truncation", zf).astype(jnp.float32)
     term = term + active * done * (1.0 - trunc)
     sums = {k: sums[k] + active * ns.metrics[k] for k in metric_names}
@@ -141,7 +142,7 @@ def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
            jnp.ones((n,)))
   (s, active, cur, done_goals, hits, length, term, sums, chain_reached, _), _ = jax.lax.scan(
       body, carry, None, num_steps)
-  done_goals = done_goals + cur * (s.obs.snap_steps == task.horizon)  # last window just closed
+  done_goals = done_goals + cur * (s.obs.snap_steps == 0)  # the last window ends at its frame
   if task.chain_length > 1:  # goals reached in turn, each within its time limit
     done_goals = chain_reached
   if task.token == "trajectory":
