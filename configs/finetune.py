@@ -93,9 +93,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # per joint per step) ended ~5 % of training steps in a fall (docs/results.md).
     # Exploration in the latent (explore="latent", the prior's Gaussian at 0.3 x its std, every
     # step; no action noise), the policy's rate KL-adaptive (at a fixed 2e-5 approx_kl was
-    # 0.09-0.12 per iteration), the new critic at its own rate after a 10-iteration warm-up: the
-    # first setting under which Stage 3 raised a goal task (chain), though the control without
-    # PPO's gradient (ablation preserve_only) raised it as much (docs/results.md).
+    # 0.09-0.12 per iteration), the new critic at its own rate after a 10-iteration warm-up. It
+    # lowers falls; no goal task rises beyond the control without PPO's gradient (ablation
+    # preserve_only; docs/results.md "Goals past the clip end").
     c.finetune.update(num_envs=128, unroll_length=32, num_epochs=4, num_minibatches=4,
                       learning_rate=2e-5, critic_hidden=(256, 256), reward_scale=0.1,
                       init_log_std=-3.5, explore="latent", latent_std_scale=0.3,
