@@ -199,7 +199,7 @@ def test_next_goal_rule():
            (50, 45, 50): (50, True),     # the last frame was the goal: none left
            (0, 45, 0): (1, True)}
   for (ahead, h, left), (steps, none_left) in cases.items():
-    got = nxt(None, jnp.int32(ahead), jnp.int32(h), jnp.int32(left))
+    got = nxt(jnp.int32(ahead), jnp.int32(h), jnp.int32(left))
     assert (int(got[0]), bool(got[1])) == (steps, none_left), (ahead, h, left, got)
 
 

@@ -312,7 +312,8 @@ class GoalEnv(Env):
   def _horizon(self, key):
     return jax.random.randint(key, (), self.cfg.snapshot_min, self.cfg.snapshot_max + 1)
 
-  def next_goal(self, ahead, horizon, left):
+  @staticmethod
+  def next_goal(ahead, horizon, left):
     """``(steps, none_left)``: the next snapshot goal ``horizon`` steps after the later of now
     and the current goal's frame (``ahead`` steps from now; <= 0 once passed), capped at the
     last frame (``left`` steps from now; at least 1 step ahead); ``none_left`` when the current
