@@ -60,6 +60,24 @@ def test_inbetween_reward_counts_reached_goals(toy_bundles):
     assert int(s.info[goal_env.REACHED]) == 4 * hits
 
 
+def test_training_reach_tolerance_scale(toy_bundles):
+  """``reach_tolerance_scale`` widens the training env's reach band (not the evaluation's): a
+  residual 1.5x the position tolerance is not reached at scale 1 and reached at scale 2."""
+  _, algo = _build(toy_bundles)
+  genv = algo.env.env.genv
+  r = 1.5 * goal_env.TOY_TOLERANCE["pos"]   # inside the velocity tolerance either way
+  source = dataclasses.replace(genv.source, goals_fn=lambda st, off: jnp.full(
+      (off.shape[0], genv.source.goal_size), r))
+  for scale, hit in ((1.0, 0.0), (2.0, 1.0)):
+    env = inbetween_env.InbetweenEnv(goal_env.GoalEnv(genv.env, source, genv.cfg),
+                                     inbetween_env.InbetweenConfig(reach_tolerance_scale=scale))
+    s = jax.jit(env.step)(jax.jit(env.reset)(jax.random.PRNGKey(0)), jnp.zeros(env.action_size))
+    assert float(s.metrics["ib_reached"]) == hit, scale
+  assert source.tolerance == goal_env.TOY_TOLERANCE   # the caller's source is not changed
+  with pytest.raises(ValueError, match="reach_tolerance_scale"):
+    inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(reach_tolerance_scale=0.0))
+
+
 def test_dense_goal_term(toy_bundles):
   """r_goal = exp(-mean violation / half-width) over the given entries: 1 inside the reach
   interval, exp(-1) one half-width outside it on every entry; hidden entries do not count; with

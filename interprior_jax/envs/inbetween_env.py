@@ -42,14 +42,26 @@ class InbetweenConfig:
   r_succ: float = 10.0
   term_penalty: float = -1.0
   w_goal: float = 0.0   # dense goal term (not in method.md; see the module docstring)
+  # Training goals are reached within this multiple of the evaluation tolerances (the goal
+  # source's, contacts excepted: they are judged per label); 1 = the evaluation's. Not in
+  # method.md: a wider band makes the success bonus less rare (docs/results.md).
+  reach_tolerance_scale: float = 1.0
 
 
 class InbetweenEnv(Env):
   """Wraps a :class:`GoalEnv` (rebuilt with ``advance_on_reach=True``); same observations."""
 
   def __init__(self, genv: goal_env_lib.GoalEnv, cfg: InbetweenConfig = InbetweenConfig()):
-    if not genv.cfg.advance_on_reach:
-      genv = goal_env_lib.GoalEnv(genv.env, genv.source,
+    if cfg.reach_tolerance_scale <= 0:
+      raise ValueError(f"config.inbetween.reach_tolerance_scale={cfg.reach_tolerance_scale} "
+                       "must be > 0")
+    source = genv.source
+    if cfg.reach_tolerance_scale != 1.0:
+      source = dataclasses.replace(source, tolerance={
+          k: v if k == "contact" else v * cfg.reach_tolerance_scale
+          for k, v in source.tolerance.items()})
+    if not genv.cfg.advance_on_reach or source is not genv.source:
+      genv = goal_env_lib.GoalEnv(genv.env, source,
                                   dataclasses.replace(genv.cfg, advance_on_reach=True))
     self.genv = genv
     self.cfg = cfg
