@@ -180,12 +180,11 @@ def record_goal_episode(genv, act, reset_state, num_steps: int, index: int) -> d
       body, s, None, num_steps))(reset_state)
   done = np.asarray(done) > 0
   length = int(np.argmax(done)) + 1 if done.any() else num_steps
+  from interprior_jax.training import evaluation
+
   goal_time = time[:length] + snap[:length].astype(jnp.float32) * env.dt
-  ref = jax.vmap(env.library.frame)(clip[:length], goal_time)
-  base = env.physics.init_data().qpos
-  goal_qpos = jax.vmap(
-      lambda r: init_states.reference_state(r, base, env.idx, env.spec.nv)[0])(ref)
-  return {"sim_qpos": np.asarray(qpos[:length]), "goal_qpos": np.asarray(goal_qpos),
+  goal_qpos = evaluation.reference_qpos(env, clip[:length], goal_time)
+  return {"sim_qpos": np.asarray(qpos[:length]), "goal_qpos": goal_qpos,
           "given": np.asarray(given[:length]), "reached": np.asarray(reached[:length]),
           "length": length}
 

@@ -119,8 +119,6 @@ def record_episode(env, reset_state: State, act: Callable, key: jax.Array, num_s
   """Plays the batch as :func:`first_episode_stats` does and returns copy ``index``'s first
   episode: ``(sim_qpos (T, nq), ref_qpos (T, nq), T)`` from its reset state to its last step
   (the reference pose of the same clip time, objects included, for a ghost overlay)."""
-  from interprior_jax.envs import init_states
-
   def body(s, k):
     qpos, clip, time = s.pipeline_state.qpos[index], s.info[contract.INFO_CLIP][index], s.info[contract.INFO_TIME][index]
     ns = jax.vmap(env.step)(s, act(s.obs, k))
@@ -130,10 +128,18 @@ def record_episode(env, reset_state: State, act: Callable, key: jax.Array, num_s
       body, s, jax.random.split(k, num_steps)))(reset_state, key)
   done = np.asarray(done) > 0
   length = int(np.argmax(done)) + 1 if done.any() else num_steps
-  ref = jax.vmap(env.library.frame)(clip[:length], time[:length])
+  return np.asarray(qpos[:length]), reference_qpos(env, clip[:length], time[:length]), length
+
+
+def reference_qpos(env, clip: jax.Array, time: jax.Array) -> np.ndarray:
+  """``(T, nq)`` reference poses (objects included) of the HOI env's clips ``clip (T,)`` at times
+  ``time (T,)`` s, for a ghost overlay."""
+  from interprior_jax.envs import init_states
+
+  ref = jax.vmap(env.library.frame)(clip, time)
   base = env.physics.init_data().qpos
-  ref_qpos = jax.vmap(lambda r: init_states.reference_state(r, base, env.idx, env.spec.nv)[0])(ref)
-  return np.asarray(qpos[:length]), np.asarray(ref_qpos), length
+  return np.asarray(jax.vmap(
+      lambda r: init_states.reference_state(r, base, env.idx, env.spec.nv)[0])(ref))
 
 
 @dataclasses.dataclass(frozen=True)
