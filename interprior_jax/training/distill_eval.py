@@ -162,9 +162,10 @@ def record_goal_episode(genv, act, reset_state, num_steps: int, index: int) -> d
   ``goal_qpos (T, nq)``, the reference frame the snapshot goal pursued from that state is taken
   from (its masked fields are the goal; objects included), for a ghost overlay; ``given (T,)``
   whether that state has a snapshot goal (none once the clip's last frame was reached);
-  ``reached (T,)``
-  goals reached after that step (the state ``t + 1`` reached goal ``goal_qpos[t]`` where it
+  ``reached (T,)`` goals reached after that step (the state ``t + 1`` reached goal ``goal_qpos[t]`` where it
   increases); ``T``."""
+  from interprior_jax.training import evaluation
+
   env = genv.env
   if not hasattr(env, "library"):
     raise ValueError("--video: only HOI env bundles can be rendered")
@@ -180,8 +181,6 @@ def record_goal_episode(genv, act, reset_state, num_steps: int, index: int) -> d
       body, s, None, num_steps))(reset_state)
   done = np.asarray(done) > 0
   length = int(np.argmax(done)) + 1 if done.any() else num_steps
-  from interprior_jax.training import evaluation
-
   goal_time = time[:length] + snap[:length].astype(jnp.float32) * env.dt
   goal_qpos = evaluation.reference_qpos(env, clip[:length], goal_time)
   return {"sim_qpos": np.asarray(qpos[:length]), "goal_qpos": goal_qpos,
