@@ -19,6 +19,13 @@ started from (``--student``):
       --tasks snapshot,trajectory,chain --ci_task chain \
       --command "python experiments/finetune.py --config=configs/finetune.py:locomotion ..."
 
+After a change of the goal-task rules, ``--refresh_evals "<why>"`` re-measures a committed
+student's or finetune's numbers in place (same ``--tasks`` / ``--ci_task`` / ``--expert`` as its
+export; the replaced numbers' provenance goes to the manifest's ``eval_history``):
+
+  python experiments/export_pretrained.py --name locomotion_student \
+      --expert pretrained/locomotion_expert --refresh_evals "goal rule fixed in c3d93f4"
+
 Copies ``RUN/policy`` (the inference bundle), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
 ``RUN/history.jsonl``, rebuilds the whole run's TensorBoard events from those logs into ``tb/``
 (:func:`curves.write_tensorboard`), evaluates the bundle on its own clips from their first frames with
@@ -37,8 +44,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-flags.DEFINE_string("workdir", None, "Training workdir (policy/, train_summary.json, ...).",
-                    required=True)
+flags.DEFINE_string("workdir", None, "Training workdir (policy/, train_summary.json, ...); "
+                    "not used with --refresh_evals.")
 flags.DEFINE_string("name", None, "Bundle name: pretrained/<name>.", required=True)
 flags.DEFINE_string("command", "", "The exact training command (recorded in the manifest).")
 flags.DEFINE_float("max_mb", 10.0, "Largest allowed bundle size.")
@@ -55,6 +62,10 @@ flags.DEFINE_integer("task_episodes", 64, "Student bundles: episodes per goal ta
 flags.DEFINE_integer("ci_episodes", 32, "Student bundles: episodes of the CI check.")
 flags.DEFINE_string("ci_task", "snapshot", "Student bundles: the CI check's goal task.")
 flags.DEFINE_string("student", "", "Stage-3 bundles: the student bundle the finetune started from.")
+flags.DEFINE_string("refresh_evals", "", "Student / finetuned bundles: re-measure the goal "
+                    "tasks of the committed pretrained/<name> (no --workdir) and replace "
+                    "their numbers in its manifest, keeping the rest; the value says why "
+                    "(recorded in the manifest's eval_history).")
 flags.DEFINE_string("expert", "pretrained/embedded_expert", "Student bundles: the expert it was "
                     "distilled from (recorded with its manifest's numbers).")
 FLAGS = flags.FLAGS
@@ -79,9 +90,13 @@ def main(_):
   import ml_collections
 
   runtime.enable_compilation_cache()
-  run = pathlib.Path(FLAGS.workdir)
   root = pathlib.Path(FLAGS.root) if FLAGS.root else pathlib.Path(__file__).resolve().parents[1]
   dest = root / "pretrained" / FLAGS.name
+  if FLAGS.refresh_evals:
+    return _refresh_student_evals(dest, FLAGS.refresh_evals)
+  if not FLAGS.workdir:
+    raise app.UsageError("--workdir is required (except with --refresh_evals)")
+  run = pathlib.Path(FLAGS.workdir)
   bundle = ckpt_lib.load_bundle(run / ckpt_lib.BUNDLE_DIR)  # validates it
   config = ml_collections.ConfigDict(bundle.config)
   if dest.exists():
@@ -148,28 +163,8 @@ def _export_student(run, dest, config, clips) -> None:
 
   from interprior_jax import launch
   from interprior_jax.training import checkpoint as ckpt_lib
-  from interprior_jax.training import distill_eval
 
-  keys = ("success_rate", "failure_rate", "mean_goals_reached", "e_h", "e_o", "num_episodes",
-          "num_trivial")
-  evals = {}
-  expert_evals, mean_evals = {}, {}
-  for task in FLAGS.tasks:
-    r = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, task, FLAGS.task_episodes)
-    evals[task] = {k: r[k] for k in keys}
-    rm = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, task, FLAGS.task_episodes,
-                                         latent_mean=True)
-    mean_evals[task] = {k: rm[k] for k in keys}
-    line = (f"export_pretrained: {task}: student success {r['success_rate']} (prior mean "
-            f"{rm['success_rate']})")
-    if task != "random_init":  # the expert needs the reference, which random_init starts off
-      rx = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, task, FLAGS.task_episodes,
-                                           expert_dir=FLAGS.expert)
-      expert_evals[task] = {k: rx[k] for k in keys}
-      line += f", expert on the same episodes {rx['success_rate']}"
-    print(line)
-  ci = distill_eval.evaluate_goal_task(dest / ckpt_lib.BUNDLE_DIR, FLAGS.ci_task,
-                                       FLAGS.ci_episodes, latent_mean=True)
+  measured = _goal_task_evals(dest / ckpt_lib.BUNDLE_DIR)
   summary = json.loads((run / "train_summary.json").read_text()) if (
       run / "train_summary.json").exists() else {}
   expert_manifest = pathlib.Path(FLAGS.expert) / "manifest.json"
@@ -205,18 +200,80 @@ def _export_student(run, dest, config, clips) -> None:
                               else summary.get("wall_s")),
                    "notes": FLAGS.train_notes, "commit": summary.get("commit"),
                    "date": summary.get("date"), "device": summary.get("device")},
-      "eval": evals,
-      "eval_latent_mean": mean_evals,
-      "eval_expert_same_episodes": expert_evals,
-      "ci_check": {"task": FLAGS.ci_task, "num_episodes": FLAGS.ci_episodes, "seed": 0,
-                   "latent": ci["latent"],
-                   "success_rate": ci["success_rate"], "failure_rate": ci["failure_rate"],
-                   "e_h": ci["e_h"], "mean_goals_reached": ci["mean_goals_reached"]},
-      "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
+      **measured, "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
   }
   (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
   print(f"export_pretrained: {dest} ({size:.2f} MB): " + ", ".join(
-      f"{k} {v['success_rate']}" for k, v in evals.items()))
+      f"{k} {v['success_rate']}" for k, v in measured["eval"].items()))
+
+
+def _goal_task_evals(bundle_dir) -> dict:
+  """The goal-task numbers of a student / finetuned manifest, measured on ``bundle_dir``:
+  ``eval`` (prior sample), ``eval_latent_mean``, ``eval_expert_same_episodes`` (``--tasks``,
+  ``--task_episodes`` each, seed 0) and ``ci_check`` (what tests/test_pretrained.py
+  reproduces)."""
+  from interprior_jax.training import distill_eval
+
+  keys = ("success_rate", "failure_rate", "mean_goals_reached", "e_h", "e_o", "num_episodes",
+          "num_trivial")
+  evals, expert_evals, mean_evals = {}, {}, {}
+  for task in FLAGS.tasks:
+    r = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes)
+    evals[task] = {k: r[k] for k in keys}
+    rm = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes, latent_mean=True)
+    mean_evals[task] = {k: rm[k] for k in keys}
+    line = (f"export_pretrained: {task}: student success {r['success_rate']} (prior mean "
+            f"{rm['success_rate']})")
+    if task != "random_init":  # the expert needs the reference, which random_init starts off
+      rx = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes,
+                                           expert_dir=FLAGS.expert)
+      expert_evals[task] = {k: rx[k] for k in keys}
+      line += f", expert on the same episodes {rx['success_rate']}"
+    print(line)
+  ci = distill_eval.evaluate_goal_task(bundle_dir, FLAGS.ci_task, FLAGS.ci_episodes,
+                                       latent_mean=True)
+  return {"eval": evals, "eval_latent_mean": mean_evals, "eval_expert_same_episodes": expert_evals,
+          "ci_check": {"task": FLAGS.ci_task, "num_episodes": FLAGS.ci_episodes, "seed": 0,
+                       "latent": ci["latent"], "success_rate": ci["success_rate"],
+                       "failure_rate": ci["failure_rate"], "e_h": ci["e_h"],
+                       "mean_goals_reached": ci["mean_goals_reached"]}}
+
+
+def _refresh_student_evals(dest, note: str) -> None:
+  """``--refresh_evals``: re-measures a committed student / finetuned bundle's goal-task numbers
+  (after a change of the evaluation rule) and replaces them in its manifest, keeping the rest
+  (training record, data, config); the old numbers' provenance goes to ``eval_history``."""
+  import json
+
+  from interprior_jax import launch
+  from interprior_jax.training import checkpoint as ckpt_lib
+
+  path = dest / "manifest.json"
+  manifest = json.loads(path.read_text())
+  if manifest.get("kind") not in ("stage2_student", "stage3_finetuned"):
+    raise ValueError(f"{path}: field 'kind' is {manifest.get('kind')!r}; --refresh_evals "
+                     "re-measures goal-task bundles (stage2_student, stage3_finetuned)")
+  ci_task = manifest.get("ci_check", {}).get("task")
+  if ci_task and ci_task != FLAGS.ci_task:
+    raise ValueError(f"{path}: field 'ci_check.task' is {ci_task!r}; pass --ci_task={ci_task} "
+                     "(or drop the old check by hand)")
+  if manifest.get("expert", {}).get("bundle") not in (None, FLAGS.expert):
+    raise ValueError(f"{path}: field 'expert.bundle' is {manifest['expert']['bundle']!r}, "
+                     f"--expert is {FLAGS.expert!r}")
+  if not FLAGS["tasks"].present:  # the tasks it was exported with
+    FLAGS.tasks = list(manifest.get("eval", {})) or FLAGS.tasks
+  measured = _goal_task_evals(dest / ckpt_lib.BUNDLE_DIR)
+  history = manifest.pop("eval_history", [])
+  history.append({"provenance": manifest.get("eval_provenance"),
+                  "ci_check": manifest.get("ci_check"),
+                  "success_rate": {k: {t: v.get("success_rate")
+                                       for t, v in manifest.get(k, {}).items()}
+                                   for k in measured if k != "ci_check"},
+                  "replaced_because": note})
+  manifest.update(measured, eval_provenance=launch.provenance(), eval_history=history)
+  path.write_text(json.dumps(manifest, indent=1))
+  print(f"export_pretrained: {path} re-measured: " + ", ".join(
+      f"{k} {v['success_rate']}" for k, v in measured["eval"].items()))
 
 
 if __name__ == "__main__":

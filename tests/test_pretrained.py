@@ -183,3 +183,27 @@ def test_goal_episode_video_ghost_is_the_goal(tmp_path):
   # goal lies 45 steps (1.5 s of walking) ahead, out of reach.
   err = np.linalg.norm(extremities(sim_qpos[0]) - extremities(goal_qpos[0]), axis=-1)
   assert err.max() > tol, err
+
+
+def test_refresh_evals_refuses_a_manifest_it_would_misread(tmp_path):
+  """``export_pretrained.py --refresh_evals`` rewrites a committed manifest in place, so it must
+  refuse (naming the file and field, before measuring anything) a bundle that is not a goal-task
+  one, or whose CI check or expert differ from the ones it would record."""
+  import subprocess
+  import sys
+
+  dest = tmp_path / "pretrained" / "b"
+  dest.mkdir(parents=True)
+  base = {"kind": "stage2_student", "ci_check": {"task": "chain"},
+          "expert": {"bundle": "pretrained/locomotion_expert"}}
+  cases = [({**base, "kind": "stage1_expert"}, "field 'kind'", []),
+           (base, "field 'ci_check.task'", []),
+           (base, "field 'expert.bundle'", ["--ci_task", "chain"])]
+  for manifest, field, extra in cases:
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    p = subprocess.run([sys.executable, str(ROOT / "experiments" / "export_pretrained.py"),
+                        "--root", str(tmp_path), "--name", "b", "--refresh_evals", "test"] + extra,
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode != 0 and field in p.stderr and str(dest / "manifest.json") in p.stderr, (
+        field, p.stderr[-1500:])
+    assert json.loads((dest / "manifest.json").read_text()) == manifest  # untouched

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -102,7 +101,7 @@ def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collect
   return c
 
 
-def run_task(genv, act, reset_state, task: GoalTask, key, metric_names):
+def run_task(genv, act, reset_state, task: GoalTask, metric_names):
   """Scan of ``horizon * chain_length`` vmapped steps of ``act(obs: StudentObs [N]) -> action
   [N, A]``; ``[N]`` per-episode results."""
   lower, upper = (jnp.asarray(b) for b in genv.source.reach_bounds())
@@ -196,20 +195,11 @@ def best_goal_episode(per: dict) -> int:
                                       per["length"][i], -i))
 
 
-@dataclasses.dataclass(frozen=True)
-class GoalTaskEpisodes:
-  """The batch of episodes one goal-task evaluation plays: the task's goal env, the acting
-  function ``act(obs: StudentObs [N]) -> action [N, A]`` and the reset states ``[N]``."""
-  task: GoalTask
-  genv: goal_env.GoalEnv
-  act: Callable
-  reset: object
-  metric_names: tuple
-
-
 def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
-                       expert_dir=None, latent_mean: bool = False) -> GoalTaskEpisodes:
-  """The episodes :func:`evaluate_goal_task` plays (same arguments)."""
+                       expert_dir=None, latent_mean: bool = False):
+  """The batch of episodes :func:`evaluate_goal_task` plays (same arguments): ``(task, genv,
+  act, reset, metric_names)``, with the task's goal env, the acting function ``act(obs:
+  StudentObs [N]) -> action [N, A]``, the reset states ``[N]`` and the env's metric names."""
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training.distill import train as distill
   from interprior_jax.envs import registry
@@ -240,7 +230,7 @@ def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int 
 
     def act(obs):
       return adapt(expert_act(obs.reference), obs.action_context)
-  return GoalTaskEpisodes(task, genv, act, reset, METRICS.get(config.env_kind, ()))
+  return task, genv, act, reset, METRICS.get(config.env_kind, ())
 
 
 def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
@@ -256,12 +246,9 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   ``video_episode``: render that episode (``-1``: :func:`best_goal_episode`) to ``video_path``
   (MP4) with the goal's reference frame as a translucent ghost (result key ``video``), and its
   :func:`record_goal_episode` arrays beside it (``.npz``: to re-render or analyse)."""
-  run = goal_task_episodes(bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean)
-  task, genv, act, reset, metric_names = (run.task, run.genv, run.act, run.reset,
-                                          run.metric_names)
-  k_run = jax.random.split(jax.random.PRNGKey(seed))[1]
-  per = jax.device_get(jax.jit(lambda s, k: run_task(genv, act, s, task, k, metric_names))(
-      reset, k_run))
+  task, genv, act, reset, metric_names = goal_task_episodes(
+      bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean)
+  per = jax.device_get(jax.jit(lambda s: run_task(genv, act, s, task, metric_names))(reset))
   per = {k: np.asarray(v, np.float64) for k, v in per.items()}
   # random_init: episodes whose object goal is met before the first action say nothing.
   counted = per["trivial"] == 0 if task.random_init else np.ones(num_episodes, bool)
