@@ -62,6 +62,9 @@ flags.DEFINE_integer("video", None, "Render episode N (its index in episodes; -1
                      "one, a success if any) to MP4 with a translucent ghost: tracking, the "
                      "reference; goal tasks, the reference frame the current goal is taken from.")
 flags.DEFINE_string("video_out", None, "MP4 path (default: next to the JSON, episode_<N>.mp4).")
+flags.DEFINE_float("tolerance_scale", 1.0, "Goal tasks: goals reached within this multiple "
+                   "of the task's tolerances (contacts excepted); e.g. a Stage-3 run's "
+                   "inbetween.reach_tolerance_scale. Output name gets _tol<scale>.")
 flags.DEFINE_bool("latent_mean", False, "Goal tasks: the student acts on the prior's mean latent "
                   "(deterministic) instead of a per-episode prior sample.")
 FLAGS = flags.FLAGS
@@ -81,7 +84,9 @@ def main(_):
 
     tag = ("goal_tasks" if FLAGS.task == "all" else FLAGS.task)
     name = (f"eval_{tag}" + ("_expert" if FLAGS.expert else "")
-            + ("_latent_mean" if FLAGS.latent_mean else "") + ".json")
+            + ("_latent_mean" if FLAGS.latent_mean else "")
+            + (f"_tol{FLAGS.tolerance_scale:g}" if FLAGS.tolerance_scale != 1.0 else "")
+            + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
     if FLAGS.video is not None and FLAGS.task == "all":
       raise ValueError("--video: name one goal task (--task), not 'all'")
@@ -95,7 +100,8 @@ def main(_):
       return distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, task,
                                              FLAGS.num_episodes, FLAGS.seed,
                                              expert_dir=FLAGS.expert,
-                                             latent_mean=FLAGS.latent_mean, **video)
+                                             latent_mean=FLAGS.latent_mean,
+                                             tolerance_scale=FLAGS.tolerance_scale, **video)
     meta = {"workdir": str(workdir), "acting": FLAGS.expert or "student", **launch.provenance()}
     if FLAGS.task == "all":
       tasks = [t for t in distill_eval.TASKS if not (FLAGS.expert and t == "random_init")]

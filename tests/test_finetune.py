@@ -418,3 +418,20 @@ def test_locomotion_variant_fits_the_committed_locomotion_student():
   assert c.env.init.root_yaw_noise == student.config["env"]["init"]["root_yaw_noise"] > 0
   assert c.augment.heading_noise == student.config["augment"]["heading_noise"]
   assert c.preserve.goals.to_dict() == student.config["goals"]
+
+
+def test_goal_task_tolerance_scale(toy_bundles):
+  """``evaluate_goal_task(tolerance_scale=s)`` scores the same episodes within s x the task's
+  tolerances (contacts excepted), as a Stage-3 run's training band: a band wide enough for every
+  state reaches every goal at once, and the scale is recorded."""
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import distill_eval
+
+  bundle = toy_bundles[1] / ckpt_lib.BUNDLE_DIR
+  base = distill_eval.evaluate_goal_task(bundle, "snapshot", 8)
+  wide = distill_eval.evaluate_goal_task(bundle, "snapshot", 8, tolerance_scale=1e4)
+  assert wide["tolerance"] == {k: 1e4 * v for k, v in base["tolerance"].items()}
+  assert base["success_rate"] < 1.0 and base["failure_rate"] == wide["failure_rate"] == 0.0
+  assert wide["success_rate"] == 1.0
+  with pytest.raises(ValueError, match="scale"):
+    distill_eval.evaluate_goal_task(bundle, "snapshot", 8, tolerance_scale=0.0)

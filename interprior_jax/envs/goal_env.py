@@ -139,6 +139,16 @@ class GoalSource:
     from interprior_jax.envs import goals as goals_lib
     return goals_lib.reach_bounds(self.field_names, self.field_ids, self.tolerance)
 
+  def with_tolerance_scale(self, scale: float) -> "GoalSource":
+    """This source with every field's tolerance times ``scale`` (contacts excepted: they are
+    judged per label, :data:`goals.CONTACT_REACH_BOUNDS`); ``scale`` 1 returns ``self``."""
+    if not scale > 0:
+      raise ValueError(f"goal tolerance scale {scale} must be > 0")
+    if scale == 1.0:
+      return self
+    return dataclasses.replace(self, tolerance={
+        k: v if k == "contact" else v * scale for k, v in self.tolerance.items()})
+
   def sample_mask(self, key, families, probs) -> jax.Array:
     """Flat (D_g,) mask from the mixture (every family built, one selected: jit-able)."""
     k_pick, k_fam = jax.random.split(key)

@@ -52,14 +52,10 @@ class InbetweenEnv(Env):
   """Wraps a :class:`GoalEnv` (rebuilt with ``advance_on_reach=True``); same observations."""
 
   def __init__(self, genv: goal_env_lib.GoalEnv, cfg: InbetweenConfig = InbetweenConfig()):
-    if cfg.reach_tolerance_scale <= 0:
+    if not cfg.reach_tolerance_scale > 0:
       raise ValueError(f"config.inbetween.reach_tolerance_scale={cfg.reach_tolerance_scale} "
                        "must be > 0")
-    source = genv.source
-    if cfg.reach_tolerance_scale != 1.0:
-      source = dataclasses.replace(source, tolerance={
-          k: v if k == "contact" else v * cfg.reach_tolerance_scale
-          for k, v in source.tolerance.items()})
+    source = genv.source.with_tolerance_scale(cfg.reach_tolerance_scale)
     if not genv.cfg.advance_on_reach or source is not genv.source:
       genv = goal_env_lib.GoalEnv(genv.env, source,
                                   dataclasses.replace(genv.cfg, advance_on_reach=True))

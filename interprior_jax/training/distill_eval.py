@@ -196,7 +196,8 @@ def best_goal_episode(per: dict) -> int:
 
 
 def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
-                       expert_dir=None, latent_mean: bool = False):
+                       expert_dir=None, latent_mean: bool = False,
+                       tolerance_scale: float = 1.0):
   """The batch of episodes :func:`evaluate_goal_task` plays (same arguments): ``(task, genv,
   act, reset, metric_names)``, with the task's goal env, the acting function ``act(obs:
   StudentObs [N]) -> action [N, A]``, the reset states ``[N]`` and the env's metric names."""
@@ -215,8 +216,8 @@ def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int 
   params, act_eps, z = distill.latent_inference_policy(bundle)
   base = registry.make_env(config)
   gcfg = distill.goal_config_from(config.goals, z)
-  genv = goal_env.GoalEnv(base, goal_env.make_goal_source(config.env_kind, base, gcfg),
-                             gcfg)
+  source = goal_env.make_goal_source(config.env_kind, base, gcfg)
+  genv = goal_env.GoalEnv(base, source.with_tolerance_scale(tolerance_scale), gcfg)
   k_reset, _ = jax.random.split(jax.random.PRNGKey(seed))
   reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))
   if expert_dir is None:
@@ -235,7 +236,8 @@ def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int 
 
 def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
                        expert_dir=None, latent_mean: bool = False,
-                       video_episode: int | None = None, video_path=None) -> dict:
+                       video_episode: int | None = None, video_path=None,
+                       tolerance_scale: float = 1.0) -> dict:
   """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`).
 
   ``expert_dir``: play the same episodes with the expert bundle there acting instead, on the full
@@ -243,11 +245,14 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   upper bound a distilled student is compared with (meaningless for ``random_init``, whose start
   is off the reference).  ``latent_mean``: the student acts on the prior's mean latent (noise
   ``eps = 0``, the deterministic policy) instead of a per-episode prior sample (method.md).
+  ``tolerance_scale``: goals reached within this multiple of the tolerances (contacts
+  excepted; 1: the task's; e.g. a Stage-3 run's ``inbetween.reach_tolerance_scale``, to score a
+  policy on the band it was trained on; recorded as ``tolerance``).
   ``video_episode``: render that episode (``-1``: :func:`best_goal_episode`) to ``video_path``
   (MP4) with the goal's reference frame as a translucent ghost (result key ``video``), and its
   :func:`record_goal_episode` arrays beside it (``.npz``: to re-render or analyse)."""
   task, genv, act, reset, metric_names = goal_task_episodes(
-      bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean)
+      bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean, tolerance_scale)
   per = jax.device_get(jax.jit(lambda s: run_task(genv, act, s, task, metric_names))(reset))
   per = {k: np.asarray(v, np.float64) for k, v in per.items()}
   # random_init: episodes whose object goal is met before the first action say nothing.
