@@ -435,3 +435,36 @@ def test_goal_task_tolerance_scale(toy_bundles):
   assert wide["success_rate"] == 1.0
   with pytest.raises(ValueError, match="scale"):
     distill_eval.evaluate_goal_task(bundle, "snapshot", 8, tolerance_scale=0.0)
+
+
+@pytest.mark.parametrize("explore", finetune.EXPLORE)
+def test_exploration_noise_held_for_noise_hold_steps(toy_bundles, explore):
+  """``noise_hold_steps`` K: the rollout's exploration noise (the sample's offset from the
+  explored Gaussian's mean, in its std) is one draw per block of K steps, new draws between
+  blocks; K = 1 (the default) keeps the previous per-step keys, so earlier runs reproduce."""
+  from interprior_jax.networks import mlp
+  from interprior_jax.training import rollout as rollout_lib
+
+  key = jax.random.PRNGKey(3)
+  np.testing.assert_array_equal(rollout_lib.held_keys(key, 8), jax.random.split(key, 8))
+  _, algo = _build(toy_bundles, explore=explore, noise_hold_steps=4)
+  assert algo.cfg.noise_hold_steps == 4
+  state = algo.init(jax.random.PRNGKey(0))
+  params, norm = state.params, state.normalizer
+
+  def policy_fn(obs, k):
+    mean, log_std = algo.explored(algo.distribution(params, norm, obs))
+    u = mlp.gaussian_sample(k, mean, log_std)
+    return algo.env_action(params, algo.distribution(params, norm, obs), u), {
+        "xi": (u - mean) / jnp.exp(log_std)}
+
+  _, tr = jax.jit(lambda s, k: rollout_lib.rollout(algo.env, s, policy_fn, k, 10,
+                                                   noise_hold=algo.cfg.noise_hold_steps))(
+      state.env_state, jax.random.PRNGKey(1))
+  xi = np.asarray(tr.extras["xi"])            # [T, N, dim]
+  for block in (xi[0:4], xi[4:8], xi[8:10]):
+    np.testing.assert_allclose(block, np.broadcast_to(block[0], block.shape), atol=1e-5)
+  assert np.abs(xi[4] - xi[0]).min() > 0 and np.abs(xi[8] - xi[4]).mean() > 0.1
+  assert np.abs(xi[0, 0] - xi[0, 1]).mean() > 0.1   # envs still draw independently
+  with pytest.raises(ValueError, match="noise_hold_steps"):
+    _build(toy_bundles, noise_hold_steps=0)

@@ -226,12 +226,28 @@ PolicyFn = Callable[[Any, jax.Array], tuple[jax.Array, dict]]
 BootstrapFn = Callable[[Any], dict]
 
 
+def held_keys(key: jax.Array, num_steps: int, hold: int = 1) -> jax.Array:
+  """``[num_steps]`` per-step keys, each repeated for ``hold`` consecutive steps (the last block
+  may be shorter): a policy that draws its exploration noise from its step's key keeps the same
+  noise for ``hold`` steps (generalised state-dependent exploration, gSDE: Raffin et al. 2022,
+  as in Stable-Baselines3's ``sde_sample_freq``). ``hold`` 1: ``jax.random.split(key,
+  num_steps)``."""
+  if hold < 1:
+    raise ValueError(f"noise hold {hold} must be >= 1 step")
+  if hold == 1:
+    return jax.random.split(key, num_steps)
+  blocks = jax.random.split(key, -(-num_steps // hold))
+  return jnp.repeat(blocks, hold, axis=0)[:num_steps]
+
+
 def rollout(env: VecEnv, state: State, policy_fn: PolicyFn, key: jax.Array, num_steps: int,
-            bootstrap_fn: BootstrapFn | None = None) -> tuple[State, Transition]:
+            bootstrap_fn: BootstrapFn | None = None, noise_hold: int = 1
+            ) -> tuple[State, Transition]:
   """Runs ``num_steps`` batched steps with ``lax.scan``.
 
   ``policy_fn(obs[N, ...], key) -> (action[N, A], extras)``; ``bootstrap_fn(final_obs) -> dict``
-  evaluated on the true (pre-reset) next observation of every transition.
+  evaluated on the true (pre-reset) next observation of every transition; ``noise_hold``: the
+  step keys repeat in blocks of that many steps (:func:`held_keys`).
   Returns the final batched state and a time-major :class:`Transition`.
   """
   def body(s: State, k: jax.Array):
@@ -244,7 +260,7 @@ def rollout(env: VecEnv, state: State, policy_fn: PolicyFn, key: jax.Array, num_
                     done_return=ns.info[DONE_RETURN], done_length=ns.info[DONE_LENGTH])
     return ns, tr
 
-  return jax.lax.scan(body, state, jax.random.split(key, num_steps))
+  return jax.lax.scan(body, state, held_keys(key, num_steps, noise_hold))
 
 
 def episode_summary(tr: Transition) -> dict[str, jax.Array]:

@@ -95,6 +95,11 @@ class FinetuneConfig:
   reward_scale: float = 1.0
   explore: str = "action"           # EXPLORE
   latent_std_scale: float = 1.0     # "latent": u ~ N(mu_p, (scale * sigma_p)^2)
+  # The exploration noise (of either mode) is drawn anew every noise_hold_steps steps and kept in
+  # between (gSDE-style, ``rollout.held_keys``): a coherent perturbation of the motion for that
+  # long instead of i.i.d. per-step noise whose effect on a goal tens of steps away averages
+  # out. PPO still scores each step's sample under that step's Gaussian. 1: every step.
+  noise_hold_steps: int = 1
   init_log_std: float = -2.0        # action noise sigma_a at the start ("action")
   learn_log_std: bool = True
   distill_fraction: float = 0.25    # share of envs keeping the distillation loss (method.md 25 %)
@@ -119,6 +124,8 @@ class FinetuneConfig:
       raise ValueError(f"config.finetune.distill_fraction={self.distill_fraction} not in [0, 1]")
     if not self.latent_std_scale > 0:
       raise ValueError(f"config.finetune.latent_std_scale={self.latent_std_scale} must be > 0")
+    if self.noise_hold_steps < 1:
+      raise ValueError(f"config.finetune.noise_hold_steps={self.noise_hold_steps} must be >= 1")
     if self.explore not in EXPLORE:
       raise ValueError(f"config.finetune.explore={self.explore!r}; valid {EXPLORE}")
     if self.lr_schedule not in ppo_lib.LR_SCHEDULES:
@@ -321,7 +328,7 @@ class Finetuner:
       return {"next_value": self.value(params, h, g, final_obs.mask)}
 
     env_state, tr = rollout_lib.rollout(self.env, state.env_state, policy_fn, k_roll,
-                                        c.unroll_length, bootstrap_fn)
+                                        c.unroll_length, bootstrap_fn, c.noise_hold_steps)
     tr = sharding.constrain_batch(tr, mesh, axis=1)
     adv, ret = gae_lib.compute_gae(tr.reward * c.reward_scale, tr.extras["value"],
                                    tr.next_extras["next_value"], tr.termination, tr.done,
