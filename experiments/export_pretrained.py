@@ -249,7 +249,12 @@ def _refresh_student_evals(dest, note: str) -> None:
   from interprior_jax.training import checkpoint as ckpt_lib
 
   path = dest / "manifest.json"
-  manifest = json.loads(path.read_text())
+  text = path.read_text()
+  manifest = json.loads(text)
+  # written back in its own layout (indent, key order), so the diff shows what changed
+  lines = text.splitlines()
+  indent = len(lines[1]) - len(lines[1].lstrip()) if len(lines) > 1 else 1
+  sort_keys = list(manifest) == sorted(manifest)
   if manifest.get("kind") not in ("stage2_student", "stage3_finetuned"):
     raise ValueError(f"{path}: field 'kind' is {manifest.get('kind')!r}; --refresh_evals "
                      "re-measures goal-task bundles (stage2_student, stage3_finetuned)")
@@ -271,7 +276,7 @@ def _refresh_student_evals(dest, note: str) -> None:
                                    for k in measured if k != "ci_check"},
                   "replaced_because": note})
   manifest.update(measured, eval_provenance=launch.provenance(), eval_history=history)
-  path.write_text(json.dumps(manifest, indent=1))
+  path.write_text(json.dumps(manifest, indent=indent, sort_keys=sort_keys))
   print(f"export_pretrained: {path} re-measured: " + ", ".join(
       f"{k} {v['success_rate']}" for k, v in measured["eval"].items()))
 
