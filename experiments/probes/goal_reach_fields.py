@@ -2,8 +2,12 @@
 and the same for the expert driving the same GoalEnv on its full reference (docs/results.md,
 "Stage 2 on the CPU").
 
-  python experiments/probes/goal_reach_fields.py STUDENT_BUNDLE_DIR TASK N [EXPERT_DIR]
+  [LATENT=mean] python experiments/probes/goal_reach_fields.py STUDENT_BUNDLE_DIR TASK N [EXPERT_DIR]
+
+LATENT=mean: the student acts on the prior's mean latent (evaluate.py --latent_mean); default a
+prior sample per episode.
 """
+import os
 import pathlib
 import sys
 
@@ -17,6 +21,7 @@ from interprior_jax import runtime  # noqa: E402
 from interprior_jax.training import checkpoint as ck  # noqa: E402
 from interprior_jax.training.distill import train as distill  # noqa: E402
 from interprior_jax.envs import goal_env  # noqa: E402
+from interprior_jax.envs import goals as goals_lib  # noqa: E402
 from interprior_jax.envs import registry  # noqa: E402
 from interprior_jax.training import distill_eval as de  # noqa: E402
 
@@ -37,6 +42,9 @@ expert_dir = sys.argv[4] if len(sys.argv) > 4 else 'pretrained/embedded_expert'
 _, eact, _ = distill.expert_from_bundle(expert_dir)
 adapt = distill.expert_adapter(config, base)
 reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(jax.random.PRNGKey(0), n))
+eps_scale = 0.0 if os.environ.get("LATENT") == "mean" else 1.0
+
+
 def run(which):
   def body(s, _):
     g, m = s.obs.goals[:, -1], s.obs.mask[:, -1]
@@ -45,18 +53,35 @@ def run(which):
     per = jnp.stack([jnp.all(jnp.where(fid == f, ok, True), -1) for f in range(nf)], -1)
     allok = jnp.all(ok, -1)
     if which == "student":
-      a = act_eps(params, s.obs.history, s.obs.goals, s.obs.mask, s.obs.eps)
+      a = act_eps(params, s.obs.history, s.obs.goals, s.obs.mask, eps_scale * s.obs.eps)
     else:
       a = eact(s.obs.reference)
       if adapt is not None:
         a = adapt(a, s.obs.action_context)
     ns = jax.vmap(genv.step)(s, a)
-    return ns, (per, allok, ns.done)
-  _, (per, allok, done) = jax.lax.scan(body, reset, None, task.horizon)
-  return per, allok, done
+    return ns, (per, allok, ns.done, r[:, body_pos])
+  _, out = jax.lax.scan(body, reset, None, task.horizon)
+  return out
+
+
+# Body positions (the field that blocks students): per body, and relative to the root body's
+# own error (a shared offset = the humanoid in the wrong place, not in the wrong pose).
+body_pos = np.flatnonzero(np.asarray(src.field_ids) == src.field_names.index("body_pos"))
+pos_tol = np.asarray(upper)[body_pos].reshape(-1, 3)
 for which in ("student", "expert"):
-  per, allok, done = jax.device_get(jax.jit(lambda: run(which))())
+  per, allok, done, pos = jax.device_get(jax.jit(lambda: run(which))())
   # per [T, n, F]
   print(which, "reached any step:", float(np.mean(np.any(allok, 0))), "fell:", float(np.mean(np.any(done, 0))))
   print("  field ok at >=1 step:", {src.field_names[f]: round(float(np.mean(np.any(per[:, :, f], 0))), 2) for f in range(nf)})
   print("  field ok at last step:", {src.field_names[f]: round(float(np.mean(per[-1, :, f])), 2) for f in range(nf)})
+  signed = pos.reshape(pos.shape[:2] + (-1, 3))                        # [T, n, B, 3]
+  e = np.abs(signed)
+  print("  per body, best max-axis error over the steps (m, mean over episodes):",
+        [round(float(x), 2) for x in e.max(-1).min(0).mean(0)])
+  rel = signed - signed[:, :, goals_lib.ROOT_BODY:goals_lib.ROOT_BODY + 1]
+  rel_ok = np.all(np.abs(rel) <= pos_tol,
+                  axis=(-1, -2))
+  print("  root body within tolerance at >=1 step:",
+        round(float(np.mean(np.any(np.all(e[:, :, goals_lib.ROOT_BODY] <= pos_tol[0], -1), 0))), 2),
+        "| every body within tolerance of the root's offset at >=1 step:",
+        round(float(np.mean(np.any(rel_ok, 0))), 2))
