@@ -35,7 +35,14 @@ LOCOMOTION = ROOT / "pretrained" / "locomotion_student"
 STEER_MIN_FWD = 0.5
 STEER_MIN_TURN_DEG = 30.0
 STEER_SECONDS = 3.0
-BROWSER_STEER_TRIES = 4  # the browser test's tries per key (its docstring says why)
+# Each key gets up to STEER_TRIES tries, pressed STEER_ONSET + i * STEER_ONSET_STEP steps after a
+# reset, and must succeed once: whether this student falls in a turn depends on the phase of its
+# gait at the key (the browser test's docstring has the measurement), and which phases fall moves
+# with the CPU's float rounding (the headless test's single onset at 15 steps passed on one
+# machine and fell in "d" on another, 2026-12-04, same code and bundle).
+STEER_TRIES = 4
+STEER_ONSET = 15
+STEER_ONSET_STEP = 12
 
 
 def test_goal_markers_are_the_goal_targets_in_the_world():
@@ -364,16 +371,18 @@ def _yaw_step_deg(y0: float, y1: float) -> float:
 
 
 def test_locomotion_student_steers_with_the_keys(steering_session):
-  """Headless: from the clip's start, 15 steps, then each key for 3 s: "w" walks forward, "a"
-  turns left and "d" turns right (pelvis displacement; heading change summed step by step, so a
-  turn past 180 deg still reads as a turn its way), without falling (a fall resets the episode:
-  the step counter would restart)."""
+  """Headless: from the clip's start, STEER_ONSET (+ i * STEER_ONSET_STEP) steps, then each key
+  for 3 s: "w" walks forward, "a" turns left and "d" turns right (pelvis displacement; heading
+  change summed step by step, so a turn past 180 deg still reads as a turn its way), without
+  falling (a fall resets the episode: the step counter would restart); up to STEER_TRIES onsets
+  per key, one must succeed (why: the constants' comment). A student that ignores the keys
+  follows clip 0's own path, which never turns right by 30 deg: "d" fails from every onset."""
   s = steering_session
   steps = int(round(STEER_SECONDS / s.env.dt))
-  out = {}
-  for key in ("w", "a", "d"):
+
+  def attempt(key, onset):
     s.reset()
-    for _ in range(15):
+    for _ in range(onset):
       st = s.tick()
     yaw0, p0 = st.root_yaw, np.asarray(st.root_pos[:2])
     turned, last, step = 0.0, st.root_yaw, st.step
@@ -381,15 +390,26 @@ def test_locomotion_student_steers_with_the_keys(steering_session):
     for _ in range(steps):
       st = s.tick()
       turned += _yaw_step_deg(last, st.root_yaw)
-      assert st.step == step + 1, ("fell: the episode was reset", key, st.notice)
+      if st.step != step + 1:
+        return None  # fell: the episode was reset
       last, step = st.root_yaw, st.step
     head = np.array([np.cos(yaw0), np.sin(yaw0)])
-    d = np.asarray(st.root_pos[:2]) - p0
-    out[key] = (float(d @ head), turned, float(st.root_pos[2]))
-  print({k: tuple(round(x, 2) for x in v) for k, v in out.items()})
-  assert out["w"][0] >= STEER_MIN_FWD, out
-  assert out["a"][1] >= STEER_MIN_TURN_DEG, out
-  assert out["d"][1] <= -STEER_MIN_TURN_DEG, out
+    return float((np.asarray(st.root_pos[:2]) - p0) @ head), turned
+
+  passed = {"w": lambda fwd, turn: fwd >= STEER_MIN_FWD,
+            "a": lambda fwd, turn: turn >= STEER_MIN_TURN_DEG,
+            "d": lambda fwd, turn: turn <= -STEER_MIN_TURN_DEG}
+  tries = {}
+  for key, ok in passed.items():
+    tries[key] = []
+    for i in range(STEER_TRIES):
+      r = attempt(key, STEER_ONSET + STEER_ONSET_STEP * i)
+      tries[key].append("fell" if r is None else tuple(round(x, 2) for x in r))
+      if r is not None and ok(*r):
+        break
+  print("headless steering (forward m, turn deg) per onset:", tries)
+  for key, ok in passed.items():
+    assert any(r != "fell" and ok(*r) for r in tries[key]), tries
 
 
 @pytest.fixture(scope="module")
@@ -408,8 +428,9 @@ def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tm
   depends on the phase of its gait at the key (the loop is deterministic for a given onset).
   Measured on clip 0 (experiments/probes/steer_onsets.py, onsets 14, 16, ..., 50 steps after a
   reset): "a" turned left without a fall from 16 of 19 onsets, "d" right from 13 of 19 (the
-  others: a fall).  So each key gets up to BROWSER_STEER_TRIES tries, pressed
-  15, 27, 39 and 51 steps (plus the page's latency) after a reset, and must succeed once
+  others: a fall).  So each key gets up to STEER_TRIES tries, pressed
+  15, 27, 39 and 51 steps (STEER_ONSET + i * STEER_ONSET_STEP, plus the page's latency) after a
+  reset, and must succeed once
   (a student that ignores the keys follows clip 0's own path, which never turns right by 30
   deg: "d" fails).
   """
@@ -451,8 +472,8 @@ def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tm
     tries = {}
     for key, sign in (("a", 1.0), ("d", -1.0)):
       tries[key] = []
-      for i in range(BROWSER_STEER_TRIES):  # tries at different phases of the gait
-        turned, fell = attempt(key, settle=15 + 12 * i)
+      for i in range(STEER_TRIES):  # tries at different phases of the gait
+        turned, fell = attempt(key, settle=STEER_ONSET + STEER_ONSET_STEP * i)
         tries[key].append((round(turned, 1), fell))
         if not fell and sign * turned >= STEER_MIN_TURN_DEG:
           break
