@@ -77,6 +77,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "snapshot_families": ("full", "object", "extremities", "contact", "object+extremities",
                             "root", "random_body", "none"),
       "snapshot_probs": (0.2, 0.15, 0.1, 0.1, 0.15, 0.1, 0.1, 0.1),
+      # Each goal token also carries its lead time in seconds (envs/goal_env.py:GoalConfig).
+      "time_input": False,
   })
   c.loop = ml_collections.ConfigDict({
       "num_iterations": 10000, "log_every": 10, "checkpoint_every": 200,

@@ -152,3 +152,22 @@ def test_rotation_helper_is_a_yaw():
   q = commands._yaw_quat(jnp.float32(0.3))
   np.testing.assert_allclose(geometry.quat_diff_expmap(q, jnp.array([1.0, 0, 0, 0])), [0, 0, 0.3],
                              atol=1e-6)
+
+
+def test_time_input_layout_appends_each_tokens_lead_time():
+  """A student distilled with ``goals.time_input``: every command token ends with its lead time
+  (trajectory k * dt, the move lead for the snapshot; 0 and not given for empty tokens); the rest
+  of each token is the plain layout's."""
+  import dataclasses
+  lay = dataclasses.replace(LAY, move_lead_steps=30, time_input=True)
+  plain = dataclasses.replace(LAY, move_lead_steps=30)
+  for cmd, leads, given in (("forward", [k * LAY.dt for k in range(1, H + 1)] + [30 * LAY.dt],
+                             [1] * (H + 1)),
+                            ("grasp", [0.0] * (H + 1), [0] * H + [1])):
+    g, m = commands.command_goal(lay, cmd, _state(), 0.9)
+    g0, m0 = commands.command_goal(plain, cmd, _state(), 0.9)
+    assert g.shape == m.shape == (H + 1, D + 1)
+    np.testing.assert_array_equal(np.asarray(g[:, :-1]), np.asarray(g0))
+    np.testing.assert_array_equal(np.asarray(m[:, :-1]), np.asarray(m0))
+    np.testing.assert_allclose(np.asarray(g[:, -1]), leads, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(m[:, -1]), given)

@@ -3,6 +3,7 @@ smoke run (``INTERPRIOR_SLOW_TESTS=1``, needs the shared OMOMO clips)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -191,6 +192,17 @@ def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_dis
   # Seen once (2026-12-02): student 0.125 / e_pos 0.65, expert 0.625 / 0.18; the margins below
   # were set after that run. Equal numbers would mean the student acted in both.
   assert rx["e_pos"] < 0.5 * r["e_pos"] and rx["success_rate"] > r["success_rate"], (r, rx)
+  # trajectory: followed = the whole horizon without termination and the deviation never above
+  # the env's tracking limit (distill_eval.trajectory_limits); the old tolerance-rate rule is
+  # reported as hit_rate.
+  for who in (None, toy_expert):
+    tr = distill_eval.evaluate_goal_task(tmp_path / ckpt_lib.BUNDLE_DIR, "trajectory", 8,
+                                         expert_dir=who)
+    lim = tr["trajectory_limits"]["e_pos"]
+    assert lim == distill_eval.trajectory_limits(config)["e_pos"] > 0
+    for e in tr["per_episode"]:
+      assert e["success"] == float(e["terminated"] == 0 and e["max_e_pos"] <= lim), e
+    assert tr["hit_rate"] == pytest.approx(np.mean([e["hit_rate"] for e in tr["per_episode"]]))
 
 
 def test_ablation_rows_and_config_errors():
@@ -264,3 +276,37 @@ def test_heading_noise_reaches_the_env_only_with_perturbed_starts():
   dc.augment.perturbed_starts = False
   cfg = distill.resolve_config(dc, expert_cfg)
   assert all(cfg.env.init[k] == 0.0 for k in init_states.START_NOISE_KEYS)
+
+
+def test_goal_time_input_gives_each_token_its_lead_time(toy_distiller):
+  """``goals.time_input``: one trailing goal entry per token = seconds to its frame (trajectory
+  k * dt, snapshot ``snap_steps * dt``, counting down), given exactly when the token is, never
+  judged for reach; every other entry as without it."""
+  config, algo, _ = toy_distiller
+  genv = algo.env.env
+  base = genv.env
+  cfg = dataclasses.replace(genv.cfg, time_input=True, snapshot_families=("pos", "none"),
+                            snapshot_probs=(1.0, 1.0))
+  timed = goal_env.GoalEnv(base, goal_env.make_goal_source("toy", base, cfg), cfg)
+  plain = goal_env.GoalEnv(base, goal_env.make_goal_source("toy", base, dataclasses.replace(
+      cfg, time_input=False)), dataclasses.replace(cfg, time_input=False))
+  assert timed.source.goal_size == plain.source.goal_size + 1
+  assert timed.source.field_names[-1] == goal_env.TIME_FIELD
+  lower, upper = timed.source.reach_bounds()
+  assert np.isinf(lower[-1]) and np.isinf(upper[-1])
+  H, dt = cfg.trajectory_steps, float(base.dt)
+  given = set()
+  for seed in range(6):
+    s = jax.jit(timed.reset)(jax.random.PRNGKey(seed))
+    p = jax.jit(plain.reset)(jax.random.PRNGKey(seed))
+    np.testing.assert_allclose(s.obs.goals[:, :-1], p.obs.goals, atol=1e-6)
+    np.testing.assert_array_equal(s.obs.mask[:, :-1], p.obs.mask)
+    np.testing.assert_array_equal(s.obs.mask[:, -1],
+                                  np.any(np.asarray(p.obs.mask) > 0, axis=-1))
+    lead = np.asarray(s.obs.goals[:, -1])
+    np.testing.assert_allclose(lead[:H], dt * np.arange(1, H + 1), rtol=1e-6)
+    np.testing.assert_allclose(lead[H], dt * int(s.obs.snap_steps), rtol=1e-6)
+    s1 = jax.jit(timed.step)(s, jnp.zeros(timed.action_size))
+    np.testing.assert_allclose(float(s1.obs.goals[H, -1]), lead[H] - dt, rtol=1e-5)
+    given.add(bool(s.obs.mask[H, -1]))
+  assert given == {True, False}, "both a given and an absent snapshot token were drawn"

@@ -42,12 +42,14 @@ expert_dir = sys.argv[4] if len(sys.argv) > 4 else 'pretrained/embedded_expert'
 _, eact, _ = distill.expert_from_bundle(expert_dir)
 adapt = distill.expert_adapter(config, base)
 reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(jax.random.PRNGKey(0), n))
+# The token judged: the snapshot (-1, default) or the trajectory task's t+1 preview (TOKEN=0).
+TOKEN = int(os.environ.get("TOKEN", "-1" if task.token == "snapshot" else "0"))
 eps_scale = 0.0 if os.environ.get("LATENT") == "mean" else 1.0
 
 
 def run(which):
   def body(s, _):
-    g, m = s.obs.goals[:, -1], s.obs.mask[:, -1]
+    g, m = s.obs.goals[:, TOKEN], s.obs.mask[:, TOKEN]
     r = g * m
     ok = (r >= lower) & (r <= upper)  # [n, D]
     per = jnp.stack([jnp.all(jnp.where(fid == f, ok, True), -1) for f in range(nf)], -1)
@@ -85,3 +87,12 @@ for which in ("student", "expert"):
         round(float(np.mean(np.any(np.all(e[:, :, goals_lib.ROOT_BODY] <= pos_tol[0], -1), 0))), 2),
         "| every body within tolerance of the root's offset at >=1 step:",
         round(float(np.mean(np.any(rel_ok, 0))), 2))
+  # Share of steps (alive) at which each field is within tolerance: what a rate-based rule
+  # (the trajectory task's hit_rate; before 2026-12-04 its success rule, >= 0.9) sees.
+  alive = 1.0 - np.concatenate([np.zeros_like(done[:1]), np.cumsum(done, 0)[:-1] > 0], 0)
+  rate = lambda x: round(float((x * alive).sum() / alive.sum()), 3)
+  print("  field ok share of alive steps:", {src.field_names[f]: rate(per[:, :, f]) for f in range(nf)},
+        "all:", rate(allok))
+  ep_rate = (allok * alive).sum(0) / np.maximum(alive.sum(0), 1)
+  print("  per-episode all-fields share, quantiles 10/50/90:",
+        [round(float(q), 2) for q in np.quantile(ep_rate, [0.1, 0.5, 0.9])])

@@ -103,7 +103,8 @@ class GoalLayout:
   stand_height: pelvis height of "stand" (m); move_lead_steps: when > 0, the move / turn commands
   also fill the snapshot token with their target this many policy steps ahead (a pelvis pose
   ~1 s out carries more of the command than the H trajectory tokens' few centimetres and
-  degrees; docs/play.md); 0: the snapshot token stays empty.
+  degrees; docs/play.md); 0: the snapshot token stays empty. time_input: the student's goal
+  tokens end with their lead time in seconds (``GoalConfig.time_input``).
   """
   num_bodies: int
   num_contacts: int
@@ -114,6 +115,7 @@ class GoalLayout:
   obj_rest_z: float
   stand_height: float
   move_lead_steps: int = 0
+  time_input: bool = False
 
   @property
   def num_goals(self) -> int:
@@ -230,14 +232,18 @@ def command_goal(lay: GoalLayout, command: str, x: goals_lib.Features, root_z,
   if command not in BUILDERS:
     raise ValueError(f"unknown goal command {command!r}; known {GOAL_COMMANDS}")
   B, C = lay.num_bodies, lay.num_contacts
-  D = goals_lib.layout_size(goals_lib.RESIDUAL_LAYOUT, B, C)
+  D = goals_lib.layout_size(goals_lib.RESIDUAL_LAYOUT, B, C) + int(lay.time_input)
   empty = jnp.zeros((D,))
   spot = jnp.array([CARRY_DIST, 0.0, 0.0]) if spot is None else jnp.asarray(spot)
 
   def token(k):
     y, m = BUILDERS[command](lay, x, k, root_z, spot)
     res = goals_lib.goal_residual(x, y, m)
-    return goals_lib.flatten(res, goals_lib.RESIDUAL_LAYOUT), goals_lib.mask_to_flat(m, B, C)
+    g, mf = goals_lib.flatten(res, goals_lib.RESIDUAL_LAYOUT), goals_lib.mask_to_flat(m, B, C)
+    if lay.time_input:  # the token's lead time, given with the token (goal_env.with_time_input)
+      g = jnp.append(g, k * lay.dt)
+      mf = jnp.append(mf, jnp.any(mf > 0).astype(mf.dtype))
+    return g, mf
 
   H = lay.trajectory_steps
   if command in TRAJECTORY_COMMANDS:

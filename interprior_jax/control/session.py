@@ -129,6 +129,7 @@ class PlaySession:
           obj_rest_z=float(first.obj_pos[0, 2]),
           stand_height=float(first.root_pos[0, 2]) * cmd_lib.STAND_HEIGHT_SCALE,
           move_lead_steps=int(round(move_lead_s / float(env.dt))),
+          time_input=gcfg.time_input,
           hand_contact_slots=cmd_lib.hand_contact_slots(spec.contact_body_idx,
                                                         spec.hand_body_idx))
       self._lower, self._upper = (jnp.asarray(b) for b in source.reach_bounds())
@@ -193,6 +194,8 @@ class PlaySession:
     def fn(s, spot_world, goal_time):
       tok = source.goals_fn(s.replace(info={**s.info, "time": goal_time}),
                             jnp.zeros((1,), jnp.int32))[0]
+      if lay.time_input:  # lead time of the dataset frame from now, not from goal_time
+        tok = tok.at[-1].set(jnp.maximum(goal_time - s.info["time"], 0.0))
       empty = jnp.zeros((lay.trajectory_steps, D))
       goals = jnp.concatenate([empty, tok[None]], axis=0)
       mask = jnp.concatenate([empty, jnp.ones((1, D))], axis=0)

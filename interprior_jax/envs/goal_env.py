@@ -84,6 +84,11 @@ class GoalConfig:
   snapshot_probs: tuple[float, ...] = (0.2, 0.15, 0.15, 0.1, 0.15, 0.15, 0.1)
   latent_size: int = 64
   advance_on_reach: bool = False  # next snapshot goal as soon as this one is reached (chains)
+  # Each goal token also carries its lead time, the seconds from now to its frame (a trailing
+  # goal entry, field TIME_FIELD, given whenever the token is; GoalSource.with_time_input): the
+  # snapshot's L is otherwise not an input, and a student cannot tell a goal 10 steps away from
+  # one 90 steps away.  False: the layout of every bundle before 2026-12-04.
+  time_input: bool = False
 
   @property
   def num_goals(self) -> int:
@@ -149,6 +154,28 @@ class GoalSource:
     return dataclasses.replace(self, tolerance={
         k: v if k == "contact" else v * scale for k, v in self.tolerance.items()})
 
+  def with_time_input(self, dt: float) -> "GoalSource":
+    """This source with one more goal entry per token (field :data:`TIME_FIELD`, last): the
+    token's lead time ``offset * dt`` in seconds, given (mask 1) whenever any other entry of the
+    token is; never judged for reach (tolerance inf)."""
+    if TIME_FIELD in self.field_names:
+      raise ValueError("GoalSource.with_time_input: the source already has a time entry")
+    goals_fn, mask_fn = self.goals_fn, self.mask_fn
+
+    def timed_goals(s, offsets):
+      lead = offsets.astype(jnp.float32)[:, None] * dt
+      return jnp.concatenate([goals_fn(s, offsets), lead], axis=-1)
+
+    def timed_mask(key, family):
+      m = mask_fn(key, family)
+      return jnp.concatenate([m, jnp.any(m > 0)[None].astype(m.dtype)])
+
+    return dataclasses.replace(
+        self, goal_size=self.goal_size + 1, field_names=self.field_names + (TIME_FIELD,),
+        field_ids=np.append(self.field_ids, len(self.field_names)).astype(np.int32),
+        goals_fn=timed_goals, mask_fn=timed_mask,
+        tolerance={**self.tolerance, TIME_FIELD: float("inf")})
+
   def sample_mask(self, key, families, probs) -> jax.Array:
     """Flat (D_g,) mask from the mixture (every family built, one selected: jit-able)."""
     k_pick, k_fam = jax.random.split(key)
@@ -167,6 +194,8 @@ NO_END = 2 ** 30
 HOI_TOLERANCE = {"root_height": 0.1, "body_pos": 0.15, "body_rot": 0.5, "obj_pos": 0.1,
                  "obj_rot": 0.5, "contact": 0.5, "interaction": 0.5}
 TOY_TOLERANCE = {"pos": 0.1, "vel": 0.5}
+#: Field of the goal tokens' lead time (seconds; ``GoalConfig.time_input``).
+TIME_FIELD = "time"
 
 
 def _toy_source(env, cfg: GoalConfig) -> GoalSource:
@@ -273,7 +302,8 @@ GOAL_SOURCES: dict[str, Callable[[Env, GoalConfig], GoalSource]] = {
 def make_goal_source(env_kind: str, env: Env, cfg: GoalConfig) -> GoalSource:
   if env_kind not in GOAL_SOURCES:
     raise ValueError(f"env_kind={env_kind!r} has no goal source; known {sorted(GOAL_SOURCES)}")
-  return GOAL_SOURCES[env_kind](env, cfg)
+  source = GOAL_SOURCES[env_kind](env, cfg)
+  return source.with_time_input(float(env.dt)) if cfg.time_input else source
 
 
 # ------------------------------------------------------------------------------------ wrapper

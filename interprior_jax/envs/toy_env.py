@@ -53,6 +53,11 @@ class PointMassTracking(Env):
   def backend(self) -> str:
     return "jax"
 
+  @property
+  def dt(self) -> float:
+    """Seconds per step (as brax's envs)."""
+    return self.cfg.dt
+
   def _target(self, t, phase0):
     c = self.cfg
     ang = phase0 + c.target_omega * c.dt * t
