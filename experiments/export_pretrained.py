@@ -21,7 +21,9 @@ started from (``--student``):
 
 After a change of the goal-task rules, ``--refresh_evals "<why>"`` re-measures a committed
 student's or finetune's numbers in place (same ``--tasks`` / ``--ci_task`` / ``--expert`` as its
-export; the replaced numbers' provenance goes to the manifest's ``eval_history``):
+export; the replaced numbers' provenance goes to the manifest's ``eval_history``; with
+``--tasks`` only those tasks' numbers are replaced, e.g. ``--tasks trajectory`` after its rule
+change):
 
   python experiments/export_pretrained.py --name locomotion_student \
       --expert pretrained/locomotion_expert --refresh_evals "goal rule fixed in c3d93f4"
@@ -218,16 +220,17 @@ def _goal_task_evals(bundle_dir) -> dict:
           "num_trivial")
   evals, expert_evals, mean_evals = {}, {}, {}
   for task in FLAGS.tasks:
+    pick = lambda res: {k: res[k] for k in keys + ("hit_rate",) if k in res}  # noqa: E731
     r = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes)
-    evals[task] = {k: r[k] for k in keys}
+    evals[task] = pick(r)
     rm = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes, latent_mean=True)
-    mean_evals[task] = {k: rm[k] for k in keys}
+    mean_evals[task] = pick(rm)
     line = (f"export_pretrained: {task}: student success {r['success_rate']} (prior mean "
             f"{rm['success_rate']})")
     if task != "random_init":  # the expert needs the reference, which random_init starts off
       rx = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes,
                                            expert_dir=FLAGS.expert)
-      expert_evals[task] = {k: rx[k] for k in keys}
+      expert_evals[task] = pick(rx)
       line += f", expert on the same episodes {rx['success_rate']}"
     print(line)
   ci = distill_eval.evaluate_goal_task(bundle_dir, FLAGS.ci_task, FLAGS.ci_episodes,
@@ -237,6 +240,25 @@ def _goal_task_evals(bundle_dir) -> dict:
                        "latent": ci["latent"], "success_rate": ci["success_rate"],
                        "failure_rate": ci["failure_rate"], "e_h": ci["e_h"],
                        "mean_goals_reached": ci["mean_goals_reached"]}}
+
+
+def merge_refreshed(manifest: dict, measured: dict, tasks, note: str, provenance) -> dict:
+  """``manifest`` with the re-measured goal-task numbers (:func:`_goal_task_evals`) of
+  ``tasks`` replacing its own, every other task's numbers kept (a rule change of one task:
+  ``--tasks trajectory``) and the ``ci_check`` replaced; the replaced success rates, the tasks,
+  the earlier provenance and ``note`` appended to ``eval_history``."""
+  manifest = dict(manifest)
+  history = list(manifest.pop("eval_history", []))
+  history.append({"provenance": manifest.get("eval_provenance"),
+                  "ci_check": manifest.get("ci_check"),
+                  "success_rate": {k: {t: v.get("success_rate")
+                                       for t, v in manifest.get(k, {}).items() if t in tasks}
+                                   for k in measured if k != "ci_check"},
+                  "tasks": list(tasks), "replaced_because": note})
+  for k, v in measured.items():
+    manifest[k] = v if k == "ci_check" else {**manifest.get(k, {}), **v}
+  manifest.update(eval_provenance=provenance, eval_history=history)
+  return manifest
 
 
 def _refresh_student_evals(dest, note: str) -> None:
@@ -268,14 +290,7 @@ def _refresh_student_evals(dest, note: str) -> None:
   if not FLAGS["tasks"].present:  # the tasks it was exported with
     FLAGS.tasks = list(manifest.get("eval", {})) or FLAGS.tasks
   measured = _goal_task_evals(dest / ckpt_lib.BUNDLE_DIR)
-  history = manifest.pop("eval_history", [])
-  history.append({"provenance": manifest.get("eval_provenance"),
-                  "ci_check": manifest.get("ci_check"),
-                  "success_rate": {k: {t: v.get("success_rate")
-                                       for t, v in manifest.get(k, {}).items()}
-                                   for k in measured if k != "ci_check"},
-                  "replaced_because": note})
-  manifest.update(measured, eval_provenance=launch.provenance(), eval_history=history)
+  manifest = merge_refreshed(manifest, measured, FLAGS.tasks, note, launch.provenance())
   path.write_text(json.dumps(manifest, indent=indent, sort_keys=sort_keys))
   print(f"export_pretrained: {path} re-measured: " + ", ".join(
       f"{k} {v['success_rate']}" for k, v in measured["eval"].items()))

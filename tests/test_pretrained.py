@@ -207,3 +207,36 @@ def test_refresh_evals_refuses_a_manifest_it_would_misread(tmp_path):
     assert p.returncode != 0 and field in p.stderr and str(dest / "manifest.json") in p.stderr, (
         field, p.stderr[-1500:])
     assert json.loads((dest / "manifest.json").read_text()) == manifest  # untouched
+
+
+def test_refresh_replaces_only_the_re_measured_tasks():
+  """``--refresh_evals --tasks trajectory`` (a rule change of one task) replaces that task's
+  numbers in every goal-task block and the CI check, keeps the other tasks' numbers, and records
+  what it replaced (old success rates, tasks, earlier provenance, why)."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(
+      "export_pretrained", ROOT / "experiments" / "export_pretrained.py")
+  ep = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(ep)
+  old = {"kind": "stage2_student", "eval_provenance": {"commit": "old"},
+         "ci_check": {"task": "snapshot", "success_rate": 0.2},
+         "eval": {"snapshot": {"success_rate": 0.1}, "trajectory": {"success_rate": 0.0}},
+         "eval_latent_mean": {"snapshot": {"success_rate": 0.2},
+                              "trajectory": {"success_rate": 0.0}},
+         "eval_history": [{"replaced_because": "earlier"}]}
+  measured = {"eval": {"trajectory": {"success_rate": 0.5}},
+              "eval_latent_mean": {"trajectory": {"success_rate": 0.6}},
+              "eval_expert_same_episodes": {"trajectory": {"success_rate": 0.9}},
+              "ci_check": {"task": "snapshot", "success_rate": 0.25}}
+  new = ep.merge_refreshed(old, measured, ["trajectory"], "rule", {"commit": "new"})
+  assert new["eval"] == {"snapshot": {"success_rate": 0.1}, "trajectory": {"success_rate": 0.5}}
+  assert new["eval_latent_mean"]["snapshot"] == {"success_rate": 0.2}
+  assert new["eval_latent_mean"]["trajectory"] == {"success_rate": 0.6}
+  assert new["eval_expert_same_episodes"] == {"trajectory": {"success_rate": 0.9}}
+  assert new["ci_check"]["success_rate"] == 0.25 and new["eval_provenance"] == {"commit": "new"}
+  last = new["eval_history"][-1]
+  assert len(new["eval_history"]) == 2 and last["tasks"] == ["trajectory"]
+  assert last["success_rate"]["eval"] == {"trajectory": 0.0}
+  assert last["provenance"] == {"commit": "old"} and last["replaced_because"] == "rule"
+  assert old["eval"]["trajectory"] == {"success_rate": 0.0}  # the input is not modified
