@@ -2,13 +2,20 @@
 the top of each carry clip's lift and 20 frames later.
 
   python experiments/probes/carry_hold.py BUNDLE [policy=1] [margin=M] [hand_friction=F]
-      [clear_rounds=N] [phys.<PhysicsOptions field>=V ...]
+      [clear_rounds=N] [trace=1] [solimp=D] [solref=T] [phys.<PhysicsOptions field>=V ...]
 
 BUNDLE: an expert inference bundle of the embedded clips (e.g. pretrained/embedded_expert/policy);
 its config rebuilds the env and the clips (``margin`` regenerates them with another
 ``HandConfig.palm_margin``: negative puts the palms' PD targets inside the box faces).  Actions:
 zero residual (PD to the reference) unless ``policy=1`` (the bundle's deterministic policy).
-Only the fall termination is on; 60 steps at most (">60": held).  docs/results.md, "the carry:
+Only the fall termination is on; 60 steps at most (">60": held).  ``trace=1`` prints every
+few steps of each start: the wrists' distance apart (grip width) and from the box centre, the box's
+height below its reference, the pelvis height below its reference and the humanoid-box normal
+force (N): an opening grip, a slipping box and a falling body look different; and at step 10
+every humanoid-box contact (MuJoCo C on the same qpos / qvel / ctrl): body, contact normal in
+the box frame (+-x / +-y: side faces, +z: top) and normal / tangential force (N).  ``solimp=D``
+/ ``solref=T`` (C physics, probe only): the object's geoms get solimp (D, D + (1 - D) / 2, 1 mm)
+/ solref (T, 1) (MuJoCo's defaults: 0.9 / 0.95 and 0.02 s), a stiffer hand-object contact.  docs/results.md, "the carry:
 the box is never held".
 """
 import os
@@ -31,6 +38,34 @@ STEPS = 60
 LATER = 20  # frames after the top of the lift (mid-carry start)
 
 
+def _print_contacts(env, d) -> None:
+  """Every humanoid-object contact of the state ``d`` (C backend state), recomputed with
+  ``mj_forward`` on the env's own model."""
+  import mujoco
+  m = env.physics.model
+  md = mujoco.MjData(m)
+  md.qpos[:] = np.asarray(d.qpos)
+  md.qvel[:] = np.asarray(d.qvel)
+  md.ctrl[:] = np.asarray(d.ctrl)
+  mujoco.mj_forward(m, md)
+  obj_body = int(env.idx.obj_body_id)
+  rot = md.xmat[obj_body].reshape(3, 3)
+  f6 = np.zeros(6)
+  for k in range(md.ncon):
+    con = md.contact[k]
+    b1, b2 = m.geom_bodyid[con.geom1], m.geom_bodyid[con.geom2]
+    if obj_body not in (b1, b2):
+      continue
+    other = b2 if b1 == obj_body else b1
+    if other == 0:  # the floor
+      continue
+    mujoco.mj_contactForce(m, md, k, f6)
+    n = con.frame[:3] * (1.0 if b2 == obj_body else -1.0)  # into the box's surface
+    print(f"    contact {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, other)}: normal "
+          f"(box frame) {np.round(rot.T @ n, 2)}, dist {con.dist * 100:+.1f} cm, normal "
+          f"{f6[0]:.0f} N, tangential {np.linalg.norm(f6[1:3]):.0f} N")
+
+
 def main(bundle_dir: str, *overrides: str):
   bundle = ckpt_lib.load_bundle(bundle_dir)
   config = ml_collections.ConfigDict(bundle.config)
@@ -38,6 +73,8 @@ def main(bundle_dir: str, *overrides: str):
   config.env.randomize.enabled = False
   config.env.termination.enabled = ("fall",)
   use_policy = False
+  trace = False
+  geom_sol = {}
   for a in overrides:
     k, _, v = a.partition("=")
     if k == "margin":
@@ -51,10 +88,22 @@ def main(bundle_dir: str, *overrides: str):
       config.env.scene.physics[k[5:]] = type(cur)(v)
     elif k == "policy":
       use_policy = v == "1"
+    elif k == "trace":
+      trace = v == "1"
+    elif k in ("solimp", "solref"):
+      geom_sol[k] = float(v)
     else:
       raise SystemExit(f"carry_hold.py: unknown argument {a!r}")
   clips = sources.load_clips(config, None)
   env = registry.make_env(config, clips)
+  if geom_sol:  # before the first step: the C backend's batches are built from this model
+    pm = env.physics.model
+    geoms = np.flatnonzero(pm.geom_bodyid == int(env.idx.obj_body_id))
+    if "solimp" in geom_sol:
+      dmin = geom_sol["solimp"]
+      pm.geom_solimp[geoms, :3] = (dmin, dmin + (1 - dmin) / 2, 0.001)
+    if "solref" in geom_sol:
+      pm.geom_solref[geoms] = (geom_sol["solref"], 1.0)
   act_fn = ppo.bundle_policy(bundle, deterministic=True)
   step = jax.jit(env.step)
   zero = jnp.zeros(env.action_size)
@@ -67,9 +116,23 @@ def main(bundle_dir: str, *overrides: str):
     for f0 in (top, top + LATER):
       s = env.reset_to(jax.random.PRNGKey(0), jnp.int32(ci), jnp.float32(f0 / c.fps), False)
       n = f">{STEPS}"
+      hands = np.asarray(env.spec.hand_idx).ravel()[:2]
+      ref_root = c.root_pos[:, 2]
       for i in range(STEPS):
         s = step(s, act_fn(s.obs[None])[0] if use_policy else zero)
         z = float(s.pipeline_state.qpos[env.idx.obj_qpos_adr + 2])
+        if trace and i % 3 == 0:
+          f = env.physics.frame(s.pipeline_state)
+          w = np.asarray(f.body_pos)[hands]
+          o = np.asarray(f.obj_pos)
+          fr = min(f0 + i + 1, len(oz) - 1)
+          print(f"  {c.name} @{f0} step {i + 1}: grip {np.linalg.norm(w[0] - w[1]):.3f} m, "
+                f"wrists-box {np.linalg.norm(w - o, axis=-1).round(3)} m, box dz "
+                f"{z - oz[fr]:+.3f}, pelvis dz {float(f.root_pos[2]) - ref_root[fr]:+.3f}, "
+                f"force {float(f.obj_contact_force):.0f} N, touching "
+                f"{[env.spec.body_names[b] for b in np.flatnonzero(np.asarray(f.body_obj_contact) > 0)]}")
+        if trace and i == 9:
+          _print_contacts(env, s.pipeline_state)
         if not np.isfinite(z) or abs(z - np.interp(f0 + i + 1, np.arange(len(oz)), oz)) > DROP:
           n = str(i + 1)
           break
