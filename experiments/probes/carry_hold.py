@@ -14,8 +14,9 @@ height below its reference, the pelvis height below its reference and the humano
 force (N): an opening grip, a slipping box and a falling body look different; and at step 10
 every humanoid-box contact (MuJoCo C on the same qpos / qvel / ctrl): body, contact normal in
 the box frame (+-x / +-y: side faces, +z: top) and normal / tangential force (N).  ``solimp=D``
-/ ``solref=T`` (C physics, probe only): the object's geoms get solimp (D, D + (1 - D) / 2, 1 mm)
-/ solref (T, 1) (MuJoCo's defaults: 0.9 / 0.95 and 0.02 s), a stiffer hand-object contact.  docs/results.md, "the carry:
+/ ``solref=T`` or ``solref=-K:-B`` (C physics, probe only): the object's geoms get solimp (D,
+D + (1 - D) / 2, 1 mm) / solref (T, 1) or MuJoCo's direct form (-K N/m, -B N s/m) (defaults:
+0.9 / 0.95 and 0.02 s), a stiffer hand-object contact.  docs/results.md, "the carry:
 the box is never held".
 """
 import os
@@ -90,8 +91,10 @@ def main(bundle_dir: str, *overrides: str):
       use_policy = v == "1"
     elif k == "trace":
       trace = v == "1"
-    elif k in ("solimp", "solref"):
+    elif k == "solimp":
       geom_sol[k] = float(v)
+    elif k == "solref":  # T (time constant, s) or -K:-B (direct stiffness N/m : damping N s/m)
+      geom_sol[k] = tuple(float(x) for x in v.split(":")) if ":" in v else (float(v), 1.0)
     else:
       raise SystemExit(f"carry_hold.py: unknown argument {a!r}")
   clips = sources.load_clips(config, None)
@@ -103,7 +106,7 @@ def main(bundle_dir: str, *overrides: str):
       dmin = geom_sol["solimp"]
       pm.geom_solimp[geoms, :3] = (dmin, dmin + (1 - dmin) / 2, 0.001)
     if "solref" in geom_sol:
-      pm.geom_solref[geoms] = (geom_sol["solref"], 1.0)
+      pm.geom_solref[geoms] = geom_sol["solref"]
   act_fn = ppo.bundle_policy(bundle, deterministic=True)
   step = jax.jit(env.step)
   zero = jnp.zeros(env.action_size)
