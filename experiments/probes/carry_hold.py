@@ -39,11 +39,20 @@ STEPS = 60
 LATER = 20  # frames after the top of the lift (mid-carry start)
 
 
-def _print_contacts(env, d) -> None:
+def _print_contacts(env, d, s_info) -> None:
   """Every humanoid-object contact of the state ``d`` (C backend state), recomputed with
   ``mj_forward`` on the env's own model."""
+  import copy
+
   import mujoco
-  m = env.physics.model
+
+  from interprior_jax.envs import contract, perturbations
+  # the episode's object (the clip's object_scale): its model rows as the backend writes them
+  m = copy.copy(env.physics.model)
+  base = env.physics.obj_base
+  vals = perturbations.object_values(base, jax.tree.map(lambda a: a, s_info[contract.INFO_OBJ_PARAMS]))
+  for name, val in vals.items():
+    getattr(m, name)[base.body_id if name.startswith("body_") else base.geom_ids] = np.asarray(val)
   md = mujoco.MjData(m)
   md.qpos[:] = np.asarray(d.qpos)
   md.qvel[:] = np.asarray(d.qvel)
@@ -135,7 +144,7 @@ def main(bundle_dir: str, *overrides: str):
                 f"force {float(f.obj_contact_force):.0f} N, touching "
                 f"{[env.spec.body_names[b] for b in np.flatnonzero(np.asarray(f.body_obj_contact) > 0)]}")
         if trace and i == 9:
-          _print_contacts(env, s.pipeline_state)
+          _print_contacts(env, s.pipeline_state, s.info)
         if not np.isfinite(z) or abs(z - np.interp(f0 + i + 1, np.arange(len(oz)), oz)) > DROP:
           n = str(i + 1)
           break
