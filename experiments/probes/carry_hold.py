@@ -2,7 +2,7 @@
 the top of each carry clip's lift and 20 frames later.
 
   python experiments/probes/carry_hold.py BUNDLE [policy=1] [margin=M] [hand_friction=F]
-      [clear_rounds=N] [trace=1] [solimp=D] [solref=T] [phys.<PhysicsOptions field>=V ...]
+      [clear_rounds=N] [w_hand_rot=W] [trace=1] [solimp=D] [solref=T] [phys.<PhysicsOptions field>=V ...]
 
 BUNDLE: an expert inference bundle of the embedded clips (e.g. pretrained/embedded_expert/policy);
 its config rebuilds the env and the clips (``margin`` regenerates them with another
@@ -91,6 +91,8 @@ def main(bundle_dir: str, *overrides: str):
       config.data.synth_hand = {"palm_margin": float(v)}
     elif k == "clear_rounds":  # the IK's clearance passes (IKConfig.clear_rounds)
       config.data.synth_ik = {**config.data.get("synth_ik", {}), "clear_rounds": int(v)}
+    elif k == "w_hand_rot":  # the IK's hand-orientation weight (IKConfig.w_hand_rot)
+      config.data.synth_ik = {**config.data.get("synth_ik", {}), "w_hand_rot": float(v)}
     elif k == "hand_friction":
       config.env.scene.friction = (float(v),) + tuple(config.env.scene.friction)[1:]
     elif k.startswith("phys."):
