@@ -20,6 +20,7 @@ import math
 import ml_collections
 
 from interprior_jax import config as config_lib
+from interprior_jax.motion.synth import config as synth_config
 from interprior_jax.training.ppo import train as ppo
 
 VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "locomotion", "largetable", "smpl",
@@ -64,9 +65,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "families": ("carry", "push"),  # synthetic only
       # synthetic only: SceneRandomConfig overrides of the generator (motion/synth/config.py)
       "synth_rand": {},
-      # synthetic only: IKConfig overrides; clear_rounds > 0 keeps arms and legs out of the
-      # object (docs/results.md, "the carry"): --config.data.synth_ik.clear_rounds=3
-      "synth_ik": {"clear_rounds": 0},
+      # synthetic only: IKConfig overrides (defaults read from the dataclass); clear_rounds > 0
+      # keeps arms and legs out of the object (docs/results.md, "the carry":
+      # --config.data.synth_ik.clear_rounds=3), w_hand_rot 20 then keeps the palms flat on it.
+      "synth_ik": {k: getattr(synth_config.IKConfig, k) for k in ("clear_rounds", "w_hand_rot")},
       "max_clips": 0,  # 0: all
       "max_frames": 0,  # > 0: keep each clip's first N frames
       "object": "largetable",  # the HOI env takes one object: keep its clips ("" = no filter)
