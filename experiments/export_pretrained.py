@@ -219,8 +219,11 @@ def _goal_task_evals(bundle_dir) -> dict:
   keys = ("success_rate", "failure_rate", "mean_goals_reached", "e_h", "e_o", "num_episodes",
           "num_trivial")
   evals, expert_evals, mean_evals = {}, {}, {}
+
+  def pick(res):  # hit_rate: the trajectory task only
+    return {k: res[k] for k in keys + ("hit_rate",) if k in res}
+
   for task in FLAGS.tasks:
-    pick = lambda res: {k: res[k] for k in keys + ("hit_rate",) if k in res}  # noqa: E731
     r = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes)
     evals[task] = pick(r)
     rm = distill_eval.evaluate_goal_task(bundle_dir, task, FLAGS.task_episodes, latent_mean=True)

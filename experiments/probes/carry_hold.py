@@ -50,7 +50,7 @@ def _print_contacts(env, d, s_info) -> None:
   # the episode's object (the clip's object_scale): its model rows as the backend writes them
   m = copy.copy(env.physics.model)
   base = env.physics.obj_base
-  vals = perturbations.object_values(base, jax.tree.map(lambda a: a, s_info[contract.INFO_OBJ_PARAMS]))
+  vals = perturbations.object_values(base, s_info[contract.INFO_OBJ_PARAMS])
   for name, val in vals.items():
     getattr(m, name)[base.body_id if name.startswith("body_") else base.geom_ids] = np.asarray(val)
   md = mujoco.MjData(m)
