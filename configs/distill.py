@@ -26,6 +26,7 @@ The env (``env_kind``, ``env``, ``data``) is taken from the expert bundle's conf
 import ml_collections
 
 from interprior_jax import config as config_lib
+from interprior_jax.training import loop as loop_lib
 from interprior_jax.training.distill import train as distill_lib
 
 VARIANTS = ("smoke", "embedded", "embedded_v1", "locomotion", "smpl", "smplx", "g1", "toy")
@@ -80,10 +81,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # Each goal token also carries its lead time in seconds (envs/goal_env.py:GoalConfig).
       "time_input": False,
   })
-  c.loop = ml_collections.ConfigDict({
-      "num_iterations": 10000, "log_every": 10, "checkpoint_every": 200,
-      "keep_checkpoints": 5, "max_nan_restores": 3, "async_checkpoints": True,
-  })
+  # Every LoopConfig field (training/loop.py; e.g. init_from: a warm start from another
+  # distillation run's checkpoint), its defaults read from the dataclass.
+  c.loop = config_lib.dataclass_config(loop_lib.LoopConfig, num_iterations=10000, log_every=10,
+                                       checkpoint_every=200, keep_checkpoints=5)
   tiny_net = {"latent_size": 8, "prior": {"d_model": 32, "num_heads": 2, "num_layers": 2,
                                           "mlp_ratio": 2},
               "encoder_hidden": (64,), "decoder_hidden": (64, 64), "recon_hidden": (32,)}

@@ -21,6 +21,7 @@ import ml_collections
 
 from interprior_jax import config as config_lib
 from interprior_jax.motion.synth import config as synth_config
+from interprior_jax.training import loop as loop_lib
 from interprior_jax.training.ppo import train as ppo
 
 VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "locomotion", "largetable", "smpl",
@@ -47,18 +48,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.num_devices = 0  # 0: all devices (data parallel over a 'data' mesh axis)
   c.episode_length = 0  # extra trainer-side time limit in policy steps (0: env's own)
   c.ppo = ppo.ppo_config_dict()
-  c.loop = ml_collections.ConfigDict({
-      "num_iterations": 20000, "log_every": 10, "checkpoint_every": 200,
-      "keep_checkpoints": 5, "max_nan_restores": 3, "async_checkpoints": True,
-      "eval_every": 0,  # > 0: tracking evaluation on the training clips every N iterations
-      "eval_perturb": "off",  # impulses during those evaluations: off | random | fixed
-      # > 0: after each evaluation, draw the clips the policy fails more often (each clip keeps
-      # at least this relative weight; training/clip_priority.py); 0: uniform.
-      "clip_priority_floor": 0.0,
-      # A new run's params and normaliser from another run's checkpoint (same networks and
-      # observation layout); see training/loop.py:LoopConfig.init_from.
-      "init_from": "",
-  })
+  # Every LoopConfig field (training/loop.py documents each: evaluations, clip priority, warm
+  # start with init_from, max_wall_s), its defaults read from the dataclass.
+  c.loop = config_lib.dataclass_config(loop_lib.LoopConfig, num_iterations=20000, log_every=10,
+                                       checkpoint_every=200, keep_checkpoints=5)
   c.data = ml_collections.ConfigDict({
       "source": "omomo",  # "synthetic" | "native:DIR" | "omomo[:DIR]"
       "num_clips": 8,  # synthetic only

@@ -21,6 +21,7 @@ import ml_collections
 
 from interprior_jax import config as config_lib
 from interprior_jax.envs import inbetween_env
+from interprior_jax.training import loop as loop_lib
 from interprior_jax.training.finetune import train as finetune
 
 VARIANTS = ("smoke", "embedded", "locomotion", "smpl", "toy")
@@ -64,10 +65,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "init": {"psi_harvest": "failure", "psi_prob": 0.25, "psi_max_track": 0.3,
                "random_pose_prob": 0.15},
       "termination": {"enabled": ("fall",)}})
-  c.loop = ml_collections.ConfigDict({
-      "num_iterations": 5000, "log_every": 10, "checkpoint_every": 100, "keep_checkpoints": 3,
-      "max_nan_restores": 3, "async_checkpoints": True,
-      "max_wall_s": 0.0})  # > 0: stop, checkpoint and export after this many seconds
+  # Every LoopConfig field (training/loop.py; e.g. max_wall_s > 0: stop, checkpoint and export
+  # after that many seconds), its defaults read from the dataclass.
+  c.loop = config_lib.dataclass_config(loop_lib.LoopConfig, num_iterations=5000, log_every=10,
+                                       checkpoint_every=100, keep_checkpoints=3)
   if variant == "toy":
     c.env_kind = "toy"
     c.augment.update(impulses=False, randomize_object=False, perturbed_starts=False)

@@ -37,8 +37,14 @@ def sibling_config(this_file: str, name: str, arg: str | None = None) -> ml_coll
 def dataclass_config(cls, **overrides) -> ml_collections.ConfigDict:
   """A config section holding the defaults of the dataclass ``cls`` (nested dataclasses become
   sub-sections, tuples stay tuples), with ``overrides`` applied; a misspelt override fails. The
-  defaults are written once, on the dataclass."""
-  c = ml_collections.ConfigDict(dataclasses.asdict(cls()))
+  defaults are written once, on the dataclass; its fields without a default (e.g.
+  ``LoopConfig.num_iterations``) must be among ``overrides``."""
+  required = [f.name for f in dataclasses.fields(cls)
+              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+  missing = [k for k in required if k not in overrides]
+  if missing:
+    raise ValueError(f"{cls.__name__}: no default for {missing}; give them")
+  c = ml_collections.ConfigDict(dataclasses.asdict(cls(**{k: overrides[k] for k in required})))
   for k, v in overrides.items():
     if k not in c:
       raise ValueError(f"{cls.__name__}: unknown field {k!r}")

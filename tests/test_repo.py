@@ -59,6 +59,25 @@ def test_every_listed_variant_builds(path):
       assert cfg.variant == name, (path.name, name, cfg.variant)
 
 
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem in ("expert", "distill", "finetune")],
+                         ids=lambda p: p.stem)
+def test_every_training_config_has_the_whole_loop_section(path):
+  """Each trainer config's ``loop`` holds every LoopConfig field (generated from the dataclass),
+  so any of them can be set from the command line (``--config.loop.init_from`` once failed on
+  the distillation config with an AttributeError)."""
+  import dataclasses
+
+  from interprior_jax.training import expert
+  from interprior_jax.training import loop as loop_lib
+
+  names = {f.name for f in dataclasses.fields(loop_lib.LoopConfig)}
+  mod = _load(path)
+  for variant in getattr(mod, "VARIANTS", ("smoke",)):
+    cfg = mod.get_config(variant)
+    assert set(cfg.loop.keys()) == names, (path.name, variant)
+    assert expert.loop_config(cfg).num_iterations == cfg.loop.num_iterations
+
+
 @pytest.mark.parametrize("nb", sorted((ROOT / "notebooks").glob("*.ipynb")),
                          ids=lambda p: p.stem)
 def test_notebooks_are_valid_and_reference_existing_files(nb):

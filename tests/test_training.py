@@ -309,3 +309,17 @@ def test_best_evaluation_exports_its_bundle(toy, tmp_path):
   assert (best["step"], best["success_rate"], best["mean_length"]) == (4, 0.5, 30.0)
   bundle = ckpt_lib.load_bundle(tmp_path / loop_lib.BEST_DIR)
   assert bundle.config["trained_iterations"] == 4
+
+
+def test_loop_refuses_settings_its_trainer_cannot_run(toy, tmp_path):
+  """A periodic evaluation or a clip-priority floor without the function that runs it is an
+  error naming the field (a distillation run once took ``eval_every`` and silently ignored it),
+  raised before anything is built or written."""
+  config, algo = toy
+  loop = loop_lib.LoopConfig(num_iterations=1, eval_every=5)
+  with pytest.raises(ValueError, match="loop.eval_every=5"):
+    loop_lib.run(algo, config, tmp_path, loop, logger=_quiet())
+  loop = loop_lib.LoopConfig(num_iterations=1, eval_every=5, clip_priority_floor=0.2)
+  with pytest.raises(ValueError, match="loop.clip_priority_floor=0.2"):
+    loop_lib.run(algo, config, tmp_path, loop, logger=_quiet(), eval_fn=lambda s: {})
+  assert not any(tmp_path.iterdir())

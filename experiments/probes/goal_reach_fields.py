@@ -87,6 +87,15 @@ for which in ("student", "expert"):
         round(float(np.mean(np.any(np.all(e[:, :, goals_lib.ROOT_BODY] <= pos_tol[0], -1), 0))), 2),
         "| every body within tolerance of the root's offset at >=1 step:",
         round(float(np.mean(np.any(rel_ok, 0))), 2))
+  # Where the root misses, in the simulated root's heading frame (the residual is goal - state:
+  # +x = the goal lies ahead, i.e. the humanoid falls short; +y = to its left), at the goal's
+  # frame (last step) of episodes alive then.
+  last = signed[-1, :, goals_lib.ROOT_BODY]                           # [n, 3]
+  ok_end = ~np.any(done, 0)
+  if ok_end.any():
+    q = lambda v: [round(float(x), 3) for x in np.quantile(v[ok_end], [0.1, 0.5, 0.9])]
+    print("  root residual at the goal's frame (goal - state, heading frame; quantiles 10/50/90):",
+          "forward", q(last[:, 0]), "lateral", q(last[:, 1]), "up", q(last[:, 2]))
   # Share of steps (alive) at which each field is within tolerance: what a rate-based rule
   # (the trajectory task's hit_rate; before 2026-12-04 its success rule, >= 0.9) sees.
   alive = 1.0 - np.concatenate([np.zeros_like(done[:1]), np.cumsum(done, 0)[:-1] > 0], 0)

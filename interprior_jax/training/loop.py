@@ -122,6 +122,13 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
   clip-priority curriculum re-weights the env's clip sampling); ``notes`` join the evaluation's
   record in evals.json and the console.
   """
+  # Loop settings this stage's trainer has nothing to run for are refused, not ignored.
+  if loop.eval_every and eval_fn is None:
+    raise ValueError(f"config.loop.eval_every={loop.eval_every}: this trainer has no periodic "
+                     "evaluation (evaluate its bundle with experiments/evaluate.py); set it to 0")
+  if loop.clip_priority_floor and after_eval_fn is None:
+    raise ValueError(f"config.loop.clip_priority_floor={loop.clip_priority_floor}: this trainer "
+                     "has no clip-priority curriculum; set it to 0")
   workdir = pathlib.Path(workdir)
   ckpt = ckpt_lib.Checkpointer(workdir / ckpt_lib.CHECKPOINT_DIR, loop.keep_checkpoints,
                                loop.async_checkpoints)
