@@ -111,6 +111,9 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
       # rad (uniform +-): the humanoid turned about its pelvis away from the reference (steering
       # augmentation of the locomotion student; envs/init_states.py:perturb_state)
       "root_yaw_noise": 0.0,
+      # m (uniform +- per horizontal axis): the humanoid displaced from its reference (the
+      # expert learns to close a position offset; envs/init_states.py:perturb_state)
+      "root_xy_noise": 0.0,
       "psi_capacity": 4,  # slots per env
       "psi_min_track": 0.5,  # r_track needed for a state to enter the buffer
       "psi_insert_prob": 0.05,  # chance per good step to store the state

@@ -265,6 +265,32 @@ def test_heading_noise_turns_the_humanoid_about_its_pelvis(setup):
   assert max(abs(y) for y in yaws) <= 0.8 + 1e-4 and np.std(yaws) > 0.1
 
 
+def test_xy_noise_displaces_the_humanoid_horizontally(setup):
+  """init.root_xy_noise: the root (hence every body) moved by at most the noise per horizontal
+  axis, never vertically; orientation, hinges, velocities and the object exactly as the same key
+  draws them without it (its own stream)."""
+  scene, lib, idx = setup
+  ref = lib.frame(jnp.int32(1), jnp.float32(1.0))
+  qpos, qvel = init_states.reference_state(ref, scene.spec.init_qpos, idx, scene.spec.nv)
+  cfg = load_env_config("smoke").init.copy_and_resolve_references()
+  cfg.root_xy_noise = 0.3
+  none = cfg.copy_and_resolve_references()
+  none.root_xy_noise = 0.0
+  r = idx.root_qpos_adr
+  shifts = []
+  for i in range(8):
+    k = jax.random.PRNGKey(20 + i)
+    q0, v0 = init_states.perturb_state(k, qpos, qvel, idx, none)
+    q1, v1 = init_states.perturb_state(k, qpos, qvel, idx, cfg)
+    d = np.asarray(q1) - np.asarray(q0)
+    shifts.append(d[r:r + 2])
+    assert d[r + 2] == 0.0 and not np.any(d[r + 3:]) and not np.any(d[:r])
+    np.testing.assert_array_equal(np.asarray(v1), np.asarray(v0))
+  shifts = np.asarray(shifts)
+  assert np.all(np.abs(shifts) <= 0.3 + 1e-6) and shifts.std(0).min() > 0.05
+  assert "root_xy_noise" in init_states.START_NOISE_KEYS  # zeroed where starts must be exact
+
+
 def _no_yaw(cfg):
   c = cfg.copy_and_resolve_references()
   c.root_yaw_noise = 0.0

@@ -123,6 +123,22 @@ def test_warm_start_takes_params_and_normaliser_only(toy, tmp_path):
   assert run.resumed_from is None and int(run.state.step) == 1
   with pytest.raises(FileNotFoundError, match="init_from"):
     loop_lib.warm_start(fresh, str(tmp_path / "nowhere"))
+  # From an inference bundle (a committed pretrained/<name>/policy has no checkpoint): its actor
+  # and normaliser; the critic and everything else stay fresh.
+  bundle_dir = tmp_path / "src" / ckpt_lib.BUNDLE_DIR
+  algo.export(src, bundle_dir, config)
+  warm, note = loop_lib.warm_start(fresh, str(bundle_dir))
+  assert "bundle" in note and int(warm.step) == 0
+  _params_equal(warm.params["actor"], src.params["actor"])
+  _params_equal(warm.params["critic"], fresh.params["critic"])
+  _params_equal(warm.normalizer, src.normalizer)
+  with pytest.raises(AssertionError):
+    _params_equal(fresh.params["actor"], src.params["actor"])
+  other = config.copy_and_resolve_references()
+  other.ppo.network.actor_hidden = (8, 8)
+  other_state = expert.build(other).init(jax.random.PRNGKey(0))
+  with pytest.raises(ValueError, match="actor params .*shape"):
+    loop_lib.warm_start(other_state, str(bundle_dir))
 
 
 def test_nan_guard_restores_last_good_checkpoint(toy, tmp_path):

@@ -67,7 +67,11 @@ def perturb_state(key: jax.Array, qpos: jax.Array, qvel: jax.Array, idx: SimInde
   the object stays), so it faces away from its reference by that angle: the steering
   augmentation of the locomotion student (docs/results.md), whose pelvis goals then carry
   information its own state does not.  Drawn from its own stream: with 0 the other draws and the
-  result are unchanged."""
+  result are unchanged.  ``cfg.root_xy_noise`` (m, optional, default 0): the humanoid also
+  starts displaced horizontally by ``U(-a, a)`` per world axis (behind, ahead or beside its
+  reference, never into the floor as ``root_pos_noise``'s vertical part can), its own stream too:
+  the expert then learns to close a position offset, which its labels on a lagging student's
+  states need (docs/results.md)."""
   k1, k2, k3 = jax.random.split(key, 3)
   r = idx.root_qpos_adr
   u = lambda k, s, a: jax.random.uniform(k, s, minval=-a, maxval=a)  # noqa: E731
@@ -79,13 +83,18 @@ def perturb_state(key: jax.Array, qpos: jax.Array, qvel: jax.Array, idx: SimInde
   if yaw_noise > 0:
     yaw = u(jax.random.fold_in(key, _YAW_STREAM), (), yaw_noise)
     qpos, qvel = turn_root(qpos, qvel, idx, yaw)
+  xy_noise = float(cfg.get("root_xy_noise", 0.0))
+  if xy_noise > 0:
+    qpos = qpos.at[r:r + 2].add(u(jax.random.fold_in(key, _XY_STREAM), (2,), xy_noise))
   return qpos, qvel
 
 
 _YAW_STREAM = 0x9A3  # fold_in stream of the heading noise (independent of the other draws)
+_XY_STREAM = 0x9A4  # fold_in stream of the horizontal offset
 
 # The ``config.init`` keys of :func:`perturb_state`'s noise (zeroed where starts must be exact).
-START_NOISE_KEYS = ("root_pos_noise", "joint_pos_noise", "vel_noise", "root_yaw_noise")
+START_NOISE_KEYS = ("root_pos_noise", "joint_pos_noise", "vel_noise", "root_yaw_noise",
+                    "root_xy_noise")
 
 
 def turn_root(qpos: jax.Array, qvel: jax.Array, idx: SimIndex, yaw: jax.Array

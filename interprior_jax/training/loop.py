@@ -55,8 +55,10 @@ class LoopConfig:
   clip_priority_floor: float = 0.0
   # Warm start of a new run (ignored when the workdir has a checkpoint: that run resumes): the
   # params and observation normaliser of another run's checkpoint ("RUN", "RUN/checkpoints" or
-  # "RUN/checkpoints/STEP"; latest step unless named) with the same networks; the optimizer,
-  # learning rate, env states, key and step count start fresh (``warm_start``).
+  # "RUN/checkpoints/STEP"; latest step unless named) with the same networks, or the actor and
+  # normaliser of an inference bundle ("RUN/policy", "pretrained/NAME/policy"; the critic starts
+  # fresh); the optimizer, learning rate, env states, key and step count start fresh
+  # (``warm_start``).
   init_from: str = ""
 
 
@@ -75,6 +77,8 @@ def warm_start(state, source: str | os.PathLike) -> tuple[Any, str]:
   networks and observation layout): otherwise the ValueError names the first differing leaf.
   Returns ``(state, note)``."""
   src = pathlib.Path(source)
+  if (src / ckpt_lib.BUNDLE_PARAMS).is_file():
+    return _warm_start_from_bundle(state, src)
   step = None
   if src.name.isdigit():
     src, step = src.parent, int(src.name)
@@ -92,6 +96,37 @@ def warm_start(state, source: str | os.PathLike) -> tuple[Any, str]:
   state = state.replace(params=loaded.params, normalizer=loaded.normalizer)
   return state, (f"warm start: params and normaliser of {src}/{step if step is not None else 'latest'}"
                  " (optimizer, env states and step count fresh)")
+
+
+def _warm_start_from_bundle(state, directory: pathlib.Path) -> tuple[Any, str]:
+  """:func:`warm_start` from an inference bundle (``.../policy``, e.g. a committed
+  ``pretrained/<name>/policy`` that has no checkpoint): its actor params and normaliser replace the
+  state's; everything else, the critic included, starts fresh.  Stages whose params have no
+  ``"actor"`` (the bundle's network) are refused."""
+  bundle = ckpt_lib.load_bundle(directory)
+  where = f"config.loop.init_from: {directory}"
+  if not isinstance(state.params, dict) or "actor" not in state.params:
+    raise ValueError(f"{where}: an inference bundle holds an actor; this trainer's params have "
+                     f"none ({sorted(state.params) if isinstance(state.params, dict) else ''}); "
+                     "give a checkpoint of the same trainer")
+  pairs = (("actor params", state.params["actor"], bundle.actor_params),
+           ("normaliser", state.normalizer, bundle.normalizer))
+  for what, mine, theirs in pairs:
+    a, b = jax.tree_util.tree_flatten_with_path(mine)[0], jax.tree_util.tree_leaves(theirs)
+    if len(a) != len(b):
+      raise ValueError(f"{where}: its {what} have {len(b)} arrays, this run's {len(a)}")
+    for (path, x), y in zip(a, b):
+      if np.shape(x) != np.shape(y):
+        raise ValueError(f"{where}: {what} {jax.tree_util.keystr(path)}: shape {np.shape(y)} "
+                         f"in the bundle, {np.shape(x)} in this run")
+  cast = lambda mine, theirs: jax.tree_util.tree_map(  # noqa: E731
+      lambda x, y: jax.numpy.asarray(y, x.dtype), mine,
+      jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(mine),
+                                   jax.tree_util.tree_leaves(theirs)))
+  params = {**state.params, "actor": cast(state.params["actor"], bundle.actor_params)}
+  state = state.replace(params=params, normalizer=cast(state.normalizer, bundle.normalizer))
+  return state, (f"warm start: actor params and normaliser of the bundle {directory} (critic, "
+                 "optimizer, env states and step count fresh)")
 
 
 def is_finite_iteration(m: dict) -> bool:
