@@ -64,6 +64,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # reference by up to this much (env.init.root_yaw_noise), so the pelvis goals say where to
       # go and the state alone does not (the steering student; docs/results.md)
       "heading_noise": 0.0,
+      # m (uniform +- per horizontal axis), with perturbed_starts: the humanoid starts displaced
+      # from its reference (env.init.root_xy_noise; an expert trained with offset starts does
+      # not pass its own setting on)
+      "position_noise": 0.0,
   })
   # method.md's Stage-2 values are the defaults of DistillConfig / LatentPolicyConfig (written once,
   # there): 4096 envs x 32 steps, 4 epochs x 8 minibatches, lr 1e-4, KL 1e-4 -> 1e-2, latent 64,

@@ -263,9 +263,10 @@ def test_hoi_smoke_distillation(tmp_path):
   assert not np.allclose(adapt(a, ctx), a, atol=1e-2)  # a real relabelling, not the identity
 
 
-def test_heading_noise_reaches_the_env_only_with_perturbed_starts():
-  """augment.heading_noise -> env.init.root_yaw_noise of the student's env (the steering
-  augmentation); perturbed_starts=False zeroes every start noise, the heading's included."""
+def test_heading_and_position_noise_reach_the_env_only_with_perturbed_starts():
+  """augment.heading_noise / position_noise -> env.init.root_yaw_noise / root_xy_noise of the
+  student's env (the steering augmentation; offsets); perturbed_starts=False zeroes every start
+  noise, these included."""
   from interprior_jax.envs import init_states
   expert_cfg = load_config("expert", "locomotion").to_dict()
   dc = load_config("distill", "locomotion")
@@ -273,6 +274,11 @@ def test_heading_noise_reaches_the_env_only_with_perturbed_starts():
   cfg = distill.resolve_config(dc, expert_cfg)
   assert cfg.env.init.root_yaw_noise == pytest.approx(0.7)
   assert cfg.env.init.joint_pos_noise == expert_cfg["env"]["init"]["joint_pos_noise"] > 0
+  # position_noise likewise, and an expert's own offset starts are not inherited
+  expert_cfg["env"]["init"]["root_xy_noise"] = 0.25
+  assert distill.resolve_config(dc, expert_cfg).env.init.root_xy_noise == 0.0
+  dc.augment.position_noise = 0.1
+  assert distill.resolve_config(dc, expert_cfg).env.init.root_xy_noise == pytest.approx(0.1)
   dc.augment.perturbed_starts = False
   cfg = distill.resolve_config(dc, expert_cfg)
   assert all(cfg.env.init[k] == 0.0 for k in init_states.START_NOISE_KEYS)

@@ -370,8 +370,10 @@ def _augment_hoi(env_cfg: ml_collections.ConfigDict, aug: ml_collections.ConfigD
     for k in init_states.START_NOISE_KEYS:
       env_cfg.init[k] = 0.0
   else:
-    # the steering augmentation: the humanoid starts facing away from its reference
+    # the steering augmentation: the humanoid starts facing away from its reference; and, set
+    # here too rather than inherited from the expert's training starts, displaced from it
     env_cfg.init["root_yaw_noise"] = float(aug.get("heading_noise", 0.0))
+    env_cfg.init["root_xy_noise"] = float(aug.get("position_noise", 0.0))
 
 
 # env_kind -> how the augmentation switches map onto that env's config (toy: nothing to switch).
