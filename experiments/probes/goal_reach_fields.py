@@ -39,12 +39,12 @@ lower, upper = (jnp.asarray(b) for b in src.reach_bounds())
 fid = jnp.asarray(src.field_ids)
 nf = len(src.field_names)
 expert_dir = sys.argv[4] if len(sys.argv) > 4 else 'pretrained/embedded_expert'
-_, eact, _ = distill.expert_from_bundle(expert_dir)
-adapt = distill.expert_adapter(config, base)
+eps_scale = 0.0 if os.environ.get("LATENT") == "mean" else 1.0
+actors = {"student": de.goal_actor(config, base, (params, act_eps), None, eps_scale),
+          "expert": de.goal_actor(config, base, None, expert_dir)}
 reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(jax.random.PRNGKey(0), n))
 # The token judged: the snapshot (-1, default) or the trajectory task's t+1 preview (TOKEN=0).
 TOKEN = int(os.environ.get("TOKEN", "-1" if task.token == "snapshot" else "0"))
-eps_scale = 0.0 if os.environ.get("LATENT") == "mean" else 1.0
 
 
 def run(which):
@@ -54,12 +54,7 @@ def run(which):
     ok = (r >= lower) & (r <= upper)  # [n, D]
     per = jnp.stack([jnp.all(jnp.where(fid == f, ok, True), -1) for f in range(nf)], -1)
     allok = jnp.all(ok, -1)
-    if which == "student":
-      a = act_eps(params, s.obs.history, s.obs.goals, s.obs.mask, eps_scale * s.obs.eps)
-    else:
-      a = eact(s.obs.reference)
-      if adapt is not None:
-        a = adapt(a, s.obs.action_context)
+    a = actors[which](s.obs)
     ns = jax.vmap(genv.step)(s, a)
     return ns, (per, allok, ns.done, r[:, body_pos])
   _, out = jax.lax.scan(body, reset, None, task.horizon)

@@ -60,8 +60,8 @@ src = goal_env.make_goal_source("hoi", base, gcfg)
 genv = goal_env.GoalEnv(base, src, gcfg)
 lower, upper = (jnp.asarray(b) for b in src.reach_bounds())
 body_pos = np.flatnonzero(np.asarray(src.field_ids) == src.field_names.index("body_pos"))
-_, eact, _ = distill.expert_from_bundle(expert_dir)
-adapt = distill.expert_adapter(config, base)
+actors = {"student": de.goal_actor(config, base, (params, act_eps), None, eps_scale),
+          "expert": de.goal_actor(config, base, None, expert_dir)}
 
 
 def episodes(which, offset):
@@ -70,12 +70,7 @@ def episodes(which, offset):
 
   def body(carry, _):
     s, hit = carry
-    if which == "student":
-      a = act_eps(params, s.obs.history, s.obs.goals, s.obs.mask, eps_scale * s.obs.eps)
-    else:
-      a = eact(s.obs.reference)
-      if adapt is not None:
-        a = adapt(a, s.obs.action_context)
+    a = actors[which](s.obs)
     ns = jax.vmap(genv.step)(s, a)
     ok = goals_lib.goal_reached(ns.obs.goals[:, -1], ns.obs.mask[:, -1], lower, upper)
     hit = jnp.maximum(hit, ok * (1.0 - ns.done) * (ns.obs.snap_steps <= s.obs.snap_steps))

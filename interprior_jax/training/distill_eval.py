@@ -251,18 +251,29 @@ def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int 
   genv = goal_env.GoalEnv(base, source.with_tolerance_scale(tolerance_scale), gcfg)
   k_reset, _ = jax.random.split(jax.random.PRNGKey(seed))
   reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))
-  if expert_dir is None:
-    scale = 0.0 if latent_mean else 1.0
-
-    def act(obs):
-      return act_eps(params, obs.history, obs.goals, obs.mask, scale * obs.eps)
-  else:
-    _, expert_act, _ = distill.expert_from_bundle(expert_dir)
-    adapt = distill.expert_adapter(config, base) or (lambda a, ctx: a)
-
-    def act(obs):
-      return adapt(expert_act(obs.reference), obs.action_context)
+  act = goal_actor(config, base, (params, act_eps), expert_dir, 0.0 if latent_mean else 1.0)
   return task, genv, act, reset, METRICS.get(config.env_kind, ()), trajectory_limits(config)
+
+
+def goal_actor(config, base, student, expert_dir=None, latent_scale: float = 1.0):
+  """``act(obs: StudentObs [N]) -> action [N, A]`` in a goal env over ``base``: the student
+  ``(params, act_eps)`` (:func:`distill.latent_inference_policy`) with its latent noise scaled by
+  ``latent_scale`` (0: the prior mean), or, with ``expert_dir``, that expert on the full
+  reference, its actions relabelled to the student's parameterisation (also for the probes)."""
+  from interprior_jax.training.distill import train as distill
+
+  if expert_dir is None:
+    params, act_eps = student
+
+    def act(obs):
+      return act_eps(params, obs.history, obs.goals, obs.mask, latent_scale * obs.eps)
+    return act
+  _, expert_act, _ = distill.expert_from_bundle(expert_dir)
+  adapt = distill.expert_adapter(config, base) or (lambda a, ctx: a)
+
+  def act(obs):
+    return adapt(expert_act(obs.reference), obs.action_context)
+  return act
 
 
 def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
