@@ -131,6 +131,13 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
       # object (a curriculum weight on the interaction phase; 0: uniform over the clip).
       "contact_start_prob": 0.0,
       "random_pose_dist": (1.0, 2.0),
+      # Fallen starts (Stage 3's get-up skill, method.md): the start pose tipped over by a
+      # uniform angle in this range (deg) about a random horizontal axis through the floor below
+      # the pelvis, lowest body origin fallen_clearance m above the floor, at rest
+      # (envs/init_states.py:fallen_state).
+      "fallen_prob": 0.0,
+      "fallen_tilt_deg": (30.0, 90.0),
+      "fallen_clearance": 0.12,
   })
 
   c.perturb = ml_collections.ConfigDict({

@@ -6,7 +6,9 @@ for ``pretrained/locomotion_student`` on its walk clips), ``smoke`` (HOI, CPU-si
 iterations) and ``toy`` (point-mass env; tests). Ablations (switches of
 ``training/finetune/train.py``): ``full`` (default: 25 % of the envs keep the distillation loss,
 plus a KL to the distilled prior), ``no_kl`` (distillation share only), ``rl_only`` (neither),
-``preserve_only`` (the control: ``full`` without PPO's policy gradient).
+``preserve_only`` (the control: ``full`` without PPO's policy gradient), ``getup`` (``full`` plus
+the get-up skill on 25 % of the envs: fallen starts, a learned task token;
+``getup_env_overrides``).
 
   python experiments/finetune.py --config=configs/finetune.py:embedded \\
       --workdir runs/ft --student pretrained/embedded_student --expert pretrained/embedded_expert
@@ -26,6 +28,8 @@ from interprior_jax.training.finetune import train as finetune
 
 VARIANTS = ("smoke", "embedded", "locomotion", "smpl", "toy")
 ABLATIONS = {"full": {}, "no_kl": {"w_prior_kl": 0.0},
+             # the get-up skill beside the goals: 25 % of the envs start fallen (task token 1)
+             "getup": {"getup_fraction": 0.25},
              "rl_only": {"w_prior_kl": 0.0, "distill_fraction": 0.0},
              # the control: the same envs and preservation, no PPO gradient (what RL adds)
              "preserve_only": {"w_policy": 0.0}}
@@ -65,6 +69,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "init": {"psi_harvest": "failure", "psi_prob": 0.25, "psi_max_track": 0.3,
                "random_pose_prob": 0.15},
       "termination": {"enabled": ("fall",)}})
+  # The get-up envs (finetune.getup_fraction > 0; method.md's optional skill): the RL envs'
+  # config with these on top: every start fallen (tipped 30-90 deg, envs/init_states.py), no
+  # termination but the time limit (5 s to get up), no PSI or random-pose starts.
+  c.getup_env_overrides = ml_collections.ConfigDict({
+      "init": {"fallen_prob": 1.0, "psi_prob": 0.0, "random_pose_prob": 0.0,
+               "contact_start_prob": 0.0, "start_margin_steps": 150},
+      "termination": {"enabled": ()}, "max_episode_steps": 150})
   # Every LoopConfig field (training/loop.py; e.g. max_wall_s > 0: stop, checkpoint and export
   # after that many seconds), its defaults read from the dataclass.
   c.loop = config_lib.dataclass_config(loop_lib.LoopConfig, num_iterations=5000, log_every=10,

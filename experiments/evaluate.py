@@ -24,6 +24,11 @@ all but ``random_init``, which starts off the reference), writes ``DIR/eval_goal
 (``_expert`` / ``_latent_mean`` suffixes as for one task) and prints one Table-1 row.
 ``--video N`` (one task) renders goal episode N (``-1``: the best) next to the JSON, with the
 reference frame of the goal being pursued as a ghost (it changes when a chain goal is reached).
+
+Stage 3's get-up skill (a finetune with ``finetune.getup_fraction > 0``; a plain student gives
+the baseline): ``--task getup [--latent_mean]`` plays episodes from fallen starts and writes
+``DIR/eval_getup.json`` (``distill_eval.evaluate_getup``: success = standing on each of the
+last second's steps).
 """
 
 import os
@@ -52,8 +57,9 @@ flags.DEFINE_integer("seed", 0, "Evaluation seed.")
 flags.DEFINE_bool("stochastic", False, "Sample actions instead of using the mean.")
 flags.DEFINE_string("out", None, "Output JSON (default DIR/eval.json, DIR/eval_<task>.json).")
 flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "contact", "chain",
-                                       "random_init", "all"],
-                  "tracking (expert or any bundle), a Stage-2 sparse-goal task, or all five.")
+                                       "random_init", "all", "getup"],
+                  "tracking (expert or any bundle), a Stage-2 sparse-goal task, all five, or "
+                  "getup (Stage 3's get-up skill: standing up from fallen starts).")
 flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
 flags.DEFINE_string("expert", None, "Goal tasks: the same episodes played by this expert bundle "
                     "on the full reference (the student's upper bound; writes "
@@ -79,6 +85,19 @@ def main(_):
 
   runtime.enable_compilation_cache()
   workdir = pathlib.Path(FLAGS.workdir)
+  if FLAGS.task == "getup":  # Stage 3's get-up skill (distill_eval.evaluate_getup)
+    from interprior_jax.training import distill_eval
+    if FLAGS.expert or FLAGS.video is not None or FLAGS.tolerance_scale != 1.0:
+      raise ValueError("--task getup: --expert, --video and --tolerance_scale do not apply")
+    out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / (
+        "eval_getup" + ("_latent_mean" if FLAGS.latent_mean else "") + ".json")
+    result = distill_eval.evaluate_getup(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.num_episodes,
+                                         FLAGS.seed, latent_mean=FLAGS.latent_mean)
+    result.update({"workdir": str(workdir), **launch.provenance()})
+    launch.write_json(out, result)
+    print(f"evaluate[getup]: success_rate={result['success_rate']} ever_stood_rate="
+          f"{result['ever_stood_rate']} final_height={result['final_height']:.2f} -> {out}")
+    return
   if FLAGS.task != "tracking":
     from interprior_jax.training import distill_eval
 

@@ -234,23 +234,34 @@ def test_evaluate_cli_all_goal_tasks(toy_bundles, tmp_path):
 
 @pytest.mark.slow  # HOI env compile (tests/conftest.py); ~2 min
 def test_hoi_smoke_finetune_from_the_committed_student(tmp_path):
-  """Stage 3 on the HOI env from pretrained/embedded_student (+ its expert): runs, finite, and
-  the exported bundle keeps the student's format and action parameterisation."""
+  """Stage 3 on the HOI env from pretrained/embedded_student (+ its expert), with the get-up
+  skill (``smoke,getup``: three env groups, distillation share / fallen starts / goals): runs,
+  finite, and the exported bundle keeps the student's format and action parameterisation plus
+  the prior's task tokens, which evaluate.py's goal and get-up paths read."""
   stu, exp = REPO / "pretrained" / "embedded_student", REPO / "pretrained" / "embedded_expert"
-  config = load_config("finetune", "smoke")
+  config = load_config("finetune", "smoke,getup")
   res = finetune.train(config, tmp_path, stu, exp, logger=_quiet())
   assert int(res.state.step) == config.loop.num_iterations and not res.nan_events
   for h in res.history:
     assert np.isfinite(h["loss"]) and h["state_finite"] == 1.0
+    # the get-up envs start fallen: their trunk is below standing height
+    assert 0.0 < h["getup_gu_height"] < 0.9 and 0.0 <= h["getup_gu_standing"] < 1.0
   bundle = finetune.load_bundle(tmp_path)
   assert bundle.config["env"]["action_mode"] == "absolute" and bundle.config["stage"] == 3
   assert bundle.config["goals"]["trajectory_families"] == ["none"]
   assert bundle.config["env"]["init"]["psi_harvest"] == "failure"
+  assert bundle.config["getup_env"]["init"]["fallen_prob"] == 1.0
+  tokens = np.asarray(bundle.actor_params["params"]["task_tokens"])
+  assert tokens.shape[0] == bundle.config["distill"]["network"]["num_tasks"] == 2
+  assert np.abs(tokens[1]).max() > 0   # PPO on the get-up envs moved the get-up token
   # evaluate.py's goal-task path takes the finetuned bundle as it takes a student's
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training import distill_eval
   res = distill_eval.evaluate_goal_task(tmp_path / ckpt_lib.BUNDLE_DIR, "snapshot", 2)
   assert res["num_episodes"] == 2 and np.isfinite(res["success_rate"])
+  res = distill_eval.evaluate_getup(tmp_path / ckpt_lib.BUNDLE_DIR, 2)
+  assert res["num_episodes"] == 2 and 0.0 < res["start_height"] < 0.9
+  assert res["tilt_deg"] == list(bundle.config["getup_env"]["init"]["fallen_tilt_deg"])
 
 
 def test_combined_update_is_the_sum_of_the_two_objectives(toy_bundles):
@@ -468,3 +479,12 @@ def test_exploration_noise_held_for_noise_hold_steps(toy_bundles, explore):
   assert np.abs(xi[0, 0] - xi[0, 1]).mean() > 0.1   # envs still draw independently
   with pytest.raises(ValueError, match="noise_hold_steps"):
     _build(toy_bundles, noise_hold_steps=0)
+
+
+def test_getup_needs_the_hoi_env_and_room(toy_bundles):
+  """getup_fraction > 0 on the toy env (no physics to stand up in) and shares over 100 % are
+  refused, naming the field."""
+  with pytest.raises(ValueError, match="getup_fraction"):
+    _build(toy_bundles, getup_fraction=0.25)
+  with pytest.raises(ValueError, match="getup_fraction"):
+    finetune.FinetuneConfig(distill_fraction=0.5, getup_fraction=0.6).validate()

@@ -245,3 +245,81 @@ def test_chain_goals_advance_along_the_clip_and_stop_at_its_end(hoi_goal_env):
   hits = np.flatnonzero(np.diff(counts) > 0) + 1
   assert not given[hits[-1]] and all(given[h] for h in hits[:-1])
   assert np.all(np.diff(goal_times[hits[:-1]]) > 0.5 * dt), goal_times[hits]
+
+
+def _fallen_env(env, clip, **init):
+  cfg = env.cfg.copy_and_resolve_references()
+  cfg.init.update({"fallen_prob": 1.0, "start_prob": 0.0, "psi_prob": 0.0,
+                   "root_pos_noise": 0.0, "joint_pos_noise": 0.0, "vel_noise": 0.0, **init})
+  return make_env(cfg, [clip]), cfg
+
+
+def test_fallen_start_is_tipped_over_above_the_floor(hoi_goal_env):
+  """The get-up skill's start: the reference pose tipped by 45-90 deg (the trunk's angle from the
+  vertical, head over pelvis, within a few degrees of the reference's own lean), lowest body
+  origin at the clearance above the floor, at rest, the object on its frame; off (fallen_prob 0)
+  the start is the reference frame's."""
+  env, _, clip = hoi_goal_env
+  env2, cfg = _fallen_env(env, clip, fallen_tilt_deg=(45.0, 90.0), fallen_clearance=0.12)
+  keys = jax.random.split(jax.random.PRNGKey(3), 16)
+  states = jax.jit(jax.vmap(env2.reset))(keys)
+  qpos, qvel = np.asarray(states.pipeline_state.qpos), np.asarray(states.pipeline_state.qvel)
+  frame = jax.vmap(env2.physics.frame)(states.pipeline_state)
+  ref = jax.vmap(env2.library.frame)(states.info["clip"], states.info["time"])
+  o, head = env2.idx.obj_qpos_adr, env2.spec.head_idx
+  np.testing.assert_allclose(qpos[:, o:o + 7], np.concatenate(
+      [ref.obj_pos, ref.obj_quat], axis=-1), atol=1e-5)
+  assert np.abs(qvel).max() == 0.0
+  body_z = np.asarray(frame.body_pos)[..., 2].min(axis=-1)
+  np.testing.assert_allclose(body_z, 0.12, atol=0.02)   # FK of the tipped pose vs the reference's
+
+  def tilt(root, hd):
+    u = np.asarray(hd) - np.asarray(root)
+    return np.degrees(np.arccos(u[..., 2] / np.linalg.norm(u, axis=-1)))
+  lean = tilt(ref.root_pos, np.asarray(ref.body_pos)[:, head])
+  t = tilt(frame.root_pos, np.asarray(frame.body_pos)[:, head])
+  assert np.all((t >= 45.0 - lean - 1.0) & (t <= 90.0 + lean + 1.0)), (t, lean)
+  assert t.max() - t.min() > 15.0   # the tilt is drawn, not fixed
+  # fallen_prob 0: the same keys give the reference frame's pose (root at the reference's)
+  env3, _ = _fallen_env(env, clip, fallen_prob=0.0)
+  upright = jax.jit(jax.vmap(env3.reset))(keys)
+  r = env3.idx.root_qpos_adr
+  ref3 = jax.vmap(env3.library.frame)(upright.info["clip"], upright.info["time"])
+  np.testing.assert_allclose(np.asarray(upright.pipeline_state.qpos)[:, r:r + 3], ref3.root_pos,
+                             atol=1e-5)
+
+
+def test_getup_reward_upright_and_height(hoi_goal_env):
+  """task 'get_up': no goal in the observation (mask 0), task 1; reward w_up * r_up + w_height *
+  r_height; a humanoid on its standing reference frame (the clip's first) stands (r_up, r_height
+  ~1), a fallen one does not;
+  the goal task logs the same terms and keeps task 0 and its goals."""
+  from interprior_jax.envs import inbetween_env
+  env, _, clip = hoi_goal_env
+  gcfg = goal_env.GoalConfig()
+
+  def ib(base, **kw):
+    genv = goal_env.GoalEnv(base, goal_env.make_goal_source("hoi", base, gcfg), gcfg)
+    return inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(**kw))
+  keys = jax.random.split(jax.random.PRNGKey(4), 8)
+  fallen, _ = _fallen_env(env, clip, fallen_tilt_deg=(60.0, 90.0))
+  upright, _ = _fallen_env(env, clip, fallen_prob=0.0, start_prob=1.0)  # the clip's standing start
+  for base, stands in ((upright, True), (fallen, False)):
+    e = ib(base, task="get_up", w_up=0.7, w_height=0.3)
+    s = jax.jit(jax.vmap(e.reset))(keys)
+    assert np.all(np.asarray(s.obs.task) == 1) and float(jnp.abs(s.obs.mask).max()) == 0.0
+    s = jax.jit(jax.vmap(e.step))(s, jnp.zeros((8, e.action_size)))
+    m = {k: np.asarray(s.metrics[k]) for k in inbetween_env.GETUP_TERMS}
+    np.testing.assert_allclose(np.asarray(s.reward), 0.7 * m["gu_up"] + 0.3 * m["gu_height"],
+                               rtol=1e-5)
+    assert float(jnp.abs(s.metrics["ib_r_succ"]).max()) == 0.0
+    if stands:
+      assert m["gu_up"].min() > 0.9 and m["gu_height"].min() > 0.9 and m["gu_standing"].all()
+    else:
+      assert m["gu_up"].max() < 0.6 and not m["gu_standing"].any()
+  g = ib(upright)
+  s = jax.jit(jax.vmap(g.step))(jax.jit(jax.vmap(g.reset))(keys), jnp.zeros((8, g.action_size)))
+  assert np.all(np.asarray(s.obs.task) == 0) and float(jnp.abs(s.obs.mask).max()) > 0
+  assert np.asarray(s.metrics["gu_standing"]).all()
+  with pytest.raises(ValueError, match="task"):
+    ib(upright, task="dance")

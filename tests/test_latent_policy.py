@@ -138,3 +138,34 @@ def test_network_config_rejects_unknown_fields():
     lp.config_from_dict({"prior": {"layers": 2}})
   c = lp.config_from_dict({"latent_size": 4, "decoder_hidden": [8, 8], "prior": {"d_model": 8}})
   assert c.decoder_hidden == (8, 8) and c.prior.d_model == 8
+
+
+def test_task_tokens_extend_a_trained_prior(model_and_params):
+  """Stage 3's task token: a prior given zero task tokens (``with_task_tokens``) acts exactly as
+  the one it extends, on every task; a trained row changes its own task only; num_tasks 1
+  ignores ``task``."""
+  import dataclasses
+  model, params, b = model_and_params
+  two = model.clone(cfg=dataclasses.replace(model.cfg, num_tasks=2))
+  p2 = lp.with_task_tokens(params, 2, model.cfg.prior.d_model)
+  assert lp.with_task_tokens(p2, 2, model.cfg.prior.d_model) is p2
+  h, g, m = b["history"], b["goals"], b["mask"]
+  task = jnp.array([0, 1, 0, 1])
+  mu0, ls0 = model.apply(params, h, g, m, method=model.prior)
+  np.testing.assert_array_equal(model.apply(params, h, g, m, task, method=model.prior)[0], mu0)
+  mu, ls = two.apply(p2, h, g, m, task, method=two.prior)
+  np.testing.assert_allclose(mu, mu0, atol=1e-6)
+  np.testing.assert_allclose(ls, ls0, atol=1e-6)
+  inner = dict(p2["params"])
+  # (a random row: a constant one would vanish in the transformer's layer norms)
+  inner["task_tokens"] = inner["task_tokens"].at[1].set(
+      jax.random.normal(jax.random.PRNGKey(2), (model.cfg.prior.d_model,)))
+  mu1, _ = two.apply({**p2, "params": inner}, h, g, m, task, method=two.prior)
+  moved = np.abs(np.asarray(mu1 - mu0)).max(axis=-1)
+  assert np.all(moved[[0, 2]] < 1e-6) and np.all(moved[[1, 3]] > 1e-3), moved
+  a = two.apply({**p2, "params": inner}, h, g, m, b["eps"], task, method=two.act)
+  assert a.shape == (N, A)
+  # a freshly initialised prior with num_tasks 2 has the parameter, zeros
+  fresh = two.init(jax.random.PRNGKey(1), h, g, m, b["reference"], b["eps"])
+  assert fresh["params"]["task_tokens"].shape == (2, model.cfg.prior.d_model)
+  assert float(jnp.abs(fresh["params"]["task_tokens"]).max()) == 0.0

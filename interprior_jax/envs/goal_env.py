@@ -50,6 +50,9 @@ MASK = "goal_mask"
 EPS = "goal_eps"
 SNAP = "goal_snap_steps"
 REACHED = "goal_reached_count"
+#: The skills a student observation can ask for (``StudentObs.task`` = the index): reaching the
+#: masked goals (Stage 2 / 3) and getting up after a fall (Stage 3, ``envs/inbetween_env.py``).
+TASKS = ("goal", "get_up")
 
 
 @struct.dataclass
@@ -60,7 +63,10 @@ class StudentObs:
   ``(G, D_g)`` (trajectory tokens then the snapshot token); eps ``(Z,)``; snap_steps ``()`` int32
   steps left until the snapshot target; action_context ``(A,)`` what the expert's actions are
   relative to (HOI: the next reference frame's joint angles, for an expert with residual actions;
-  :attr:`GoalSource.action_context_fn`) -- used to relabel expert actions, never a student input.
+  :attr:`GoalSource.action_context_fn`) -- used to relabel expert actions, never a student input;
+  task ``()`` int32: which skill the episode asks for (:data:`TASKS`; 0 = reach the goals, the
+  only one a Stage-2 student knows; Stage 3's get-up skill sets 1), a policy input through the
+  prior's learned task token (``LatentPolicyConfig.num_tasks``).
   """
   reference: jax.Array
   history: jax.Array
@@ -69,6 +75,7 @@ class StudentObs:
   eps: jax.Array
   snap_steps: jax.Array
   action_context: jax.Array
+  task: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,7 +376,8 @@ class GoalEnv(Env):
     return StudentObs(reference=s.obs, history=info[HISTORY],
                       goals=self.source.goals_fn(s, self._offsets(info[SNAP])),
                       mask=info[MASK], eps=info[EPS], snap_steps=info[SNAP],
-                      action_context=self.source.action_context_fn(s))
+                      action_context=self.source.action_context_fn(s),
+                      task=jnp.zeros((), jnp.int32))
 
   @staticmethod
   def _inner_info(info: dict) -> dict:

@@ -91,7 +91,7 @@ ACTION_MODES = ("residual", "absolute")
 PSI_HARVEST = ("good", "failure")
 # Key streams of the optional reset draws (``fold_in`` of the reset key, beside its 6-way split,
 # so that switching an option on leaves every other draw unchanged).
-_RANDOM_POSE_STREAM, _CONTACT_START_STREAM = 6, 7
+_RANDOM_POSE_STREAM, _CONTACT_START_STREAM, _FALLEN_STREAM = 6, 7, 8
 
 
 def _metric_names() -> tuple[str, ...]:
@@ -324,7 +324,8 @@ class HOIEnv(Env):
   def _sample_reset(self, key, psi, clip_weights):
     """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip drawn with
     ``clip_weights``; clip start / random frame / PSI; then, with ``config.init.random_pose_prob``,
-    a random-pose start away from the object)."""
+    a random-pose start away from the object; then, with ``config.init.fallen_prob``, that pose
+    tipped over: :func:`init_states.fallen_state`)."""
     c, lib = self.cfg.init, self.library
     k = jax.random.split(key, 6)
     clip = lib.sample_clips(k[0], weights=clip_weights)
@@ -352,6 +353,15 @@ class HOIEnv(Env):
                                              self.idx, self.spec.nv, tuple(c.random_pose_dist))
       use_pose = jax.random.uniform(kr[3]) < c.random_pose_prob
       qpos, qvel = jnp.where(use_pose, rq, qpos), jnp.where(use_pose, rv, qvel)
+    if float(c.get("fallen_prob", 0.0)) > 0:  # the get-up skill's starts (Stage 3)
+      kf = jax.random.split(jax.random.fold_in(key, _FALLEN_STREAM))
+      fref = lib.frame(clip, time)  # the reference pose (not a PSI / random-pose state)
+      fq, _ = init_states.reference_state(fref, self._d0.qpos, self.idx, self.spec.nv)
+      fq, fv = init_states.fallen_state(
+          kf[0], fq, fref.body_pos, self.idx, self.spec.nv,
+          tuple(np.deg2rad(c.fallen_tilt_deg)), float(c.fallen_clearance))
+      use_fall = jax.random.uniform(kf[1]) < c.fallen_prob
+      qpos, qvel = jnp.where(use_fall, fq, qpos), jnp.where(use_fall, fv, qvel)
     params = perturbations.sample_object_params(k[5], self.clip_scale[clip],
                                                 self.clip_density[clip], self.cfg.randomize)
     return qpos, qvel, clip, time, params

@@ -18,6 +18,22 @@ finite interval; 1 on a reached goal. ``r_energy`` / ``r_hand`` are the inner en
 env without them, e.g. the toy), ``r_term = term_penalty`` on a termination (not a time limit).
 Failure-state starts come from the HOI env's PSI buffer in its "failure" mode
 (``env.init.psi_harvest``, set by ``configs/finetune.py``).
+
+**The get-up skill** (method.md: "optional new skill with a learned task token: getting up after
+a fall (upright + raise centre of mass rewards)"; ``task = "get_up"``, HOI env only): the
+observation asks for task 1 (``StudentObs.task``, the prior's task token) with no goal (mask
+zero), and the reward is
+
+``r = w_up * r_up + w_height * r_height``
+
+with ``r_up = max(u_z, 0)``, ``u`` the unit vector from the root (pelvis) to the head, and
+``r_height = clip(h / h_ref, 0, 1)``, ``h`` the mean height of root and head (the trunk, which
+carries most of the mass: the centre-of-mass proxy) and ``h_ref`` the same of the reference frame
+of the episode's current time (the motion the humanoid fell out of). The episode has *stood up*
+on a step with ``r_up >= up_min`` and ``r_height >= height_min``. Its starts (``fallen_prob``
+of the HOI env's ``config.init``) and terminations (none but the time limit) are the env's config:
+``training/finetune/train.py`` builds the get-up env group. These terms (``gu_*``) are logged by
+every HOI in-betweening env, so the goal envs report how upright they stay too.
 """
 
 from __future__ import annotations
@@ -28,12 +44,15 @@ import jax.numpy as jnp
 import numpy as np
 from brax.envs.base import Env, State
 
+from interprior_jax.envs import contract
 from interprior_jax.envs import goal_env as goal_env_lib
 
 #: Inner-env metrics the style term multiplies (absent -> 1).
 STYLE_TERMS = ("r_energy", "r_hand")
 #: Reward terms written to ``State.metrics`` (prefixed ``ib_``: the inner env's own terms stay).
 REWARD_TERMS = ("ib_r_style", "ib_r_succ", "ib_r_term", "ib_r_goal", "ib_reward", "ib_reached")
+#: The get-up terms (HOI envs; see the module docstring): r_up, r_height, stood up (0 / 1).
+GETUP_TERMS = ("gu_up", "gu_height", "gu_standing")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +65,12 @@ class InbetweenConfig:
   # source's, contacts excepted: they are judged per label); 1 = the evaluation's. Not in
   # method.md: a wider band makes the success bonus less rare (docs/results.md).
   reach_tolerance_scale: float = 1.0
+  # The skill asked for (goal_env.TASKS): "goal" (in-betweening) or "get_up" (HOI only).
+  task: str = "goal"
+  w_up: float = 1.0
+  w_height: float = 1.0
+  up_min: float = 0.9      # stood up: r_up at least this (the trunk within ~25 deg of vertical)
+  height_min: float = 0.9  # ... and r_height at least this
 
 
 class InbetweenEnv(Env):
@@ -55,6 +80,14 @@ class InbetweenEnv(Env):
     if not cfg.reach_tolerance_scale > 0:
       raise ValueError(f"config.inbetween.reach_tolerance_scale={cfg.reach_tolerance_scale} "
                        "must be > 0")
+    if cfg.task not in goal_env_lib.TASKS:
+      raise ValueError(f"config.inbetween.task={cfg.task!r}; valid {goal_env_lib.TASKS}")
+    inner = genv.env
+    # The get-up terms read the HOI env's physics and reference (envs/contract.py).
+    self._hoi = all(hasattr(inner, a) for a in contract.ATTRIBUTES)
+    if cfg.task == "get_up" and not self._hoi:
+      raise ValueError(f"config.inbetween.task='get_up' needs the HOI env; "
+                       f"{type(inner).__name__} lacks its contract (envs/contract.py)")
     source = genv.source.with_tolerance_scale(cfg.reach_tolerance_scale)
     if not genv.cfg.advance_on_reach or source is not genv.source:
       genv = goal_env_lib.GoalEnv(genv.env, source,
@@ -94,13 +127,39 @@ class InbetweenEnv(Env):
   def source(self):
     return self.genv.source
 
+  @property
+  def task_id(self) -> int:
+    return goal_env_lib.TASKS.index(self.cfg.task)
+
   def _with_terms(self, s: State, terms: dict) -> State:
-    return s.replace(reward=terms["ib_reward"], metrics={**s.metrics, **terms})
+    obs = s.obs.replace(task=jnp.full_like(s.obs.task, self.task_id))
+    if self.cfg.task == "get_up":  # no goal is asked for
+      obs = obs.replace(mask=jnp.zeros_like(obs.mask))
+    return s.replace(obs=obs, reward=terms["ib_reward"], metrics={**s.metrics, **terms})
+
+  def getup_terms(self, s: State) -> dict:
+    """``gu_up``, ``gu_height``, ``gu_standing`` (``()`` each) of an HOI env state (module
+    docstring)."""
+    inner = self.genv.env
+    f = inner.physics.frame(s.pipeline_state)
+    ref = inner.library.frame(s.info[contract.INFO_CLIP], s.info[contract.INFO_TIME])
+    head = inner.spec.head_idx
+    root, hd = f.root_pos, f.body_pos[head]
+    ref_root, ref_hd = ref.root_pos, ref.body_pos[head]
+    u = hd - root
+    up = jnp.maximum(u[2] / jnp.maximum(jnp.linalg.norm(u), 1e-6), 0.0)
+    h_ref = jnp.maximum(0.5 * (ref_root[2] + ref_hd[2]), 1e-3)
+    height = jnp.clip(0.5 * (root[2] + hd[2]) / h_ref, 0.0, 1.0)
+    standing = ((up >= self.cfg.up_min) & (height >= self.cfg.height_min)).astype(jnp.float32)
+    return {"gu_up": up, "gu_height": height, "gu_standing": standing}
 
   def reset(self, rng) -> State:
     s = self.genv.reset(rng)
     zero = jnp.zeros(())
-    return self._with_terms(s, {k: zero for k in REWARD_TERMS})
+    terms = {k: zero for k in REWARD_TERMS}
+    if self._hoi:
+      terms.update(self.getup_terms(s))
+    return self._with_terms(s, terms)
 
   def goal_closeness(self, goals, mask):
     """``r_goal`` (see the module docstring) of the snapshot token: ``goals`` / ``mask``
@@ -135,4 +194,15 @@ class InbetweenEnv(Env):
              "ib_reached": hit}
     terms["ib_reward"] = (terms["ib_r_style"] + terms["ib_r_succ"] + terms["ib_r_term"]
                           + terms["ib_r_goal"])
+    if self._hoi:
+      # the state this action reached; on an episode end (the env has reset itself) the terms
+      # of the state before the action, the last one of the episode that is kept
+      gu = self.getup_terms(ns)
+      terms.update({k: jnp.where(ns.done > 0, state.metrics[k], gu[k]) for k in GETUP_TERMS})
+      if c.task == "get_up":
+        zero = jnp.zeros(())
+        terms.update({"ib_r_style": zero, "ib_r_succ": zero, "ib_r_goal": zero,
+                      "ib_reached": zero})
+        terms["ib_reward"] = (c.w_up * terms["gu_up"] + c.w_height * terms["gu_height"]
+                              + terms["ib_r_term"])
     return self._with_terms(ns, terms)

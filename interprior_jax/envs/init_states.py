@@ -109,6 +109,29 @@ def turn_root(qpos: jax.Array, qvel: jax.Array, idx: SimIndex, yaw: jax.Array
   return qpos, qvel
 
 
+def fallen_state(key: jax.Array, qpos: jax.Array, body_pos: jax.Array, idx: SimIndex, nv: int,
+                 tilt_range, clearance: float) -> tuple[jax.Array, jax.Array]:
+  """A start of the get-up skill (method.md, Stage 3): the humanoid of ``qpos`` (its joint
+  angles kept) tipped over by ``U(tilt_range)`` rad about a random horizontal axis through the
+  floor point below its root, then raised until its lowest body origin is ``clearance`` m above
+  the floor (``body_pos (B, 3)``: the world positions of the pose's bodies, e.g. the reference
+  frame's, used for that height only); all velocities zero, the object untouched.  At a tilt
+  past ~30 deg the episode starts with a fall; near 90 deg the humanoid starts lying."""
+  k_axis, k_tilt = jax.random.split(key)
+  r = idx.root_qpos_adr
+  heading = jax.random.uniform(k_axis, (), minval=-jnp.pi, maxval=jnp.pi)
+  axis = jnp.stack([jnp.cos(heading), jnp.sin(heading), 0.0])
+  tilt = jax.random.uniform(k_tilt, (), minval=tilt_range[0], maxval=tilt_range[1])
+  q = geometry.quat_from_axis_angle(axis, tilt)
+  pivot = jnp.concatenate([qpos[r:r + 2], jnp.zeros((1,), qpos.dtype)])
+  bodies = jax.vmap(lambda p: pivot + geometry.quat_rotate(q, p - pivot))(body_pos)
+  root = pivot + geometry.quat_rotate(q, qpos[r:r + 3] - pivot)
+  root = root.at[2].add(clearance - jnp.min(bodies[:, 2]))
+  qpos = qpos.at[r:r + 3].set(root)
+  qpos = qpos.at[r + 3:r + 7].set(geometry.quat_mul(q, qpos[r + 3:r + 7]))
+  return qpos, jnp.zeros((nv,), qpos.dtype)
+
+
 @struct.dataclass
 class PSIBuffer:
   qpos: jax.Array  # (K, nq)

@@ -54,6 +54,11 @@ class LatentPolicyConfig:
   init_log_std: float = -2.0
   min_log_std: float = -5.0
   max_log_std: float = 2.0
+  # Skills the prior is told apart by a learned task token (``goal_env.TASKS``; Stage 3's get-up
+  # skill): with num_tasks > 1 a parameter ``task_tokens [num_tasks, d_model]`` (zeros at init)
+  # is added to the latent token, row ``task`` of it; 1 (Stage 2): no such parameter, and the
+  # prior is the one distilled (a finetune adds the rows: ``with_task_tokens``).
+  num_tasks: int = 1
 
 
 def project_to_sphere(z: jax.Array) -> jax.Array:
@@ -88,6 +93,8 @@ class LatentPolicy(nn.Module):
     self.goal_embed = nn.Dense(d, name="goal_embed")
     self.token_pos = self.param("token_pos", init, (self.num_history + self.num_goals + 1, d))
     self.latent_token = self.param("latent_token", init, (d,))
+    if c.num_tasks > 1:
+      self.task_tokens = self.param("task_tokens", nn.initializers.zeros, (c.num_tasks, d))
     self.transformer = TransformerEncoder(c.prior, name="prior_transformer")
     self.prior_head = nn.Dense(
         2 * c.latent_size, kernel_init=nn.initializers.variance_scaling(
@@ -111,12 +118,18 @@ class LatentPolicy(nn.Module):
                        f"{goals.shape} and mask {mask.shape} (G={self.num_goals}, "
                        f"D_g={self.goal_size}) do not match")
 
-  def prior(self, history: jax.Array, goals: jax.Array, mask: jax.Array):
-    """``(mu_p, log_std_p)`` ``[..., Z]`` from the history and the *masked* goals."""
+  def prior(self, history: jax.Array, goals: jax.Array, mask: jax.Array,
+            task: jax.Array | None = None):
+    """``(mu_p, log_std_p)`` ``[..., Z]`` from the history and the *masked* goals; ``task``
+    ``[...]`` int (``goal_env.TASKS``; None: 0) selects the task token when ``num_tasks > 1``
+    (ignored otherwise)."""
     self._check(history, goals, mask)
     s_tok = self.state_embed(history)                                         # [..., k, d]
     g_tok = self.goal_embed(jnp.concatenate([goals * mask, mask], axis=-1))   # [..., G, d]
-    lat = jnp.broadcast_to(self.latent_token, s_tok.shape[:-2] + (1, s_tok.shape[-1]))
+    lat = jnp.broadcast_to(self.latent_token, s_tok.shape[:-2] + (s_tok.shape[-1],))
+    if self.cfg.num_tasks > 1 and task is not None:
+      lat = lat + self.task_tokens[jnp.asarray(task, jnp.int32)]
+    lat = lat[..., None, :]
     tokens = jnp.concatenate([lat, s_tok, g_tok], axis=-2) + self.token_pos
     out = self.transformer(tokens)
     return self._split(self.prior_head(out[..., 0, :]))
@@ -135,9 +148,9 @@ class LatentPolicy(nn.Module):
     out = self.recon_head(jnp.concatenate([_flat(history, 2), z], axis=-1))
     return out.reshape(out.shape[:-1] + (self.num_goals, self.goal_size))
 
-  def act(self, history, goals, mask, eps) -> jax.Array:
+  def act(self, history, goals, mask, eps, task=None) -> jax.Array:
     """Inference path (no encoder): ``z = mu_p + sigma_p * eps`` -> action mean ``[..., A]``."""
-    mu_p, log_std_p = self.prior(history, goals, mask)
+    mu_p, log_std_p = self.prior(history, goals, mask, task)
     return self.decode(history, sample_latent(mu_p, log_std_p, eps, self.cfg.project_latent))
 
   def __call__(self, history, goals, mask, reference, eps) -> dict[str, jax.Array]:
@@ -155,6 +168,17 @@ def make_latent_policy(action_size: int, num_history: int, num_goals: int, goal_
                        cfg: LatentPolicyConfig) -> LatentPolicy:
   return LatentPolicy(action_size=action_size, num_history=num_history, num_goals=num_goals,
                       goal_size=goal_size, cfg=cfg)
+
+
+def with_task_tokens(params, num_tasks: int, d_model: int):
+  """``params`` of a prior without task tokens plus ``task_tokens`` zeros ``[num_tasks, d]``
+  (the model with ``num_tasks`` tasks then acts as the given one on task 0 and, until they are
+  trained, on every task); params that have them are returned unchanged."""
+  inner = dict(params["params"])
+  if "task_tokens" in inner:
+    return params
+  inner["task_tokens"] = jnp.zeros((num_tasks, d_model), jnp.float32)
+  return {**params, "params": inner}
 
 
 def config_from_dict(d: dict) -> LatentPolicyConfig:

@@ -35,14 +35,18 @@ FINETUNE_PANELS = ((("ib_reached",), "share of steps reaching a goal"),
                    (("ib_r_term",), "fall penalty per step"),
                    (("loss_distill", "loss_prior_kl"), "preservation losses"),
                    (("approx_kl",), "approx KL per iteration"))
+#: A finetune with the get-up skill (its history has ``getup_gu_height``): these panels too.
+GETUP_PANELS = ((("getup_gu_height", "getup_gu_up"), "get-up envs: trunk height / upright"),
+                (("getup_gu_standing",), "get-up envs: share of steps standing"))
 
 
 def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = None,
                  title: str | None = None, panels=None) -> pathlib.Path:
   """Writes the figure (default ``WORKDIR/learning_curve.png``); returns its path.  ``panels``:
   :data:`PANELS` (default), :data:`DISTILL_PANELS` (chosen by default when the history has
-  ``loss_action_prior``) or :data:`FINETUNE_PANELS` (when it has ``ib_reached``); the periodic evaluations are drawn on the episode-length and success
-  panels.
+  ``loss_action_prior``) or :data:`FINETUNE_PANELS` (when it has ``ib_reached``), plus
+  :data:`GETUP_PANELS` when it has the get-up skill's metrics; the periodic evaluations are drawn
+  on the episode-length and success panels.
 
   Raises:
     ValueError: the workdir has no ``history.jsonl`` rows.
@@ -60,6 +64,8 @@ def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = Non
   if panels is None:
     panels = (DISTILL_PANELS if "loss_action_prior" in hist[-1] else
               FINETUNE_PANELS if "ib_reached" in hist[-1] else PANELS)
+    if "getup_gu_height" in hist[-1]:
+      panels = panels + GETUP_PANELS
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
   x = [h["env_steps"] for h in hist]
   where = {keys[0]: ax for ax, (keys, _) in zip(axes, panels)}

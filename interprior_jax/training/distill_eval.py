@@ -266,7 +266,7 @@ def goal_actor(config, base, student, expert_dir=None, latent_scale: float = 1.0
     params, act_eps = student
 
     def act(obs):
-      return act_eps(params, obs.history, obs.goals, obs.mask, latent_scale * obs.eps)
+      return act_eps(params, obs.history, obs.goals, obs.mask, latent_scale * obs.eps, obs.task)
     return act
   _, expert_act, _ = distill.expert_from_bundle(expert_dir)
   adapt = distill.expert_adapter(config, base) or (lambda a, ctx: a)
@@ -334,3 +334,95 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
                   success=bool(per["success"][i]), arrays=str(arrays))
     result["video"] = status
   return result
+
+
+# ------------------------------------------------------------------------------- get-up skill
+#: The get-up evaluation (Stage 3's optional skill, ``envs/inbetween_env.py``): episodes of this
+#: many steps from fallen starts (``config.env.init.fallen_*``), no termination.
+GETUP_STEPS = 150
+#: Success: stood up (``gu_standing``) on each of the episode's last this many steps (1 s).
+GETUP_HOLD_STEPS = 30
+
+
+def getup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The bundle's env config for get-up episodes: every start fallen (the tilt range of the
+  bundle's get-up envs when it was trained with them, else today's default), at a random frame
+  of a clip, no noise, impulses, randomisation or termination."""
+  from interprior_jax.envs import hoi_env
+  if config.env_kind != "hoi":
+    raise ValueError(f"get-up episodes need the HOI env (env_kind {config.env_kind!r})")
+  c = ml_collections.ConfigDict(config.to_dict())
+  e = ml_collections.ConfigDict(c.get("getup_env", c.env).to_dict())
+  for k, v in hoi_env.load_env_config().init.items():
+    if k not in e.init:
+      e.init[k] = v
+  e.perturb.mode = "off"
+  e.randomize.enabled = False
+  e.termination.enabled = ()
+  e.max_episode_steps = GETUP_STEPS + 2
+  e.init.update(start_prob=0.0, start_margin_steps=GETUP_STEPS, psi_prob=0.0,
+                random_pose_prob=0.0, contact_start_prob=0.0, fallen_prob=1.0)
+  for k in init_states.START_NOISE_KEYS:
+    e.init[k] = 0.0
+  c.env = e
+  return c
+
+
+def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bool = False
+                   ) -> dict:
+  """The student (or finetuned) bundle in ``bundle_dir`` asked to get up (task 1) from
+  ``num_episodes`` fallen starts, :data:`GETUP_STEPS` steps each. ``success_rate``: standing
+  (upright and trunk height, :class:`inbetween_env.InbetweenConfig` thresholds) on each of the
+  last :data:`GETUP_HOLD_STEPS` steps; also ``ever_stood_rate``, the mean first step standing
+  (of the episodes that stood), and the final ``gu_up`` / ``gu_height``. A prior without task
+  tokens (a Stage-2 student) ignores the task: its figure is the baseline."""
+  from interprior_jax.envs import inbetween_env
+  from interprior_jax.envs import registry
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training.distill import train as distill
+
+  bundle = ckpt_lib.load_bundle(bundle_dir)
+  if "goals" not in bundle.config:
+    raise ValueError(f"{bundle_dir}/config.json: field 'goals' missing (not a Stage-2 / 3 "
+                     "bundle)")
+  config = getup_config(ml_collections.ConfigDict(bundle.config))
+  params, act_eps, z = distill.latent_inference_policy(bundle)
+  base = registry.make_env(config)
+  gcfg = distill.goal_config_from(config.goals, z)
+  genv = goal_env.GoalEnv(base, goal_env.make_goal_source(config.env_kind, base, gcfg), gcfg)
+  ib_cfg = {k: v for k, v in config.get("inbetween", {}).items()
+            if k in inbetween_env.InbetweenConfig.__dataclass_fields__}
+  env = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(
+      **{**ib_cfg, "task": "get_up"}))
+  act = goal_actor(config, base, (params, act_eps), None, 0.0 if latent_mean else 1.0)
+  k_reset, _ = jax.random.split(jax.random.PRNGKey(seed))
+
+  def run(keys):
+    s0 = jax.vmap(env.reset)(keys)
+
+    def body(s, _):
+      ns = jax.vmap(env.step)(s, act(s.obs))
+      return ns, (ns.metrics["gu_standing"], ns.metrics["gu_up"], ns.metrics["gu_height"],
+                  ns.done)
+    _, out = jax.lax.scan(body, s0, None, GETUP_STEPS)
+    return s0.metrics["gu_height"], out
+
+  h0, (standing, up, height, done) = jax.device_get(jax.jit(run)(
+      jax.random.split(k_reset, num_episodes)))
+  standing = np.asarray(standing) > 0                              # [T, N]
+  if np.asarray(done).any():
+    raise RuntimeError("get-up episodes ended early: the config must leave only the time limit")
+  held = standing[-GETUP_HOLD_STEPS:].all(axis=0)
+  ever = standing.any(axis=0)
+  first = np.where(ever, np.argmax(standing, axis=0) + 1, -1)
+  return {"task": "getup", "latent": "prior mean" if latent_mean else "prior sample",
+          "num_episodes": int(num_episodes), "steps": GETUP_STEPS,
+          "hold_steps": GETUP_HOLD_STEPS,
+          "tilt_deg": list(config.env.init.fallen_tilt_deg),
+          "success_rate": float(held.mean()), "ever_stood_rate": float(ever.mean()),
+          "mean_first_standing_step": float(first[ever].mean()) if ever.any() else None,
+          "start_height": float(np.mean(h0)), "final_up": float(np.mean(up[-1])),
+          "final_height": float(np.mean(height[-1])),
+          "per_episode": [{"success": bool(held[i]), "first_standing_step": int(first[i]),
+                           "final_up": float(up[-1][i]), "final_height": float(height[-1][i])}
+                          for i in range(num_episodes)]}

@@ -339,22 +339,24 @@ def inference_policy(bundle) -> tuple[dict, Callable]:
 
 def latent_inference_policy(bundle) -> tuple[dict, Callable, int]:
   """``(params, act_eps, Z)``: like :func:`inference_policy` but taking the per-episode noise
-  ``eps [..., Z]`` directly (what :class:`GoalEnv` observations carry)."""
+  ``eps [..., Z]`` directly (what :class:`GoalEnv` observations carry) and, optionally, the
+  skill ``task [...]`` (``goal_env.TASKS``; read by a prior with task tokens only)."""
   model, cfg = student_from_bundle(bundle)
   params = {"student": bundle.actor_params, "normalizer": bundle.normalizer}
   clip = cfg.obs_clip if cfg.bound_obs else None
 
-  def act_eps(params, obs_history, goal, mask, eps):
+  def act_eps(params, obs_history, goal, mask, eps, task=None):
     obs = goal_env.StudentObs(reference=jnp.zeros(obs_history.shape[:-2] + (0,)),
                                  history=obs_history, goals=goal, mask=mask, eps=eps,
                                  snap_steps=jnp.zeros(obs_history.shape[:-2], jnp.int32),
-                                 action_context=jnp.zeros(obs_history.shape[:-2] + (0,)))
+                                 action_context=jnp.zeros(obs_history.shape[:-2] + (0,)),
+                                 task=jnp.zeros(obs_history.shape[:-2], jnp.int32))
     norm = params["normalizer"]
     if cfg.normalize_obs:  # the reference input is encoder-only: drop its statistics
       norm = norm.replace(mean={**norm.mean, "reference": jnp.zeros((0,))},
                           m2={**norm.m2, "reference": jnp.zeros((0,))})
     h, g, _ = normalize_inputs(norm, obs, cfg.normalize_obs, clip)
-    a = model.apply(params["student"], h, g, mask, eps, method=model.act)
+    a = model.apply(params["student"], h, g, mask, eps, task, method=model.act)
     return jnp.clip(a, -cfg.action_bound, cfg.action_bound)
 
   return params, act_eps, cfg.network.latent_size

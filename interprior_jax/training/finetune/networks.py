@@ -33,8 +33,10 @@ def make_critic(hidden: tuple[int, ...], activation: str) -> mlp.ValueNet:
   return mlp.ValueNet(tuple(hidden), activation)
 
 
-def policy_outputs(model: lp.LatentPolicy, student_params, history, goals, mask, eps):
-  """``(action_mean [..., A], mu_p [..., Z], log_std_p [..., Z])`` of the deployed path."""
-  mu_p, log_std_p = model.apply(student_params, history, goals, mask, method=model.prior)
+def policy_outputs(model: lp.LatentPolicy, student_params, history, goals, mask, eps,
+                   task=None):
+  """``(action_mean [..., A], mu_p [..., Z], log_std_p [..., Z])`` of the deployed path
+  (``task [...]``: the observation's skill, ``goal_env.TASKS``)."""
+  mu_p, log_std_p = model.apply(student_params, history, goals, mask, task, method=model.prior)
   z = lp.sample_latent(mu_p, log_std_p, eps, model.cfg.project_latent)
   return model.apply(student_params, history, z, method=model.decode), mu_p, log_std_p

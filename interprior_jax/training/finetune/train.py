@@ -37,6 +37,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from interprior_jax import config as config_lib
@@ -107,6 +108,12 @@ class FinetuneConfig:
   # own Stage-2 env and goal mixture: reference-frame starts, where the expert's labels mean
   # something) or "inbetween" (like the RL envs: random poses, failure states; the first HOI runs).
   distill_starts: str = "stage2"
+  # Share of envs that learn the get-up skill (method.md's optional new skill; envs/
+  # inbetween_env.py): their own env group after the distillation share, starting fallen
+  # (config.getup_env_overrides) and asking for task 1 through the prior's task token, which a
+  # finetune with getup_fraction > 0 adds (zeros) to the student. PPO on the same update; no
+  # distillation loss and no prior KL there (the distilled prior has no such skill).
+  getup_fraction: float = 0.0
   w_distill: float = 1.0
   w_policy: float = 1.0             # PPO's surrogate (0: preservation only, the control ablation)
   w_prior_kl: float = 0.0           # KL to the frozen distilled prior (0: off)
@@ -116,12 +123,19 @@ class FinetuneConfig:
   def num_distill_envs(self) -> int:
     return int(round(self.distill_fraction * self.num_envs))
 
+  def num_getup_envs(self) -> int:
+    return int(round(self.getup_fraction * self.num_envs))
+
   def validate(self) -> "FinetuneConfig":
     if self.distill_starts not in DISTILL_STARTS:
       raise ValueError(f"config.finetune.distill_starts={self.distill_starts!r}; valid "
                        f"{DISTILL_STARTS}")
     if not 0.0 <= self.distill_fraction <= 1.0:
       raise ValueError(f"config.finetune.distill_fraction={self.distill_fraction} not in [0, 1]")
+    if not 0.0 <= self.getup_fraction or self.num_distill_envs() + self.num_getup_envs() > \
+        self.num_envs:
+      raise ValueError(f"config.finetune.getup_fraction={self.getup_fraction}: must be >= 0 "
+                       f"and leave room for the distillation share ({self.distill_fraction})")
     if not self.latent_std_scale > 0:
       raise ValueError(f"config.finetune.latent_std_scale={self.latent_std_scale} must be > 0")
     if self.noise_hold_steps < 1:
@@ -180,6 +194,16 @@ class Finetuner:
     self.mesh = mesh if mesh is not None else sharding.make_mesh(1)
     sharding.check_divisible(cfg.num_envs, self.mesh)
     self.model, self.student_cfg = distill.student_from_bundle(student_bundle)
+    student_params = student_bundle.actor_params
+    prior_params = student_bundle.actor_params
+    if cfg.num_getup_envs() > 0 and self.model.cfg.num_tasks < len(goal_env.TASKS):
+      # the get-up skill's task token: a prior with task tokens, all zeros (= the student)
+      net = dataclasses.replace(self.model.cfg, num_tasks=len(goal_env.TASKS))
+      self.student_cfg = dataclasses.replace(self.student_cfg, network=net)
+      self.model = self.model.clone(cfg=net)
+      add = lambda p: lp.with_task_tokens(p, net.num_tasks, net.prior.d_model)  # noqa: E731
+      student_params, prior_params = add(student_params), add(prior_params)
+    self.student_params = student_params
     self.student_bundle = student_bundle
     self.critic = networks.make_critic(cfg.critic_hidden, cfg.activation)
     self.optimizer = make_optimizer(cfg)
@@ -188,13 +212,20 @@ class Finetuner:
     else:
       self.expert_params, self.expert_fn = None, None
     self.expert_adapter = expert_adapter or (lambda a, ctx: a)
-    self.frozen = {"expert": self.expert_params, "prior": student_bundle.actor_params}
-    n_d = cfg.num_distill_envs()
-    sizes = getattr(env, "sizes", None)  # ConcatVecEnv: the share must be its first group
-    if sizes is not None and sizes[0] != n_d:
-      raise ValueError(f"Finetuner: the env's first group has {sizes[0]} envs, the distillation "
-                       f"share {n_d}")
-    self.distill_weight = (jnp.arange(cfg.num_envs) < n_d).astype(jnp.float32)   # [N]
+    self.frozen = {"expert": self.expert_params, "prior": prior_params}
+    n_d, n_g = cfg.num_distill_envs(), cfg.num_getup_envs()
+    # Env layout: [0, n_d) the distillation share, [n_d, n_d + n_g) the get-up envs, the rest
+    # PPO on goals; a ConcatVecEnv's groups must start at those boundaries.
+    sizes = getattr(env, "sizes", None)
+    starts = set(np.cumsum((0,) + tuple(sizes or ()))[:-1].tolist())
+    need = ({n_d} if sizes is not None and n_d > 0 else set()) | (
+        {n_d, n_d + n_g} if n_g > 0 else set())
+    if (n_g > 0 and sizes is None) or not need <= starts | {cfg.num_envs}:
+      raise ValueError(f"Finetuner: env groups {sizes} do not start at the distillation share "
+                       f"({n_d} envs) and the get-up envs ({n_g})")
+    i = jnp.arange(cfg.num_envs)
+    self.distill_weight = (i < n_d).astype(jnp.float32)                          # [N]
+    self.getup_weight = ((i >= n_d) & (i < n_d + n_g)).astype(jnp.float32)      # [N]
 
   @property
   def env_steps_per_iteration(self) -> int:
@@ -211,7 +242,7 @@ class Finetuner:
 
     def init_rest(k):
       h, g, _ = self.inputs(self.student_bundle.normalizer, obs)
-      params = {"student": self.student_bundle.actor_params,
+      params = {"student": self.student_params,
                 "critic": self.critic.init(k, networks.critic_input(h, g, obs.mask)),
                 "log_std": jnp.full((a,), self.cfg.init_log_std, jnp.float32)}
       # fresh buffers (the state is donated to the train step; the bundle's arrays must live on)
@@ -241,7 +272,7 @@ class Finetuner:
     and :meth:`act`)."""
     h, g, _ = self.inputs(norm, obs)
     mean, mu_p, ls_p = networks.policy_outputs(self.model, params["student"], h, g, obs.mask,
-                                               obs.eps)
+                                               obs.eps, obs.task)
     return {"h": h, "g": g, "mean": mean, "mu_p": mu_p, "log_std_p": ls_p,
             "log_std": jnp.broadcast_to(self.log_std(params), mean.shape)}
 
@@ -298,10 +329,11 @@ class Finetuner:
     l_d = L.imitation_loss(mean, mb["expert_action"], w_d)
     total = c.w_policy * pg + c.value_coef * vl - c.entropy_coef * ent + c.w_distill * l_d
     m = {"policy_loss": pg, "value_loss": vl, "entropy": ent, "loss_distill": l_d, **aux}
-    if c.w_prior_kl > 0:
-      mu0, ls0 = self.model.apply(frozen["prior"], d["h"], d["g"], obs.mask,
+    if c.w_prior_kl > 0:  # not on the get-up envs: the distilled prior has no such skill
+      mu0, ls0 = self.model.apply(frozen["prior"], d["h"], d["g"], obs.mask, obs.task,
                                   method=self.model.prior)
-      l_kl = L.prior_kl_loss(d["mu_p"], d["log_std_p"], mu0, ls0, ones)
+      l_kl = L.prior_kl_loss(d["mu_p"], d["log_std_p"], mu0, ls0,
+                             1.0 - mb.get("getup_w", jnp.zeros_like(w_d)))
       total = total + c.w_prior_kl * l_kl
       m["loss_prior_kl"] = l_kl
     m["loss"] = total
@@ -336,7 +368,8 @@ class Finetuner:
     data = {"obs": tr.obs, "raw_action": tr.extras["raw_action"],
             "log_prob": tr.extras["log_prob"], "advantage": adv, "return": ret,
             "expert_action": tr.extras["expert_action"],
-            "distill_w": jnp.broadcast_to(self.distill_weight, adv.shape)}
+            "distill_w": jnp.broadcast_to(self.distill_weight, adv.shape),
+            "getup_w": jnp.broadcast_to(self.getup_weight, adv.shape)}
     # value warm-up: no gradient reaches the policy (its Adam moments stay 0, so it does not move)
     warm = state.step < c.value_warmup_iterations
 
@@ -355,11 +388,15 @@ class Finetuner:
         loss_fn, self.optimizer, params, state.opt_state, data, k_perm,
         num_epochs=c.num_epochs, minibatcher=core.env_minibatches(c.num_minibatches, mesh),
         step_hook=step_hook)
-    # goal metrics over the RL envs (all envs when every env is in the distillation share)
-    w_rl = 1.0 - self.distill_weight
+    # goal metrics over the RL goal envs (all envs when every env is in the distillation share),
+    # get-up metrics (getup_*) over the get-up envs
+    w_rl = 1.0 - self.distill_weight - self.getup_weight
     w_rl = jnp.where(jnp.sum(w_rl) > 0, w_rl, jnp.ones_like(w_rl))
-    goal_metrics = {k: jnp.sum(jnp.mean(tr.metrics[k], axis=0) * w_rl) / jnp.sum(w_rl)
-                    for k in inbetween_env.REWARD_TERMS if k in tr.metrics}
+    per_env = lambda k, w: jnp.sum(jnp.mean(tr.metrics[k], axis=0) * w) / jnp.sum(w)  # noqa
+    goal_metrics = {k: per_env(k, w_rl) for k in inbetween_env.REWARD_TERMS if k in tr.metrics}
+    if c.num_getup_envs() > 0:
+      goal_metrics.update({f"getup_{k}": per_env(k, self.getup_weight)
+                           for k in inbetween_env.GETUP_TERMS + ("ib_reward",)})
     return core.finish(state, params, opt_state, norm, env_state, tr, m, bad,
                        advantage_mean=jnp.mean(adv), return_mean=jnp.mean(ret),
                        value_mean=jnp.mean(tr.extras["value"]),
@@ -428,6 +465,20 @@ def resolve_config(config: ml_collections.ConfigDict, student_config: dict
     from interprior_jax.envs import hoi_env
     _override(c.env, c.get("env_overrides", ml_collections.ConfigDict()).to_dict(),
               hoi_env.load_env_config(), "config.env_overrides")
+  if float(c.finetune.get("getup_fraction", 0.0)) > 0:
+    if c.env_kind != "hoi":
+      raise ValueError(f"config.finetune.getup_fraction > 0 needs the HOI env (env_kind "
+                       f"{c.env_kind!r})")
+    # the get-up envs: the RL envs' config with config.getup_env_overrides on top; the exported
+    # prior carries the task tokens
+    c.getup_env = ml_collections.ConfigDict(c.env.to_dict())
+    known = hoi_env.load_env_config()
+    for k, v in known.init.items():  # start fields newer than the student's bundle: today's
+      if k not in c.getup_env.init:
+        c.getup_env.init[k] = v
+    _override(c.getup_env, c.get("getup_env_overrides", ml_collections.ConfigDict()).to_dict(),
+              known, "config.getup_env_overrides")
+    c.distill.network.num_tasks = len(goal_env.TASKS)
   return c
 
 
@@ -456,24 +507,35 @@ def build(config: ml_collections.ConfigDict, student_bundle, expert_bundle=None,
   entry = registry.entry(config)
   n_d = cfg.num_distill_envs()
 
-  def group(cfg_g, num, base=None):
+  def group(cfg_g, num, base=None, **inbetween):
     gcfg = distill.goal_config_from(cfg_g.goals, dcfg.network.latent_size)
     base = base if base is not None else entry.build(cfg_g, clips)
     source = goal_env.make_goal_source(cfg_g.env_kind, base, gcfg)
     genv = goal_env.GoalEnv(base, source, gcfg)
     ib = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(
-        **config.inbetween.to_dict()))
+        **{**config.inbetween.to_dict(), **inbetween}))
     return rollout_lib.VecEnv(ib, num, int(config.episode_length), entry.self_resetting)
 
-  if cfg.distill_starts == "stage2" and 0 < n_d < cfg.num_envs and "preserve" in config:
-    # envs [0, n_d): the distillation share in the student's Stage-2 setting; the rest RL
+  n_g = cfg.num_getup_envs()
+  groups = []
+  split_share = cfg.distill_starts == "stage2" and 0 < n_d < cfg.num_envs and "preserve" in config
+  if split_share:
+    # envs [0, n_d): the distillation share in the student's Stage-2 setting
     pc = ml_collections.ConfigDict(config.to_dict())
     pc.env, pc.goals = config.preserve.env, config.preserve.goals
-    keep = group(pc, n_d)
-    rl = group(config, cfg.num_envs - n_d, env)
-    venv = rollout_lib.ConcatVecEnv([keep, rl])  # .env: the RL group's (the main one)
-  else:
-    venv = group(config, cfg.num_envs, env)
+    groups.append(group(pc, n_d))
+  if n_g > 0:
+    # then the get-up envs (fallen starts, task 1); the share, when not split off, is in the
+    # RL group: it must then be empty (the layout puts it first)
+    if n_d > 0 and not split_share:
+      raise ValueError("config.finetune.getup_fraction > 0 needs the distillation share in its "
+                       "own group (distill_starts='stage2') or no share")
+    gc = ml_collections.ConfigDict(config.to_dict())
+    gc.env = config.getup_env
+    groups.append(group(gc, n_g, task="get_up"))
+  # the rest: PPO on goals (the main group)
+  groups.append(group(config, cfg.num_envs - (n_d if split_share else 0) - n_g, env))
+  venv = groups[0] if len(groups) == 1 else rollout_lib.ConcatVecEnv(groups)
   mesh = sharding.make_mesh(int(config.num_devices) or None)
   return Finetuner(venv, cfg, student_bundle, expert_bundle,
                    distill.expert_adapter(config, venv.env.env), mesh)
