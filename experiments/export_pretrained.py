@@ -12,7 +12,9 @@ A Stage-2 student (its config has ``goals``) is evaluated on the goal tasks inst
 tests/test_pretrained.py reproduces; its
 manifest names the expert it was distilled from (``--expert``). A Stage-3 finetune (its config
 has ``finetune``) is exported the same way as kind ``stage3_finetuned``, naming the student it
-started from (``--student``):
+started from (``--student``); one trained with the get-up skill (``finetune.getup_fraction``)
+also gets ``eval_getup`` (``--task_episodes`` fallen starts, prior mean), the student's figure
+on the same episodes (``eval_getup_student``) and ``ci_check_getup``:
 
   python experiments/export_pretrained.py --workdir RUN --name locomotion_finetuned \
       --student pretrained/locomotion_student --expert pretrained/locomotion_expert \
@@ -204,9 +206,36 @@ def _export_student(run, dest, config, clips) -> None:
                    "date": summary.get("date"), "device": summary.get("device")},
       **measured, "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
   }
+  if stage3 and float(config.finetune.get("getup_fraction", 0.0)) > 0:
+    manifest.update(_getup_evals(dest / ckpt_lib.BUNDLE_DIR))
   (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
   print(f"export_pretrained: {dest} ({size:.2f} MB): " + ", ".join(
       f"{k} {v['success_rate']}" for k, v in measured["eval"].items()))
+
+
+def _getup_evals(bundle_dir) -> dict:
+  """The get-up skill's numbers of a finetune trained with it (``distill_eval.evaluate_getup``,
+  prior mean): ``eval_getup`` (``--task_episodes`` episodes, seed 0), the same episodes played by
+  ``--student`` (``eval_getup_student``: the prior before the skill, the baseline) and
+  ``ci_check_getup`` (what tests/test_pretrained.py reproduces)."""
+  import pathlib
+
+  from interprior_jax.training import checkpoint as ckpt_lib
+  from interprior_jax.training import distill_eval
+
+  def run(where, n):
+    r = distill_eval.evaluate_getup(where, n, latent_mean=True)
+    r.pop("per_episode")
+    return r
+  out = {"eval_getup": run(bundle_dir, FLAGS.task_episodes)}
+  if FLAGS.student:
+    out["eval_getup_student"] = run(pathlib.Path(FLAGS.student) / ckpt_lib.BUNDLE_DIR,
+                                    FLAGS.task_episodes)
+  out["ci_check_getup"] = run(bundle_dir, FLAGS.ci_episodes // 2)
+  print("export_pretrained: getup: " + ", ".join(
+      f"{k} success {v['success_rate']} final_up {v['final_up']:.2f} final_height "
+      f"{v['final_height']:.2f}" for k, v in out.items()))
+  return out
 
 
 def _goal_task_evals(bundle_dir) -> dict:

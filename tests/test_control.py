@@ -171,3 +171,13 @@ def test_time_input_layout_appends_each_tokens_lead_time():
     np.testing.assert_array_equal(np.asarray(m[:, :-1]), np.asarray(m0))
     np.testing.assert_allclose(np.asarray(g[:, -1]), leads, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(m[:, -1]), given)
+
+
+def test_get_up_command_gives_no_goal_and_names_its_task():
+  """u -> get_up: every token empty (the task token says what to do), task 'get_up'."""
+  from interprior_jax.envs import goal_env
+  assert commands.command_for_key("u") == "get_up"
+  g, m = commands.command_goal(LAY, "get_up", _state(), 0.9)
+  assert not np.any(np.asarray(m)) and not np.any(np.asarray(g))
+  assert commands.TASK_COMMANDS["get_up"] in goal_env.TASKS
+  assert "get_up" in commands.help_text()

@@ -127,6 +127,29 @@ def test_student_reproduces_its_ci_check(student):
   assert want["failure_rate"] <= 0.5 and want["num_episodes"] >= 32, want
 
 
+GETUP = [m for m in STUDENTS if "ci_check_getup" in json.loads(m.read_text())]
+GETUP_TOL = 0.15   # final trunk uprightness / height (means over the check's episodes)
+
+
+@pytest.mark.parametrize("path", GETUP, ids=[m.parent.name for m in GETUP])
+def test_getup_finetune_reproduces_its_check(path):
+  """A finetune with the get-up skill: from fallen starts (prior mean) its final trunk
+  uprightness and height reproduce the manifest's, and the manifest's figure is the skill's:
+  well above the student's on the same episodes (a prior without the skill lies where it fell)."""
+  from interprior_jax.training import distill_eval
+
+  manifest = json.loads(path.read_text())
+  want = manifest["ci_check_getup"]
+  res = distill_eval.evaluate_getup(path.parent / manifest["bundle"], want["num_episodes"],
+                                    seed=0, latent_mean=True)
+  for k in ("final_up", "final_height"):
+    assert abs(res[k] - want[k]) <= GETUP_TOL, (k, res[k], want[k])
+  assert abs(res["success_rate"] - want["success_rate"]) <= SUCCESS_TOL
+  base = manifest["eval_getup_student"]
+  assert manifest["eval_getup"]["final_up"] >= base["final_up"] + 0.2, (manifest["eval_getup"],
+                                                                         base)
+
+
 def test_goal_episode_video_ghost_is_the_goal(tmp_path):
   """``evaluate.py --task chain --video -1``'s path: the best chain episode, played by the
   locomotion expert (its chain success in the student's manifest is 0.66, so one of 4 episodes

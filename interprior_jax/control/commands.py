@@ -28,6 +28,8 @@ x              release       hands not touching the object
 space          stand         pelvis where it is, upright at standing height
 n              snapshot      next dataset snapshot goal (a reference frame, full mask)
 m              chain         next goal chain (3 dataset snapshots, 1.5 s apart, advancing on reach)
+u              get_up        no goal, the get-up skill's task (a Stage-3 finetune with it:
+                             ``finetune.getup_fraction``; such a session does not reset on falls)
 Backspace / 0  reset         back to the first frame of the current clip
 h              help          the key map (no goal change)
 =============  ============  =====================================================================
@@ -69,11 +71,14 @@ KEYMAP: dict[str, str] = {
     "a": "turn_left", "ArrowLeft": "turn_left", "d": "turn_right", "ArrowRight": "turn_right",
     "f": "approach", "g": "grasp", "r": "lift", "v": "lower", "c": "carry", "p": "put_down",
     "x": "release", " ": "stand", "n": "snapshot", "m": "chain", "Backspace": "reset",
-    "0": "reset", "h": "help",
+    "0": "reset", "h": "help", "u": "get_up",
 }
 # Commands that are goals (the rest act on the session: reset, help, dataset goals).
 GOAL_COMMANDS = ("stand", "forward", "back", "turn_left", "turn_right", "approach", "grasp",
-                 "lift", "lower", "carry", "put_down", "release")
+                 "lift", "lower", "carry", "put_down", "release", "get_up")
+# Commands that ask for another skill than goal reaching (``goal_env.TASKS``; the prior's task
+# token), with their task's name.
+TASK_COMMANDS = {"get_up": "get_up"}
 SESSION_COMMANDS = ("snapshot", "chain", "reset", "help")
 TRAJECTORY_COMMANDS = ("forward", "back", "turn_left", "turn_right")
 
@@ -217,6 +222,7 @@ BUILDERS: dict[str, Callable] = {
     "stand": _stand, "forward": _move(1.0), "back": _move(-1.0), "turn_left": _turn(1.0),
     "turn_right": _turn(-1.0), "approach": _approach, "grasp": _grasp, "lift": _lift,
     "lower": _lower, "carry": _carry, "put_down": _lower, "release": _release,
+    "get_up": lambda lay, x, k, root_z, spot: (x, _none(lay)),  # no goal: the task says it
 }
 assert tuple(BUILDERS) == GOAL_COMMANDS
 
@@ -264,5 +270,5 @@ def hand_contact_slots(contact_body_idx, hand_body_idx) -> tuple[int, ...]:
   return slots
 
 
-__all__ = ["KEYMAP", "GOAL_COMMANDS", "SESSION_COMMANDS", "TRAJECTORY_COMMANDS", "GoalLayout",
-           "command_goal", "command_for_key", "help_text", "hand_contact_slots", "BUILDERS"]
+__all__ = ["KEYMAP", "GOAL_COMMANDS", "SESSION_COMMANDS", "TRAJECTORY_COMMANDS", "TASK_COMMANDS",
+           "GoalLayout", "command_goal", "command_for_key", "help_text", "hand_contact_slots", "BUILDERS"]

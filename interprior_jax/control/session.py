@@ -39,15 +39,23 @@ RTF_WINDOW = 30  # ticks over which the shown real-time factor is measured
 NEVER = 2 ** 30  # the env's max_episode_steps in play (episodes end by falls only)
 
 
+def has_getup(config) -> bool:
+  """The bundle's prior knows the get-up skill (task tokens from a finetune with it)."""
+  from interprior_jax.envs import goal_env
+  net = config.get("distill", {}).get("network", {})
+  return int(net.get("num_tasks", 1)) > goal_env.TASKS.index("get_up")
+
+
 def play_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The bundle's config for play: C physics, no perturbations / randomisation / start noise,
-  only the fall termination, no step limit."""
+  only the fall termination (none for a bundle with the get-up skill: the humanoid lies where
+  it fell until ``u``), no step limit."""
   c = ml_collections.ConfigDict(config.to_dict())
   e = c.env
   e.impl = "c"
   e.perturb.mode = "off"
   e.randomize.enabled = False
-  e.termination.enabled = ("fall",)
+  e.termination.enabled = () if has_getup(config) else ("fall",)
   e.max_episode_steps = NEVER
   e.init.update(start_prob=1.0, psi_prob=0.0, random_pose_prob=0.0)
   for k in init_states.START_NOISE_KEYS:
@@ -98,6 +106,7 @@ class PlaySession:
     if humanoid is not None and have != humanoid:
       raise ValueError(f"{where}: field 'env.scene.humanoid' is {have!r}, expected {humanoid!r}")
     self.kind = "student" if "goals" in bundle.config else "expert"
+    self.getup = has_getup(bundle.config)
     self.config = play_config(ml_collections.ConfigDict(bundle.config))
     self.clips = clips if clips is not None else sources.load_clips(self.config)
     if not 0 <= clip < len(self.clips):
@@ -145,9 +154,9 @@ class PlaySession:
       def goal(s, which, spot, goal_time):
         return jax.lax.switch(which, branches, s, spot, goal_time)
 
-      def student_step(params, s, hist, eps, pinned, which, spot, goal_time):
+      def student_step(params, s, hist, eps, pinned, which, spot, goal_time, task):
         goals, mask = goal(s, which, spot, goal_time)
-        a = act_eps(params, hist[None], goals[None], mask[None], eps[None])[0]
+        a = act_eps(params, hist[None], goals[None], mask[None], eps[None], task[None])[0]
         ns = env.step(s.replace(info={**s.info, "time": pinned}), a)
         x = source.state_fn(ns)
         rolled = jnp.concatenate([hist[1:], x[None]], axis=0)
@@ -204,16 +213,19 @@ class PlaySession:
     return fn
 
   def _goal_args(self):
-    """(branch index, carry spot, dataset goal time) of the active goal."""
+    """(branch index, carry spot, dataset goal time, task) of the active goal."""
+    from interprior_jax.envs import goal_env
     if self._dataset_goals:
       which, t = len(cmd_lib.GOAL_COMMANDS), self._dataset_goals[0]
     else:
       which, t = self._goal_index.get(self.command, self._goal_index["stand"]), 0.0
-    return jnp.int32(which), jnp.asarray(self._spot, jnp.float32), jnp.float32(t)
+    task = goal_env.TASKS.index(cmd_lib.TASK_COMMANDS.get(self.command, "goal"))
+    return (jnp.int32(which), jnp.asarray(self._spot, jnp.float32), jnp.float32(t),
+            jnp.int32(task))
 
   def current_goal(self) -> tuple[jax.Array, jax.Array]:
     """``(goals (G, D_g), mask (G, D_g))`` the policy gets this step."""
-    return self._goal(self.state, *self._goal_args())
+    return self._goal(self.state, *self._goal_args()[:3])
 
   # ------------------------------------------------------------------------------ control
   def reset(self) -> None:
@@ -253,6 +265,9 @@ class PlaySession:
       self._dataset_time = times[-1]
       self.command = command
       return f"{command}: {n} dataset goal(s) at t = " + ", ".join(f"{t:.1f}" for t in times)
+    if command in cmd_lib.TASK_COMMANDS and not self.getup:
+      return (f"{command!r} needs a Stage-3 finetune with that skill (finetune.getup_fraction); "
+              "this policy has none")
     self._dataset_goals = []
     if command == "carry":
       sim = self.env.physics.frame(self.state.pipeline_state)
@@ -283,6 +298,9 @@ class PlaySession:
     if "markers" in summ:
       pos, given = summ["markers"]
       markers = tuple((n, np.asarray(p)) for n, p, g in zip(MARKER_NAMES, pos, given) if g > 0)
+    if self.getup and float(summ["root_pos"][2]) < float(
+        self.config.env.termination.min_root_height) and self.command != "get_up":
+      self.notice = f"step {self.steps}: the humanoid is down; press u to get up"
     if summ["done"] > 0:
       why = "diverged" if summ["nan"] > 0 else "fell"
       self.notice = f"step {self.steps}: the humanoid {why}; the episode was reset"

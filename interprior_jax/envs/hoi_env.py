@@ -324,8 +324,8 @@ class HOIEnv(Env):
   def _sample_reset(self, key, psi, clip_weights):
     """``(qpos, qvel, clip, time, obj_params)`` of a new episode (clip drawn with
     ``clip_weights``; clip start / random frame / PSI; then, with ``config.init.random_pose_prob``,
-    a random-pose start away from the object; then, with ``config.init.fallen_prob``, that pose
-    tipped over: :func:`init_states.fallen_state`)."""
+    a random-pose start away from the object; or, with ``config.init.fallen_prob``, the episode's
+    reference frame tipped over: :func:`init_states.fallen_state`)."""
     c, lib = self.cfg.init, self.library
     k = jax.random.split(key, 6)
     clip = lib.sample_clips(k[0], weights=clip_weights)
