@@ -26,9 +26,9 @@ all but ``random_init``, which starts off the reference), writes ``DIR/eval_goal
 reference frame of the goal being pursued as a ghost (it changes when a chain goal is reached).
 
 Stage 3's get-up skill (a finetune with ``finetune.getup_fraction > 0``; a plain student gives
-the baseline): ``--task getup [--latent_mean]`` plays episodes from fallen starts and writes
-``DIR/eval_getup.json`` (``distill_eval.evaluate_getup``: success = standing on each of the
-last second's steps).
+the baseline): ``--task getup [--latent_mean] [--video N]`` plays episodes from fallen starts
+and writes ``DIR/eval_getup.json`` (``distill_eval.evaluate_getup``: success = standing on each
+of the last second's steps; ``--video -1`` renders the episode ending most upright).
 """
 
 import os
@@ -87,16 +87,23 @@ def main(_):
   workdir = pathlib.Path(FLAGS.workdir)
   if FLAGS.task == "getup":  # Stage 3's get-up skill (distill_eval.evaluate_getup)
     from interprior_jax.training import distill_eval
-    if FLAGS.expert or FLAGS.video is not None or FLAGS.tolerance_scale != 1.0:
-      raise ValueError("--task getup: --expert, --video and --tolerance_scale do not apply")
+    if FLAGS.expert or FLAGS.tolerance_scale != 1.0:
+      raise ValueError("--task getup: --expert and --tolerance_scale do not apply")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / (
         "eval_getup" + ("_latent_mean" if FLAGS.latent_mean else "") + ".json")
+    video = {}
+    if FLAGS.video is not None:
+      vtag = "best" if FLAGS.video == distill_eval.BEST_EPISODE else FLAGS.video
+      video = {"video_episode": FLAGS.video, "video_path": FLAGS.video_out or str(
+          out.with_name(f"{out.stem}_episode_{vtag}.mp4"))}
     result = distill_eval.evaluate_getup(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.num_episodes,
-                                         FLAGS.seed, latent_mean=FLAGS.latent_mean)
+                                         FLAGS.seed, latent_mean=FLAGS.latent_mean, **video)
     result.update({"workdir": str(workdir), **launch.provenance()})
     launch.write_json(out, result)
     print(f"evaluate[getup]: success_rate={result['success_rate']} ever_stood_rate="
           f"{result['ever_stood_rate']} final_height={result['final_height']:.2f} -> {out}")
+    if "video" in result:
+      print(f"evaluate[getup]: video {result['video']}")
     return
   if FLAGS.task != "tracking":
     from interprior_jax.training import distill_eval

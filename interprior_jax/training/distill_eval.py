@@ -368,14 +368,16 @@ def getup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   return c
 
 
-def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bool = False
-                   ) -> dict:
+def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bool = False,
+                   video_episode: int | None = None, video_path=None) -> dict:
   """The student (or finetuned) bundle in ``bundle_dir`` asked to get up (task 1) from
   ``num_episodes`` fallen starts, :data:`GETUP_STEPS` steps each. ``success_rate``: standing
   (upright and trunk height, :class:`inbetween_env.InbetweenConfig` thresholds) on each of the
   last :data:`GETUP_HOLD_STEPS` steps; also ``ever_stood_rate``, the mean first step standing
   (of the episodes that stood), and the final ``gu_up`` / ``gu_height``. A prior without task
-  tokens (a Stage-2 student) ignores the task: its figure is the baseline."""
+  tokens (a Stage-2 student) ignores the task: its figure is the baseline. ``video_episode``:
+  render that episode (``-1``: the one ending most upright and highest) to ``video_path`` (MP4;
+  result key ``video``)."""
   from interprior_jax.envs import inbetween_env
   from interprior_jax.envs import registry
   from interprior_jax.training import checkpoint as ckpt_lib
@@ -403,11 +405,11 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
     def body(s, _):
       ns = jax.vmap(env.step)(s, act(s.obs))
       return ns, (ns.metrics["gu_standing"], ns.metrics["gu_up"], ns.metrics["gu_height"],
-                  ns.done)
+                  ns.done, ns.pipeline_state.qpos)
     _, out = jax.lax.scan(body, s0, None, GETUP_STEPS)
-    return s0.metrics["gu_height"], out
+    return s0.metrics["gu_height"], s0.pipeline_state.qpos, out
 
-  h0, (standing, up, height, done) = jax.device_get(jax.jit(run)(
+  h0, q0, (standing, up, height, done, qpos) = jax.device_get(jax.jit(run)(
       jax.random.split(k_reset, num_episodes)))
   standing = np.asarray(standing) > 0                              # [T, N]
   if np.asarray(done).any():
@@ -415,7 +417,18 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
   held = standing[-GETUP_HOLD_STEPS:].all(axis=0)
   ever = standing.any(axis=0)
   first = np.where(ever, np.argmax(standing, axis=0) + 1, -1)
-  return {"task": "getup", "latent": "prior mean" if latent_mean else "prior sample",
+  video = {}
+  if video_episode is not None:
+    from interprior_jax import render
+    i = int(np.argmax(np.asarray(up[-1]) + np.asarray(height[-1]))) if (
+        video_episode == BEST_EPISODE) else int(video_episode)
+    if not 0 <= i < num_episodes:
+      raise ValueError(f"--video {i}: the task has episodes 0..{num_episodes - 1}")
+    q = np.concatenate([np.asarray(q0)[None, i], np.asarray(qpos)[:, i]], axis=0)
+    video = {"video": {**render.try_render_video(
+        base.scene.model, q, video_path, fps=1.0 / base.dt,
+        track_body=int(base.spec.root_body_id)), "episode": i, "steps": GETUP_STEPS}}
+  return {**video, "task": "getup", "latent": "prior mean" if latent_mean else "prior sample",
           "num_episodes": int(num_episodes), "steps": GETUP_STEPS,
           "hold_steps": GETUP_HOLD_STEPS,
           "tilt_deg": list(config.env.init.fallen_tilt_deg),
