@@ -85,26 +85,6 @@ def main(_):
 
   runtime.enable_compilation_cache()
   workdir = pathlib.Path(FLAGS.workdir)
-  if FLAGS.task == "getup":  # Stage 3's get-up skill (distill_eval.evaluate_getup)
-    from interprior_jax.training import distill_eval
-    if FLAGS.expert or FLAGS.tolerance_scale != 1.0:
-      raise ValueError("--task getup: --expert and --tolerance_scale do not apply")
-    out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / (
-        "eval_getup" + ("_latent_mean" if FLAGS.latent_mean else "") + ".json")
-    video = {}
-    if FLAGS.video is not None:
-      vtag = "best" if FLAGS.video == distill_eval.BEST_EPISODE else FLAGS.video
-      video = {"video_episode": FLAGS.video, "video_path": FLAGS.video_out or str(
-          out.with_name(f"{out.stem}_episode_{vtag}.mp4"))}
-    result = distill_eval.evaluate_getup(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.num_episodes,
-                                         FLAGS.seed, latent_mean=FLAGS.latent_mean, **video)
-    result.update({"workdir": str(workdir), **launch.provenance()})
-    launch.write_json(out, result)
-    print(f"evaluate[getup]: success_rate={result['success_rate']} ever_stood_rate="
-          f"{result['ever_stood_rate']} final_height={result['final_height']:.2f} -> {out}")
-    if "video" in result:
-      print(f"evaluate[getup]: video {result['video']}")
-    return
   if FLAGS.task != "tracking":
     from interprior_jax.training import distill_eval
 
@@ -116,6 +96,8 @@ def main(_):
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
     if FLAGS.video is not None and FLAGS.task == "all":
       raise ValueError("--video: name one goal task (--task), not 'all'")
+    if FLAGS.task == "getup" and (FLAGS.expert or FLAGS.tolerance_scale != 1.0):
+      raise ValueError("--task getup: --expert and --tolerance_scale do not apply")
 
     def run(task):
       video = {}
@@ -123,6 +105,9 @@ def main(_):
         vtag = "best" if FLAGS.video == distill_eval.BEST_EPISODE else FLAGS.video
         video = {"video_episode": FLAGS.video, "video_path": FLAGS.video_out or str(
             out.with_name(f"{out.stem}_episode_{vtag}.mp4"))}
+      if task == "getup":  # Stage 3's get-up skill (distill_eval.evaluate_getup)
+        return distill_eval.evaluate_getup(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.num_episodes,
+                                           FLAGS.seed, latent_mean=FLAGS.latent_mean, **video)
       return distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, task,
                                              FLAGS.num_episodes, FLAGS.seed,
                                              expert_dir=FLAGS.expert,
@@ -149,8 +134,10 @@ def main(_):
     result = run(FLAGS.task)
     result.update(meta)
     launch.write_json(out, result)
-    print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} failure_rate="
-          f"{result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']} -> {out}")
+    summary = (f"ever_stood_rate={result['ever_stood_rate']} final_up={result['final_up']:.2f} "
+               f"final_height={result['final_height']:.2f}" if FLAGS.task == "getup" else
+               f"failure_rate={result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']}")
+    print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} {summary} -> {out}")
     if "video" in result:
       print(f"evaluate[{FLAGS.task}]: video {result['video']}")
     return
