@@ -74,7 +74,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # termination but the time limit (5 s to get up), no PSI or random-pose starts.
   c.getup_env_overrides = ml_collections.ConfigDict({
       "init": {"fallen_prob": 1.0, "psi_prob": 0.0, "random_pose_prob": 0.0,
-               "contact_start_prob": 0.0, "start_margin_steps": 150},
+               "contact_start_prob": 0.0, "start_margin_steps": 152},
       "termination": {"enabled": ()}, "max_episode_steps": 150})
   # Every LoopConfig field (training/loop.py; e.g. max_wall_s > 0: stop, checkpoint and export
   # after that many seconds), its defaults read from the dataclass.

@@ -360,7 +360,8 @@ def getup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   e.randomize.enabled = False
   e.termination.enabled = ()
   e.max_episode_steps = GETUP_STEPS + 2
-  e.init.update(start_prob=0.0, start_margin_steps=GETUP_STEPS, psi_prob=0.0,
+  # the clip must hold the whole episode (the env truncates at the clip's last frame)
+  e.init.update(start_prob=0.0, start_margin_steps=GETUP_STEPS + 2, psi_prob=0.0,
                 random_pose_prob=0.0, contact_start_prob=0.0, fallen_prob=1.0)
   for k in init_states.START_NOISE_KEYS:
     e.init[k] = 0.0
@@ -374,7 +375,8 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
   ``num_episodes`` fallen starts, :data:`GETUP_STEPS` steps each. ``success_rate``: standing
   (upright and trunk height, :class:`inbetween_env.InbetweenConfig` thresholds) on each of the
   last :data:`GETUP_HOLD_STEPS` steps; also ``ever_stood_rate``, the mean first step standing
-  (of the episodes that stood), and the final ``gu_up`` / ``gu_height``. A prior without task
+  (of the episodes that stood), the final ``gu_up`` / ``gu_height`` and ``ended_early_rate``
+  (episodes the env's NaN guard ended: failures, their figures those of their last step). A prior without task
   tokens (a Stage-2 student) ignores the task: its figure is the baseline. ``video_episode``:
   render that episode (``-1``: the one ending most upright and highest) to ``video_path`` (MP4;
   result key ``video``)."""
@@ -411,16 +413,22 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
 
   h0, q0, (standing, up, height, done, qpos) = jax.device_get(jax.jit(run)(
       jax.random.split(k_reset, num_episodes)))
-  standing = np.asarray(standing) > 0                              # [T, N]
-  if np.asarray(done).any():
-    raise RuntimeError("get-up episodes ended early: the config must leave only the time limit")
-  held = standing[-GETUP_HOLD_STEPS:].all(axis=0)
+  # An episode that ended early (the env's NaN guard; a clip too short) is a failure, its
+  # figures those of its last step before the end.
+  done = np.asarray(done) > 0                                      # [T, N]
+  ended = done.any(axis=0)
+  last = np.where(ended, np.argmax(done, axis=0) - 1, GETUP_STEPS - 1)
+  alive = np.arange(GETUP_STEPS)[:, None] <= last[None]
+  standing = (np.asarray(standing) > 0) & alive                    # [T, N]
+  cols = np.arange(num_episodes)
+  up, height = np.asarray(up)[last, cols], np.asarray(height)[last, cols]   # [N] final
+  held = standing[-GETUP_HOLD_STEPS:].all(axis=0) & ~ended
   ever = standing.any(axis=0)
   first = np.where(ever, np.argmax(standing, axis=0) + 1, -1)
   video = {}
   if video_episode is not None:
     from interprior_jax import render
-    i = int(np.argmax(np.asarray(up[-1]) + np.asarray(height[-1]))) if (
+    i = int(np.argmax(np.where(ended, -1.0, up + height))) if (
         video_episode == BEST_EPISODE) else int(video_episode)
     if not 0 <= i < num_episodes:
       raise ValueError(f"--video {i}: the task has episodes 0..{num_episodes - 1}")
@@ -434,8 +442,9 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
           "tilt_deg": list(config.env.init.fallen_tilt_deg),
           "success_rate": float(held.mean()), "ever_stood_rate": float(ever.mean()),
           "mean_first_standing_step": float(first[ever].mean()) if ever.any() else None,
-          "start_height": float(np.mean(h0)), "final_up": float(np.mean(up[-1])),
-          "final_height": float(np.mean(height[-1])),
+          "ended_early_rate": float(ended.mean()),
+          "start_height": float(np.mean(h0)), "final_up": float(np.mean(up)),
+          "final_height": float(np.mean(height)),
           "per_episode": [{"success": bool(held[i]), "first_standing_step": int(first[i]),
-                           "final_up": float(up[-1][i]), "final_height": float(height[-1][i])}
-                          for i in range(num_episodes)]}
+                           "ended_early": bool(ended[i]), "final_up": float(up[i]),
+                           "final_height": float(height[i])} for i in range(num_episodes)]}
