@@ -485,3 +485,26 @@ def test_browser_keys_steer_the_student_in_headless_chromium(steering_server, tm
   finally:
     drv.quit()
   assert srv.loop_error is None
+
+
+GETUP = ROOT / "pretrained" / "locomotion_getup"
+
+
+def test_get_up_key_asks_the_finetune_for_its_skill():
+  """``u``: a bundle with the get-up skill gets task 1 and no goal, and its session keeps a
+  fallen humanoid (no fall termination: the skill is what gets it up); a student without the
+  skill refuses the key and keeps its command."""
+  if not (GETUP / "policy").is_dir():
+    pytest.skip("no committed get-up finetune")
+  s = session_lib.PlaySession(GETUP, latent_mean=True)
+  assert s.getup and tuple(s.config.env.termination.enabled) == ()
+  assert s.press("u") == "get_up" and int(s._goal_args()[3]) == 1
+  goals, mask = s.current_goal()
+  assert not np.any(np.asarray(mask))
+  for _ in range(3):
+    st = s.tick()
+  assert st.step == 3 and st.command == "get_up"
+  s.press(" ")
+  assert int(s._goal_args()[3]) == 0
+  plain = session_lib.PlaySession(LOCOMOTION, latent_mean=True)
+  assert not plain.getup and "needs" in plain.press("u") and plain.command == "stand"
