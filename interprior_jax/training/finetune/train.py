@@ -217,11 +217,11 @@ class Finetuner:
     # Env layout: [0, n_d) the distillation share, [n_d, n_d + n_g) the get-up envs, the rest
     # PPO on goals; a ConcatVecEnv's groups must start at those boundaries.
     sizes = getattr(env, "sizes", None)
-    starts = set(np.cumsum((0,) + tuple(sizes or ()))[:-1].tolist())
-    need = ({n_d} if sizes is not None and n_d > 0 else set()) | (
-        {n_d, n_d + n_g} if n_g > 0 else set())
-    if (n_g > 0 and sizes is None) or not need <= starts | {cfg.num_envs}:
-      raise ValueError(f"Finetuner: env groups {sizes} do not start at the distillation share "
+    ends = set(np.cumsum(sizes).tolist()) if sizes is not None else set()
+    need = {b for b in (n_d, n_d + n_g) if 0 < b < cfg.num_envs} if (
+        sizes is not None or n_g > 0) else set()
+    if not need <= ends:
+      raise ValueError(f"Finetuner: env groups {sizes} do not end at the distillation share "
                        f"({n_d} envs) and the get-up envs ({n_g})")
     i = jnp.arange(cfg.num_envs)
     self.distill_weight = (i < n_d).astype(jnp.float32)                          # [N]
