@@ -307,21 +307,25 @@ def test_getup_reward_upright_and_height(hoi_goal_env):
   fallen, _ = _fallen_env(env, clip, fallen_tilt_deg=(60.0, 90.0), start_prob=1.0)
   upright, _ = _fallen_env(env, clip, fallen_prob=0.0, start_prob=1.0)
   for base, stands in ((upright, True), (fallen, False)):
-    e = ib(base, task="get_up", w_up=0.7, w_height=0.3)
+    e = ib(base, task="get_up", w_up=0.7, w_height=0.3, w_feet=0.2, w_stand=0.5)
     s = jax.jit(jax.vmap(e.reset))(keys)
     assert np.all(np.asarray(s.obs.task) == 1) and float(jnp.abs(s.obs.mask).max()) == 0.0
     s = jax.jit(jax.vmap(e.step))(s, jnp.zeros((8, e.action_size)))
     m = {k: np.asarray(s.metrics[k]) for k in inbetween_env.GETUP_TERMS}
-    np.testing.assert_allclose(np.asarray(s.reward), 0.7 * m["gu_up"] + 0.3 * m["gu_height"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(s.reward), 0.7 * m["gu_up"] + 0.3 * m["gu_height"]
+                               + 0.2 * m["gu_feet"] + 0.5 * m["gu_standing"], rtol=1e-5)
     assert float(jnp.abs(s.metrics["ib_r_succ"]).max()) == 0.0
-    if stands:
+    if stands:  # feet under the pelvis too
       assert m["gu_up"].min() > 0.9 and m["gu_height"].min() > 0.9 and m["gu_standing"].all()
-    else:
+      assert m["gu_feet"].min() > 0.5
+    else:  # tipped >= 60 deg about the floor below the pelvis: the feet are out from under it
       assert m["gu_up"].max() < 0.6 and not m["gu_standing"].any()
+      assert m["gu_feet"].max() < 0.5
   g = ib(upright)
   s = jax.jit(jax.vmap(g.step))(jax.jit(jax.vmap(g.reset))(keys), jnp.zeros((8, g.action_size)))
   assert np.all(np.asarray(s.obs.task) == 0) and float(jnp.abs(s.obs.mask).max()) > 0
   assert np.asarray(s.metrics["gu_standing"]).all()
   with pytest.raises(ValueError, match="task"):
     ib(upright, task="dance")
+  with pytest.raises(ValueError, match="feet_scale"):
+    ib(upright, feet_scale=0.0)

@@ -24,13 +24,16 @@ a fall (upright + raise centre of mass rewards)"; ``task = "get_up"``, HOI env o
 observation asks for task 1 (``StudentObs.task``, the prior's task token) with no goal (mask
 zero), and the reward is
 
-``r = w_up * r_up + w_height * r_height``
+``r = w_up * r_up + w_height * r_height + w_feet * r_feet + w_stand * stood``
 
 with ``r_up = max(u_z, 0)``, ``u`` the unit vector from the root (pelvis) to the head, and
 ``r_height = clip(h / h_ref, 0, 1)``, ``h`` the mean height of root and head (the trunk, which
 carries most of the mass: the centre-of-mass proxy) and ``h_ref`` the same of the reference frame
 of the episode's current time (the motion the humanoid fell out of). The episode has *stood up*
-on a step with ``r_up >= up_min`` and ``r_height >= height_min``. Its starts (``fallen_prob``
+(``stood`` = 1) on a step with ``r_up >= up_min`` and ``r_height >= height_min``. ``r_feet =
+exp(-(d / feet_scale)^2)``, ``d`` the horizontal distance from the root to the feet's mean: the
+support under the pelvis that rising from a sit needs (method.md names only the first two terms;
+``w_feet`` and ``w_stand`` default to 0; docs/results.md measures them). Its starts (``fallen_prob``
 of the HOI env's ``config.init``) and terminations (none but the time limit) are the env's config:
 ``training/finetune/train.py`` builds the get-up env group. These terms (``gu_*``) are logged by
 every HOI in-betweening env, so the goal envs report how upright they stay too.
@@ -51,8 +54,8 @@ from interprior_jax.envs import goal_env as goal_env_lib
 STYLE_TERMS = ("r_energy", "r_hand")
 #: Reward terms written to ``State.metrics`` (prefixed ``ib_``: the inner env's own terms stay).
 REWARD_TERMS = ("ib_r_style", "ib_r_succ", "ib_r_term", "ib_r_goal", "ib_reward", "ib_reached")
-#: The get-up terms (HOI envs; see the module docstring): r_up, r_height, stood up (0 / 1).
-GETUP_TERMS = ("gu_up", "gu_height", "gu_standing")
+#: The get-up terms (HOI envs; see the module docstring): r_up, r_height, r_feet, stood up (0 / 1).
+GETUP_TERMS = ("gu_up", "gu_height", "gu_feet", "gu_standing")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +74,9 @@ class InbetweenConfig:
   w_height: float = 1.0
   up_min: float = 0.9      # stood up: r_up at least this (the trunk within ~25 deg of vertical)
   height_min: float = 0.9  # ... and r_height at least this
+  w_feet: float = 0.0      # feet under the pelvis (not in method.md)
+  feet_scale: float = 0.2  # m: r_feet = exp(-(d / feet_scale)^2)
+  w_stand: float = 0.0     # bonus on each step stood up (not in method.md)
 
 
 class InbetweenEnv(Env):
@@ -80,6 +86,8 @@ class InbetweenEnv(Env):
     if not cfg.reach_tolerance_scale > 0:
       raise ValueError(f"config.inbetween.reach_tolerance_scale={cfg.reach_tolerance_scale} "
                        "must be > 0")
+    if not cfg.feet_scale > 0:
+      raise ValueError(f"config.inbetween.feet_scale={cfg.feet_scale} must be > 0")
     if cfg.task not in goal_env_lib.TASKS:
       raise ValueError(f"config.inbetween.task={cfg.task!r}; valid {goal_env_lib.TASKS}")
     inner = genv.env
@@ -138,8 +146,8 @@ class InbetweenEnv(Env):
     return s.replace(obs=obs, reward=terms["ib_reward"], metrics={**s.metrics, **terms})
 
   def getup_terms(self, s: State) -> dict:
-    """``gu_up``, ``gu_height``, ``gu_standing`` (``()`` each) of an HOI env state (module
-    docstring)."""
+    """``gu_up``, ``gu_height``, ``gu_feet``, ``gu_standing`` (``()`` each) of an HOI env state
+    (module docstring)."""
     inner = self.genv.env
     f = inner.physics.frame(s.pipeline_state)
     ref = inner.library.frame(s.info[contract.INFO_CLIP], s.info[contract.INFO_TIME])
@@ -151,7 +159,10 @@ class InbetweenEnv(Env):
     h_ref = jnp.maximum(0.5 * (ref_root[2] + ref_hd[2]), 1e-3)
     height = jnp.clip(0.5 * (root[2] + hd[2]) / h_ref, 0.0, 1.0)
     standing = ((up >= self.cfg.up_min) & (height >= self.cfg.height_min)).astype(jnp.float32)
-    return {"gu_up": up, "gu_height": height, "gu_standing": standing}
+    feet = jnp.mean(f.body_pos[jnp.asarray(inner.spec.foot_idx)], axis=0)
+    d = jnp.linalg.norm(feet[:2] - root[:2])
+    r_feet = jnp.exp(-jnp.square(d / self.cfg.feet_scale))
+    return {"gu_up": up, "gu_height": height, "gu_feet": r_feet, "gu_standing": standing}
 
   def reset(self, rng) -> State:
     s = self.genv.reset(rng)
@@ -204,5 +215,6 @@ class InbetweenEnv(Env):
         terms.update({"ib_r_style": zero, "ib_r_succ": zero, "ib_r_goal": zero,
                       "ib_reached": zero})
         terms["ib_reward"] = (c.w_up * terms["gu_up"] + c.w_height * terms["gu_height"]
+                              + c.w_feet * terms["gu_feet"] + c.w_stand * terms["gu_standing"]
                               + terms["ib_r_term"])
     return self._with_terms(ns, terms)

@@ -36,7 +36,8 @@ FINETUNE_PANELS = ((("ib_reached",), "share of steps reaching a goal"),
                    (("loss_distill", "loss_prior_kl"), "preservation losses"),
                    (("approx_kl",), "approx KL per iteration"))
 #: A finetune with the get-up skill (its history has ``getup_gu_height``): these panels too.
-GETUP_PANELS = ((("getup_gu_height", "getup_gu_up"), "get-up envs: trunk height / upright"),
+GETUP_PANELS = ((("getup_gu_height", "getup_gu_up", "getup_gu_feet"),
+                 "get-up envs: trunk height / upright / feet under"),
                 (("getup_gu_standing",), "get-up envs: share of steps standing"))
 
 
