@@ -28,7 +28,9 @@ reference frame of the goal being pursued as a ghost (it changes when a chain go
 Stage 3's get-up skill (a finetune with ``finetune.getup_fraction > 0``; a plain student gives
 the baseline): ``--task getup [--latent_mean] [--video N]`` plays episodes from fallen starts
 and writes ``DIR/eval_getup.json`` (``distill_eval.evaluate_getup``: success = standing on each
-of the last second's steps; ``--video -1`` renders the episode ending most upright).
+of the last second's steps; ``--video -1`` renders the episode ending most upright;
+``--getup_tilt=LO,HI`` sets the starts' tilt range in degrees, default the bundle's training
+range, so that policies trained on different ranges are compared on the same starts).
 """
 
 import os
@@ -60,6 +62,8 @@ flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "co
                                        "random_init", "all", "getup"],
                   "tracking (expert or any bundle), a Stage-2 sparse-goal task, all five, or "
                   "getup (Stage 3's get-up skill: standing up from fallen starts).")
+flags.DEFINE_list("getup_tilt", None, "--task getup: the fallen starts' tilt range LO,HI in "
+                  "degrees (default: the bundle's get-up training range).")
 flags.DEFINE_integer("num_episodes", 64, "Episodes of a goal task.")
 flags.DEFINE_string("expert", None, "Goal tasks: the same episodes played by this expert bundle "
                     "on the full reference (the student's upper bound; writes "
@@ -92,12 +96,15 @@ def main(_):
     name = (f"eval_{tag}" + ("_expert" if FLAGS.expert else "")
             + ("_latent_mean" if FLAGS.latent_mean else "")
             + (f"_tol{FLAGS.tolerance_scale:g}" if FLAGS.tolerance_scale != 1.0 else "")
+            + (f"_tilt{'-'.join(FLAGS.getup_tilt)}" if FLAGS.getup_tilt else "")
             + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
     if FLAGS.video is not None and FLAGS.task == "all":
       raise ValueError("--video: name one goal task (--task), not 'all'")
     if FLAGS.task == "getup" and (FLAGS.expert or FLAGS.tolerance_scale != 1.0):
       raise ValueError("--task getup: --expert and --tolerance_scale do not apply")
+    if FLAGS.getup_tilt is not None and (FLAGS.task != "getup" or len(FLAGS.getup_tilt) != 2):
+      raise ValueError(f"--getup_tilt={FLAGS.getup_tilt}: two numbers LO,HI, with --task getup")
 
     def run(task):
       video = {}
@@ -106,8 +113,10 @@ def main(_):
         video = {"video_episode": FLAGS.video, "video_path": FLAGS.video_out or str(
             out.with_name(f"{out.stem}_episode_{vtag}.mp4"))}
       if task == "getup":  # Stage 3's get-up skill (distill_eval.evaluate_getup)
+        tilt = None if FLAGS.getup_tilt is None else [float(x) for x in FLAGS.getup_tilt]
         return distill_eval.evaluate_getup(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.num_episodes,
-                                           FLAGS.seed, latent_mean=FLAGS.latent_mean, **video)
+                                           FLAGS.seed, latent_mean=FLAGS.latent_mean,
+                                           tilt_deg=tilt, **video)
       return distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, task,
                                              FLAGS.num_episodes, FLAGS.seed,
                                              expert_dir=FLAGS.expert,
@@ -135,7 +144,8 @@ def main(_):
     result.update(meta)
     launch.write_json(out, result)
     summary = (f"ever_stood_rate={result['ever_stood_rate']} final_up={result['final_up']:.2f} "
-               f"final_height={result['final_height']:.2f}" if FLAGS.task == "getup" else
+               f"final_height={result['final_height']:.2f} final_feet={result['final_feet']:.2f}"
+               if FLAGS.task == "getup" else
                f"failure_rate={result['failure_rate']:.3f} e_h={result['e_h']} e_o={result['e_o']}")
     print(f"evaluate[{FLAGS.task}]: success_rate={result['success_rate']} {summary} -> {out}")
     if "video" in result:

@@ -5,6 +5,7 @@ student (CPU-fast)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -262,6 +263,28 @@ def test_hoi_smoke_finetune_from_the_committed_student(tmp_path):
   res = distill_eval.evaluate_getup(tmp_path / ckpt_lib.BUNDLE_DIR, 2)
   assert res["num_episodes"] == 2 and 0.0 < res["start_height"] < 0.9
   assert res["tilt_deg"] == list(bundle.config["getup_env"]["init"]["fallen_tilt_deg"])
+  # starts tipped at most 10 deg: the trunk begins near standing height (above the fallen ones)
+  low = distill_eval.evaluate_getup(tmp_path / ckpt_lib.BUNDLE_DIR, 2, tilt_deg=(0.0, 10.0))
+  assert low["tilt_deg"] == [0.0, 10.0] and low["start_height"] > res["start_height"]
+
+
+def test_getup_evaluation_tilt_override():
+  """evaluate.py --getup_tilt: the get-up episodes' env takes the given tilt range, every start
+  fallen, no termination; a range outside [0, 90] or reversed is refused by name."""
+  import ml_collections
+  from interprior_jax.training import distill_eval
+  path = REPO / "pretrained" / "locomotion_getup" / "policy" / "config.json"
+  if not path.is_file():
+    pytest.skip("pretrained/locomotion_getup not in this checkout")
+  config = ml_collections.ConfigDict(json.loads(path.read_text()))
+  trained = tuple(config.getup_env.init.fallen_tilt_deg)
+  assert tuple(distill_eval.getup_config(config).env.init.fallen_tilt_deg) == trained
+  c = distill_eval.getup_config(config, (5, 20))
+  assert tuple(c.env.init.fallen_tilt_deg) == (5.0, 20.0) and c.env.init.fallen_prob == 1.0
+  assert tuple(c.env.termination.enabled) == ()
+  for bad in ((20, 5), (-1, 10), (10, 95)):
+    with pytest.raises(ValueError, match="tilt_deg"):
+      distill_eval.getup_config(config, bad)
 
 
 def test_combined_update_is_the_sum_of_the_two_objectives(toy_bundles):

@@ -344,10 +344,11 @@ GETUP_STEPS = 150
 GETUP_HOLD_STEPS = 30
 
 
-def getup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The bundle's env config for get-up episodes: every start fallen (the tilt range of the
-  bundle's get-up envs when it was trained with them, else today's default), at a random frame
-  of a clip, no noise, impulses, randomisation or termination."""
+def getup_config(config: ml_collections.ConfigDict, tilt_deg=None) -> ml_collections.ConfigDict:
+  """The bundle's env config for get-up episodes: every start fallen (``tilt_deg`` ``(lo, hi)``
+  when given, else the tilt range of the bundle's get-up envs when it was trained with them,
+  else today's default), at a random frame of a clip, no noise, impulses, randomisation or
+  termination."""
   from interprior_jax.envs import hoi_env
   if config.env_kind != "hoi":
     raise ValueError(f"get-up episodes need the HOI env (env_kind {config.env_kind!r})")
@@ -365,21 +366,27 @@ def getup_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
                 random_pose_prob=0.0, contact_start_prob=0.0, fallen_prob=1.0)
   for k in init_states.START_NOISE_KEYS:
     e.init[k] = 0.0
+  if tilt_deg is not None:
+    lo, hi = (float(x) for x in tilt_deg)
+    if not 0.0 <= lo <= hi <= 90.0:
+      raise ValueError(f"get-up tilt_deg={tuple(tilt_deg)}: need 0 <= lo <= hi <= 90 (degrees)")
+    e.init.fallen_tilt_deg = (lo, hi)
   c.env = e
   return c
 
 
 def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bool = False,
-                   video_episode: int | None = None, video_path=None) -> dict:
+                   video_episode: int | None = None, video_path=None, tilt_deg=None) -> dict:
   """The student (or finetuned) bundle in ``bundle_dir`` asked to get up (task 1) from
   ``num_episodes`` fallen starts, :data:`GETUP_STEPS` steps each. ``success_rate``: standing
   (upright and trunk height, :class:`inbetween_env.InbetweenConfig` thresholds) on each of the
   last :data:`GETUP_HOLD_STEPS` steps; also ``ever_stood_rate``, the mean first step standing
-  (of the episodes that stood), the final ``gu_up`` / ``gu_height`` and ``ended_early_rate``
+  (of the episodes that stood), the final ``gu_up`` / ``gu_height`` / ``gu_feet`` and
+  ``ended_early_rate``
   (episodes the env's NaN guard ended: failures, their figures those of their last step). A prior without task
   tokens (a Stage-2 student) ignores the task: its figure is the baseline. ``video_episode``:
   render that episode (``-1``: the one ending most upright and highest) to ``video_path`` (MP4;
-  result key ``video``)."""
+  result key ``video``). ``tilt_deg``: the starts' tilt range (:func:`getup_config`)."""
   from interprior_jax.envs import inbetween_env
   from interprior_jax.envs import registry
   from interprior_jax.training import checkpoint as ckpt_lib
@@ -389,7 +396,7 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
   if "goals" not in bundle.config:
     raise ValueError(f"{bundle_dir}/config.json: field 'goals' missing (not a Stage-2 / 3 "
                      "bundle)")
-  config = getup_config(ml_collections.ConfigDict(bundle.config))
+  config = getup_config(ml_collections.ConfigDict(bundle.config), tilt_deg)
   params, act_eps, z = distill.latent_inference_policy(bundle)
   base = registry.make_env(config)
   gcfg = distill.goal_config_from(config.goals, z)
@@ -407,11 +414,11 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
     def body(s, _):
       ns = jax.vmap(env.step)(s, act(s.obs))
       return ns, (ns.metrics["gu_standing"], ns.metrics["gu_up"], ns.metrics["gu_height"],
-                  ns.done, ns.pipeline_state.qpos)
+                  ns.metrics["gu_feet"], ns.done, ns.pipeline_state.qpos)
     _, out = jax.lax.scan(body, s0, None, GETUP_STEPS)
     return s0.metrics["gu_height"], s0.pipeline_state.qpos, out
 
-  h0, q0, (standing, up, height, done, qpos) = jax.device_get(jax.jit(run)(
+  h0, q0, (standing, up, height, feet, done, qpos) = jax.device_get(jax.jit(run)(
       jax.random.split(k_reset, num_episodes)))
   # An episode that ended early (the env's NaN guard; a clip too short) is a failure, its
   # figures those of its last step before the end.
@@ -421,7 +428,7 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
   alive = np.arange(GETUP_STEPS)[:, None] <= last[None]
   standing = (np.asarray(standing) > 0) & alive                    # [T, N]
   cols = np.arange(num_episodes)
-  up, height = np.asarray(up)[last, cols], np.asarray(height)[last, cols]   # [N] final
+  up, height, feet = (np.asarray(x)[last, cols] for x in (up, height, feet))   # [N] final
   held = standing[-GETUP_HOLD_STEPS:].all(axis=0) & ~ended
   ever = standing.any(axis=0)
   first = np.where(ever, np.argmax(standing, axis=0) + 1, -1)
@@ -444,7 +451,8 @@ def evaluate_getup(bundle_dir, num_episodes: int, seed: int = 0, latent_mean: bo
           "mean_first_standing_step": float(first[ever].mean()) if ever.any() else None,
           "ended_early_rate": float(ended.mean()),
           "start_height": float(np.mean(h0)), "final_up": float(np.mean(up)),
-          "final_height": float(np.mean(height)),
+          "final_height": float(np.mean(height)), "final_feet": float(np.mean(feet)),
           "per_episode": [{"success": bool(held[i]), "first_standing_step": int(first[i]),
                            "ended_early": bool(ended[i]), "final_up": float(up[i]),
-                           "final_height": float(height[i])} for i in range(num_episodes)]}
+                           "final_height": float(height[i]), "final_feet": float(feet[i])}
+                          for i in range(num_episodes)]}
