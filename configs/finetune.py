@@ -22,6 +22,7 @@ the student's own augmentation (a field not set here, e.g. heading noise, is the
 import ml_collections
 
 from interprior_jax import config as config_lib
+from interprior_jax.envs import hoi_env
 from interprior_jax.envs import inbetween_env
 from interprior_jax.training import loop as loop_lib
 from interprior_jax.training.finetune import train as finetune
@@ -70,10 +71,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                "random_pose_prob": 0.15},
       "termination": {"enabled": ("fall",)}})
   # The get-up envs (finetune.getup_fraction > 0; method.md's optional skill): the RL envs'
-  # config with these on top: every start fallen (tipped 30-90 deg, envs/init_states.py), no
-  # termination but the time limit (5 s to get up), no PSI or random-pose starts.
+  # config with these on top: every start fallen (tipped 30-90 deg, envs/init_states.py;
+  # configs/env.py's range, named here so a command line can set it), no termination but the
+  # time limit (5 s to get up), no PSI or random-pose starts.
   c.getup_env_overrides = ml_collections.ConfigDict({
-      "init": {"fallen_prob": 1.0, "psi_prob": 0.0, "random_pose_prob": 0.0,
+      "init": {"fallen_prob": 1.0,
+               "fallen_tilt_deg": hoi_env.load_env_config().init.fallen_tilt_deg,
+               "psi_prob": 0.0, "random_pose_prob": 0.0,
                "contact_start_prob": 0.0, "start_margin_steps": 152},
       "termination": {"enabled": ()}, "max_episode_steps": 150})
   # Every LoopConfig field (training/loop.py; e.g. max_wall_s > 0: stop, checkpoint and export
