@@ -65,6 +65,8 @@ flags.DEFINE_list("tasks", ["snapshot", "trajectory", "contact", "chain", "rando
 flags.DEFINE_integer("task_episodes", 64, "Student bundles: episodes per goal task.")
 flags.DEFINE_integer("ci_episodes", 32, "Student bundles: episodes of the CI check.")
 flags.DEFINE_string("ci_task", "snapshot", "Student bundles: the CI check's goal task.")
+flags.DEFINE_list("getup_tilt", None, "Stage-3 bundles with the get-up skill: the evaluation's "
+                  "fallen-start tilt range LO,HI in degrees (default: its training range).")
 flags.DEFINE_string("student", "", "Stage-3 bundles: the student bundle the finetune started from.")
 flags.DEFINE_string("refresh_evals", "", "Student / finetuned bundles: re-measure the goal "
                     "tasks of the committed pretrained/<name> (no --workdir) and replace "
@@ -217,14 +219,21 @@ def _getup_evals(bundle_dir) -> dict:
   """The get-up skill's numbers of a finetune trained with it (``distill_eval.evaluate_getup``,
   prior mean): ``eval_getup`` (``--task_episodes`` episodes, seed 0), the same episodes played by
   ``--student`` (``eval_getup_student``: the prior before the skill, the baseline) and
-  ``ci_check_getup`` (what tests/test_pretrained.py reproduces)."""
+  ``ci_check_getup`` (what tests/test_pretrained.py reproduces), all from starts tipped in
+  ``--getup_tilt`` (default: the finetune's training range), recorded as ``tilt_deg``."""
   import pathlib
+
+  import ml_collections
 
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training import distill_eval
 
+  config = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
+  tilt = ([float(x) for x in FLAGS.getup_tilt] if FLAGS.getup_tilt else
+          list(distill_eval.getup_config(config).env.init.fallen_tilt_deg))
+
   def run(where, n):
-    r = distill_eval.evaluate_getup(where, n, latent_mean=True)
+    r = distill_eval.evaluate_getup(where, n, latent_mean=True, tilt_deg=tilt)
     r.pop("per_episode")
     return r
   out = {"eval_getup": run(bundle_dir, FLAGS.task_episodes)}

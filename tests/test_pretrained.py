@@ -141,7 +141,7 @@ def test_getup_finetune_reproduces_its_check(path):
   manifest = json.loads(path.read_text())
   want = manifest["ci_check_getup"]
   res = distill_eval.evaluate_getup(path.parent / manifest["bundle"], want["num_episodes"],
-                                    seed=0, latent_mean=True)
+                                    seed=0, latent_mean=True, tilt_deg=want["tilt_deg"])
   for k in ("final_up", "final_height"):
     assert abs(res[k] - want[k]) <= GETUP_TOL, (k, res[k], want[k])
   assert abs(res["success_rate"] - want["success_rate"]) <= SUCCESS_TOL
