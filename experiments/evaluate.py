@@ -113,10 +113,9 @@ def main(_):
         video = {"video_episode": FLAGS.video, "video_path": FLAGS.video_out or str(
             out.with_name(f"{out.stem}_episode_{vtag}.mp4"))}
       if task == "getup":  # Stage 3's get-up skill (distill_eval.evaluate_getup)
-        tilt = None if FLAGS.getup_tilt is None else [float(x) for x in FLAGS.getup_tilt]
         return distill_eval.evaluate_getup(workdir / ckpt_lib.BUNDLE_DIR, FLAGS.num_episodes,
                                            FLAGS.seed, latent_mean=FLAGS.latent_mean,
-                                           tilt_deg=tilt, **video)
+                                           tilt_deg=FLAGS.getup_tilt, **video)
       return distill_eval.evaluate_goal_task(workdir / ckpt_lib.BUNDLE_DIR, task,
                                              FLAGS.num_episodes, FLAGS.seed,
                                              expert_dir=FLAGS.expert,

@@ -229,8 +229,7 @@ def _getup_evals(bundle_dir) -> dict:
   from interprior_jax.training import distill_eval
 
   config = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
-  tilt = ([float(x) for x in FLAGS.getup_tilt] if FLAGS.getup_tilt else
-          list(distill_eval.getup_config(config).env.init.fallen_tilt_deg))
+  tilt = distill_eval.getup_config(config, FLAGS.getup_tilt).env.init.fallen_tilt_deg
 
   def run(where, n):
     r = distill_eval.evaluate_getup(where, n, latent_mean=True, tilt_deg=tilt)

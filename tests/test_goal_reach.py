@@ -281,6 +281,10 @@ def test_fallen_start_is_tipped_over_above_the_floor(hoi_goal_env):
   assert np.all((t >= 45.0 - lean - 1.0) & (t <= 90.0 + lean + 1.0)), (t, lean)
   assert t.max() - t.min() > 15.0   # the tilt is drawn, not fixed
   # fallen_prob 0: the same keys give the reference frame's pose (root at the reference's)
+  # a tilt range outside [0, 90] deg or reversed is refused by the env itself (training too)
+  for bad in ((60.0, 30.0), (0.0, 120.0)):
+    with pytest.raises(ValueError, match="fallen_tilt_deg"):
+      _fallen_env(env, clip, fallen_tilt_deg=bad)
   env3, _ = _fallen_env(env, clip, fallen_prob=0.0)
   upright = jax.jit(jax.vmap(env3.reset))(keys)
   r = env3.idx.root_qpos_adr

@@ -117,6 +117,8 @@ class HOIEnv(Env):
     self.psi_harvest = str(cfg.init.get("psi_harvest", "good"))
     if self.psi_harvest not in PSI_HARVEST:
       raise ValueError(f"config.env.init.psi_harvest={self.psi_harvest!r}; valid: {PSI_HARVEST}")
+    if float(cfg.init.get("fallen_prob", 0.0)) > 0:
+      init_states.check_tilt_range(cfg.init.fallen_tilt_deg, "config.env.init.fallen_tilt_deg")
     if cfg.action_mode not in ACTION_MODES:
       raise ValueError(f"config.env.action_mode={cfg.action_mode!r}; valid: {ACTION_MODES}")
     if float(cfg.action_scale) < 0 or (cfg.action_mode == "residual"

@@ -109,6 +109,15 @@ def turn_root(qpos: jax.Array, qvel: jax.Array, idx: SimIndex, yaw: jax.Array
   return qpos, qvel
 
 
+def check_tilt_range(tilt_deg, where: str) -> tuple[float, float]:
+  """``(lo, hi)`` of a fallen-start tilt range in degrees (``config.init.fallen_tilt_deg``):
+  ValueError naming ``where`` unless ``0 <= lo <= hi <= 90``."""
+  lo, hi = (float(x) for x in tilt_deg)
+  if not 0.0 <= lo <= hi <= 90.0:
+    raise ValueError(f"{where}={tuple(tilt_deg)}: need 0 <= lo <= hi <= 90 (degrees)")
+  return lo, hi
+
+
 def fallen_state(key: jax.Array, qpos: jax.Array, body_pos: jax.Array, idx: SimIndex, nv: int,
                  tilt_range, clearance: float) -> tuple[jax.Array, jax.Array]:
   """A start of the get-up skill (method.md, Stage 3): the humanoid of ``qpos`` (its joint

@@ -367,10 +367,7 @@ def getup_config(config: ml_collections.ConfigDict, tilt_deg=None) -> ml_collect
   for k in init_states.START_NOISE_KEYS:
     e.init[k] = 0.0
   if tilt_deg is not None:
-    lo, hi = (float(x) for x in tilt_deg)
-    if not 0.0 <= lo <= hi <= 90.0:
-      raise ValueError(f"get-up tilt_deg={tuple(tilt_deg)}: need 0 <= lo <= hi <= 90 (degrees)")
-    e.init.fallen_tilt_deg = (lo, hi)
+    e.init.fallen_tilt_deg = init_states.check_tilt_range(tilt_deg, "get-up tilt_deg")
   c.env = e
   return c
 
