@@ -333,3 +333,42 @@ def test_getup_reward_upright_and_height(hoi_goal_env):
     ib(upright, task="dance")
   with pytest.raises(ValueError, match="feet_scale"):
     ib(upright, feet_scale=0.0)
+
+
+def test_placement_term(hoi_goal_env):
+  """r_place = exp(-d / place_scale), d the horizontal pelvis residual of the snapshot token
+  (goals.root_xy_entries points at body_pos[root, :2] of the flat layout); 0 when the token
+  hides the pelvis; in the step reward as w_place * r_place; HOI only, scale > 0."""
+  from interprior_jax.envs import inbetween_env
+  env, _, _ = hoi_goal_env
+  nb, nc = env.spec.num_bodies, len(env.spec.contact_body_idx)
+  feats = goals.full_mask(nb, nc, 0.0)
+  feats = feats.replace(body_pos=jnp.zeros((nb, 3)).at[goals.ROOT_BODY].set(
+      jnp.array([0.3, -0.4, 7.0])))
+  flat = np.asarray(goals.flatten(feats, goals.RESIDUAL_LAYOUT))
+  np.testing.assert_allclose(flat[goals.root_xy_entries(nb, nc)], [0.3, -0.4], rtol=1e-6)
+  assert np.count_nonzero(flat) == 3
+  gcfg = goal_env.GoalConfig()
+  genv = goal_env.GoalEnv(env, goal_env.make_goal_source("hoi", env, gcfg), gcfg)
+  ib = inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(w_place=2.0,
+                                                                       place_scale=0.25))
+  K = gcfg.trajectory_steps + 1
+  g = np.zeros((K, flat.size), np.float32)
+  g[-1] = flat
+  ones = np.ones_like(g)
+  assert float(ib.placement(jnp.asarray(g), jnp.asarray(ones))) == pytest.approx(
+      np.exp(-0.5 / 0.25), rel=1e-5)
+  hidden = ones.copy()
+  hidden[-1, goals.root_xy_entries(nb, nc)] = 0.0
+  assert float(ib.placement(jnp.asarray(g), jnp.asarray(hidden))) == 0.0
+  keys = jax.random.split(jax.random.PRNGKey(2), 4)
+  s = jax.jit(jax.vmap(ib.step))(jax.jit(jax.vmap(ib.reset))(keys), jnp.zeros((4, ib.action_size)))
+  m = {k: np.asarray(v) for k, v in s.metrics.items()}
+  want = np.where(m["ib_reached"] > 0, 1.0, np.asarray(jax.vmap(ib.placement)(
+      s.obs.goals, s.obs.mask)))
+  np.testing.assert_allclose(m["ib_r_place"], 2.0 * want, rtol=1e-5)
+  assert m["ib_r_place"].max() > 0
+  np.testing.assert_allclose(np.asarray(s.reward), m["ib_r_style"] + m["ib_r_succ"]
+                             + m["ib_r_term"] + m["ib_r_goal"] + m["ib_r_place"], rtol=1e-5)
+  with pytest.raises(ValueError, match="place_scale"):
+    inbetween_env.InbetweenEnv(genv, inbetween_env.InbetweenConfig(place_scale=0.0))

@@ -212,6 +212,18 @@ def residual_field_ids(num_bodies: int, num_contacts: int) -> np.ndarray:
   return np.concatenate(ids)
 
 
+def root_xy_entries(num_bodies: int, num_contacts: int) -> np.ndarray:
+  """``(2,)`` int: the flat :data:`RESIDUAL_LAYOUT` entries of the root's horizontal position
+  residual (``body_pos[ROOT_BODY, :2]``, goal - state in the heading frame): where a goal asks the
+  pelvis to be."""
+  start = 0
+  for name, shape, _ in RESIDUAL_LAYOUT:
+    if name == "body_pos":
+      return start + 3 * ROOT_BODY + np.arange(2, dtype=np.int32)
+    start += int(np.prod(shape(num_bodies, num_contacts)))
+  raise AssertionError("RESIDUAL_LAYOUT has no body_pos")
+
+
 def _random_body_mask(key: jax.Array, B: int, C: int, keep_prob: float = 0.5) -> Features:
   """Fully random per-body mask: each body's (pos, rot) pair, the object pose and each contact
   slot are given independently with probability ``keep_prob``; velocities hidden."""

@@ -8,13 +8,18 @@ with ``advance_on_reach`` (forced on here), the next goal as soon as one is reac
 step, as named terms (logged):
 
 ``r = w_style * r_energy * r_hand  +  r_succ * [goal reached this step]  +  r_term
-      (+ w_goal * r_goal)``
+      (+ w_goal * r_goal + w_place * r_place)``
 
 ``r_goal = exp(-mean_i v_i)`` is an optional dense goal term (not in method.md; ``w_goal = 0``
 by default): ``v_i = max(|r_i - c_i| - h_i, 0) / h_i`` is how far the masked goal residual entry
 ``r_i`` lies outside its reach interval ``[c_i - h_i, c_i + h_i]`` (the per-field tolerances
 ``goals.reach_bounds``, in units of the half-width), averaged over the given entries with a
-finite interval; 1 on a reached goal. ``r_energy`` / ``r_hand`` are the inner env's terms of the same name (``State.metrics``; 1 for an
+finite interval; 1 on a reached goal. ``r_place = exp(-d / place_scale)`` is an optional dense
+placement term (HOI env only, not in method.md, ``w_place = 0`` by default): ``d`` is the
+horizontal distance from the simulated pelvis to the snapshot goal's (the goal token's root
+position residual, :func:`goals.root_xy_entries`), 1 on a reached goal, 0 when the token does
+not ask for the pelvis (docs/results.md: the walking student misses snapshot goals mostly by
+where its pelvis is). ``r_energy`` / ``r_hand`` are the inner env's terms of the same name (``State.metrics``; 1 for an
 env without them, e.g. the toy), ``r_term = term_penalty`` on a termination (not a time limit).
 Failure-state starts come from the HOI env's PSI buffer in its "failure" mode
 (``env.init.psi_harvest``, set by ``configs/finetune.py``).
@@ -53,7 +58,8 @@ from interprior_jax.envs import goal_env as goal_env_lib
 #: Inner-env metrics the style term multiplies (absent -> 1).
 STYLE_TERMS = ("r_energy", "r_hand")
 #: Reward terms written to ``State.metrics`` (prefixed ``ib_``: the inner env's own terms stay).
-REWARD_TERMS = ("ib_r_style", "ib_r_succ", "ib_r_term", "ib_r_goal", "ib_reward", "ib_reached")
+REWARD_TERMS = ("ib_r_style", "ib_r_succ", "ib_r_term", "ib_r_goal", "ib_r_place", "ib_reward",
+                "ib_reached")
 #: The get-up terms (HOI envs; see the module docstring): r_up, r_height, r_feet, stood up (0 / 1).
 GETUP_TERMS = ("gu_up", "gu_height", "gu_feet", "gu_standing")
 
@@ -64,6 +70,8 @@ class InbetweenConfig:
   r_succ: float = 10.0
   term_penalty: float = -1.0
   w_goal: float = 0.0   # dense goal term (not in method.md; see the module docstring)
+  w_place: float = 0.0  # dense pelvis placement term (HOI only; not in method.md; docstring)
+  place_scale: float = 0.3  # m: r_place = exp(-d / place_scale)
   # Training goals are reached within this multiple of the evaluation tolerances (the goal
   # source's, contacts excepted: they are judged per label); 1 = the evaluation's. Not in
   # method.md: a wider band makes the success bonus less rare (docs/results.md).
@@ -88,6 +96,8 @@ class InbetweenEnv(Env):
                        "must be > 0")
     if not cfg.feet_scale > 0:
       raise ValueError(f"config.inbetween.feet_scale={cfg.feet_scale} must be > 0")
+    if not cfg.place_scale > 0:
+      raise ValueError(f"config.inbetween.place_scale={cfg.place_scale} must be > 0")
     if cfg.task not in goal_env_lib.TASKS:
       raise ValueError(f"config.inbetween.task={cfg.task!r}; valid {goal_env_lib.TASKS}")
     inner = genv.env
@@ -95,6 +105,9 @@ class InbetweenEnv(Env):
     self._hoi = all(hasattr(inner, a) for a in contract.ATTRIBUTES)
     if cfg.task == "get_up" and not self._hoi:
       raise ValueError(f"config.inbetween.task='get_up' needs the HOI env; "
+                       f"{type(inner).__name__} lacks its contract (envs/contract.py)")
+    if cfg.w_place != 0 and not self._hoi:
+      raise ValueError(f"config.inbetween.w_place={cfg.w_place} needs the HOI env (a pelvis); "
                        f"{type(inner).__name__} lacks its contract (envs/contract.py)")
     source = genv.source.with_tolerance_scale(cfg.reach_tolerance_scale)
     if not genv.cfg.advance_on_reach or source is not genv.source:
@@ -108,6 +121,10 @@ class InbetweenEnv(Env):
     self._centre = (0.5 * (lower + upper)).astype(np.float32)
     self._half = (0.5 * (upper - lower)).astype(np.float32)
     self._finite = finite.astype(np.float32)
+    if self._hoi:
+      from interprior_jax.envs import goals as goals_lib
+      self._root_xy = goals_lib.root_xy_entries(inner.spec.num_bodies,
+                                                len(inner.spec.contact_body_idx))
 
   # brax Env interface: everything but the reward is the goal env's.
   @property
@@ -181,6 +198,14 @@ class InbetweenEnv(Env):
     given = jnp.any(mask[..., -1, :] > 0, axis=-1)  # no goal (e.g. none left in the clip): 0
     return jnp.where(given, jnp.exp(-mean), 0.0)
 
+  def placement(self, goals, mask):
+    """``r_place`` (module docstring) of the snapshot token: ``goals`` / ``mask`` ``[..., K, D]``
+    -> ``[...]`` in (0, 1]; 0 where the token does not give the pelvis position."""
+    idx = jnp.asarray(self._root_xy)
+    r, m = goals[..., -1, idx], mask[..., -1, idx]
+    d = jnp.linalg.norm(r, axis=-1)
+    return jnp.where(jnp.all(m > 0, axis=-1), jnp.exp(-d / self.cfg.place_scale), 0.0)
+
   def step(self, state: State, action) -> State:
     ns = self.genv.step(state, action)
     c = self.cfg
@@ -200,11 +225,15 @@ class InbetweenEnv(Env):
     # state's).
     closeness = jnp.where(hit > 0, 1.0, jnp.where(
         ns.done > 0, 0.0, self.goal_closeness(ns.obs.goals, ns.obs.mask)))
+    place = jnp.zeros(())
+    if self._hoi:  # the same state and goal as the dense goal term
+      place = jnp.where(hit > 0, 1.0, jnp.where(
+          ns.done > 0, 0.0, self.placement(ns.obs.goals, ns.obs.mask)))
     terms = {"ib_r_style": c.w_style * style, "ib_r_succ": c.r_succ * hit,
              "ib_r_term": c.term_penalty * terminated, "ib_r_goal": c.w_goal * closeness,
-             "ib_reached": hit}
+             "ib_r_place": c.w_place * place, "ib_reached": hit}
     terms["ib_reward"] = (terms["ib_r_style"] + terms["ib_r_succ"] + terms["ib_r_term"]
-                          + terms["ib_r_goal"])
+                          + terms["ib_r_goal"] + terms["ib_r_place"])
     if self._hoi:
       # the state this action reached; on an episode end (the env has reset itself) the terms
       # of the state before the action, the last one of the episode that is kept
@@ -213,7 +242,7 @@ class InbetweenEnv(Env):
       if c.task == "get_up":
         zero = jnp.zeros(())
         terms.update({"ib_r_style": zero, "ib_r_succ": zero, "ib_r_goal": zero,
-                      "ib_reached": zero})
+                      "ib_r_place": zero, "ib_reached": zero})
         terms["ib_reward"] = (c.w_up * terms["gu_up"] + c.w_height * terms["gu_height"]
                               + c.w_feet * terms["gu_feet"] + c.w_stand * terms["gu_standing"]
                               + terms["ib_r_term"])
