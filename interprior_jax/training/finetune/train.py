@@ -340,11 +340,12 @@ class Finetuner:
     return total, m
 
   # ------------------------------------------------------------------------ train step
-  def train_step(self, state: core.TrainState, key: jax.Array, frozen
-                 ) -> tuple[core.TrainState, dict]:
+  def collect(self, state: core.TrainState, key: jax.Array, frozen):
+    """One rollout of every env under the current policy, labelled: ``(env_state, tr, data)``,
+    ``tr`` the rollout (time-major ``[T, N, ...]``), ``data`` the update's batch (observations,
+    PPO's sampled actions / log-probs / GAE advantages and returns, the expert's labels, the
+    distillation and get-up shares). :meth:`train_step` and the gradient probes use it."""
     c = self.cfg
-    mesh = self.mesh
-    k_roll, k_perm = jax.random.split(key)
     params, norm = state.params, state.normalizer
 
     def policy_fn(obs, k):
@@ -359,9 +360,9 @@ class Finetuner:
       h, g, _ = self.inputs(norm, final_obs)
       return {"next_value": self.value(params, h, g, final_obs.mask)}
 
-    env_state, tr = rollout_lib.rollout(self.env, state.env_state, policy_fn, k_roll,
+    env_state, tr = rollout_lib.rollout(self.env, state.env_state, policy_fn, key,
                                         c.unroll_length, bootstrap_fn, c.noise_hold_steps)
-    tr = sharding.constrain_batch(tr, mesh, axis=1)
+    tr = sharding.constrain_batch(tr, self.mesh, axis=1)
     adv, ret = gae_lib.compute_gae(tr.reward * c.reward_scale, tr.extras["value"],
                                    tr.next_extras["next_value"], tr.termination, tr.done,
                                    c.gamma, c.gae_lambda)
@@ -370,6 +371,15 @@ class Finetuner:
             "expert_action": tr.extras["expert_action"],
             "distill_w": jnp.broadcast_to(self.distill_weight, adv.shape),
             "getup_w": jnp.broadcast_to(self.getup_weight, adv.shape)}
+    return env_state, tr, data
+
+  def train_step(self, state: core.TrainState, key: jax.Array, frozen
+                 ) -> tuple[core.TrainState, dict]:
+    c = self.cfg
+    mesh = self.mesh
+    k_roll, k_perm = jax.random.split(key)
+    params, norm = state.params, state.normalizer
+    env_state, tr, data = self.collect(state, k_roll, frozen)
     # value warm-up: no gradient reaches the policy (its Adam moments stay 0, so it does not move)
     warm = state.step < c.value_warmup_iterations
 
@@ -398,7 +408,8 @@ class Finetuner:
       goal_metrics.update({f"getup_{k}": per_env(k, self.getup_weight)
                            for k in inbetween_env.GETUP_TERMS + ("ib_reward",)})
     return core.finish(state, params, opt_state, norm, env_state, tr, m, bad,
-                       advantage_mean=jnp.mean(adv), return_mean=jnp.mean(ret),
+                       advantage_mean=jnp.mean(data["advantage"]),
+                       return_mean=jnp.mean(data["return"]),
                        value_mean=jnp.mean(tr.extras["value"]),
                        action_std=jnp.mean(jnp.exp(params["log_std"])),
                        learning_rate=learning_rate(opt_state), **goal_metrics)
