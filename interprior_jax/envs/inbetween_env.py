@@ -54,6 +54,7 @@ from brax.envs.base import Env, State
 
 from interprior_jax.envs import contract
 from interprior_jax.envs import goal_env as goal_env_lib
+from interprior_jax.envs import goals as goals_lib
 
 #: Inner-env metrics the style term multiplies (absent -> 1).
 STYLE_TERMS = ("r_energy", "r_hand")
@@ -122,7 +123,6 @@ class InbetweenEnv(Env):
     self._half = (0.5 * (upper - lower)).astype(np.float32)
     self._finite = finite.astype(np.float32)
     if self._hoi:
-      from interprior_jax.envs import goals as goals_lib
       self._root_xy = goals_lib.root_xy_entries(inner.spec.num_bodies,
                                                 len(inner.spec.contact_body_idx))
 
@@ -220,15 +220,13 @@ class InbetweenEnv(Env):
     hit = jnp.maximum(hit, 0.0)
     trunc = ns.info.get("truncation", jnp.zeros(()))
     terminated = ns.done * (1.0 - trunc)
-    # Dense term: the new state against the goal it was acting for (1 when reached: the observed
+    # Dense terms: the new state against the goal it was acting for (1 when reached: the observed
     # goal has then advanced to the next one; 0 on an episode end, whose observation is the reset
     # state's).
-    closeness = jnp.where(hit > 0, 1.0, jnp.where(
-        ns.done > 0, 0.0, self.goal_closeness(ns.obs.goals, ns.obs.mask)))
-    place = jnp.zeros(())
-    if self._hoi:  # the same state and goal as the dense goal term
-      place = jnp.where(hit > 0, 1.0, jnp.where(
-          ns.done > 0, 0.0, self.placement(ns.obs.goals, ns.obs.mask)))
+    def dense(value):
+      return jnp.where(hit > 0, 1.0, jnp.where(ns.done > 0, 0.0, value))
+    closeness = dense(self.goal_closeness(ns.obs.goals, ns.obs.mask))
+    place = dense(self.placement(ns.obs.goals, ns.obs.mask)) if self._hoi else jnp.zeros(())
     terms = {"ib_r_style": c.w_style * style, "ib_r_succ": c.r_succ * hit,
              "ib_r_term": c.term_penalty * terminated, "ib_r_goal": c.w_goal * closeness,
              "ib_r_place": c.w_place * place, "ib_reached": hit}
