@@ -10,6 +10,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from interprior_jax.envs import goal_env
@@ -291,18 +292,93 @@ def test_combined_update_is_the_sum_of_the_two_objectives(toy_bundles):
   """On a tiny batch the gradient of the composed loss equals the PPO objective's gradient (on the
   PPO envs) plus the imitation objective's (on the distillation share), computed by hand from the
   loss functions; one SGD step moves the params by -lr times that sum."""
-  import optax
-
   from interprior_jax.training import core
+  _, algo = _build(toy_bundles, distill_fraction=0.25, w_prior_kl=0.0, w_distill=0.7)
+  state = algo.init(jax.random.PRNGKey(0))
+  mb = _tiny_batch(algo, state)
+  norm = state.normalizer
+  ppo_part, distill_part = _hand_parts(algo, state, mb)
+  g_total = jax.grad(lambda p: algo.loss(p, norm, mb, algo.frozen)[0])(state.params)
+  g_sum = jax.tree.map(jnp.add, jax.grad(ppo_part)(state.params),
+                       jax.grad(distill_part)(state.params))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6),
+               g_total, g_sum)
+  g_d = jax.grad(distill_part)(state.params)
+  assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(g_d["student"])) > 0
+  lr = 1e-2
+  p1, _, bad, _ = core.update(lambda p, b: algo.loss(p, norm, b, algo.frozen), optax.sgd(lr),
+                              state.params, optax.sgd(lr).init(state.params), mb,
+                              jax.random.PRNGKey(2), num_epochs=1,
+                              minibatcher=lambda d, k: jax.tree.map(lambda x: x[None], d))
+  assert int(bad) == 0
+  jax.tree.map(lambda a, b, g: np.testing.assert_allclose(a, b - lr * g, rtol=1e-4, atol=1e-6),
+               p1, state.params, g_sum)
+
+
+def test_separate_anchor_optimizer(toy_bundles):
+  """anchor_optimizer="separate": one forward pass gives the two objectives' gradients apart
+  (equal to the hand-computed parts; their sum is the composed loss's gradient), and one step
+  adds two Adam updates, each at its own rate after its own norm clip (first Adam step:
+  ``-lr * g / (|g| + eps)``, computed by hand); the KL rule moves only PPO's rate."""
+  from interprior_jax.training import core
+  _, algo = _build(toy_bundles, distill_fraction=0.25, w_prior_kl=0.0, w_distill=0.7,
+                   anchor_optimizer="separate", learning_rate=3e-3, anchor_learning_rate=1e-3,
+                   max_grad_norm=0.05)
+  state = algo.init(jax.random.PRNGKey(0))
+  mb = _tiny_batch(algo, state)
+  norm = state.normalizer
+  ppo_part, distill_part = _hand_parts(algo, state, mb)
+  (loss, _), g = core.value_and_split_grad(
+      lambda p, b: algo.loss_terms(p, norm, b, algo.frozen))(state.params, mb)
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)  # noqa: E731
+  jax.tree.map(close, g["rl"], jax.grad(ppo_part)(state.params))
+  jax.tree.map(close, g["anchor"], jax.grad(distill_part)(state.params))
+  np.testing.assert_allclose(loss, algo.loss(state.params, norm, mb, algo.frozen)[0], rtol=1e-6)
+  assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(g["anchor"]["student"])) > 0
+
+  def adam_first_step(grads, lr):  # after clip_by_global_norm(max_grad_norm), bias-corrected
+    n = float(optax.tree.norm(grads))
+    scale = min(1.0, algo.cfg.max_grad_norm / n)
+    return jax.tree.map(lambda x: -lr * (x * scale) / (jnp.abs(x * scale) + 1e-8), grads)
+
+  def split(tree):
+    return ({k: v for k, v in tree.items() if k != "critic"}, {"critic": tree["critic"]})
+  pol, cri = split(g["rl"])
+  want = {**adam_first_step(pol, 3e-3), **adam_first_step(cri, algo.cfg.learning_rate)}
+  want["student"] = jax.tree.map(jnp.add, want["student"],
+                                 adam_first_step(g["anchor"]["student"], 1e-3))
+  opt = algo.optimizer
+  u, o = opt.update(g, opt.init(state.params), state.params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-9), u, want)
+  assert float(finetune.learning_rate(o)) == pytest.approx(3e-3)
+  # a full train step with the KL rule: only the injected (PPO) rate changes
+  _, algo = _build(toy_bundles, anchor_optimizer="separate", lr_schedule="adaptive",
+                   desired_kl=1e-12, anchor_learning_rate=1e-3)
+  state = algo.init(jax.random.PRNGKey(0))
+  s1, m = algo.jit_train_step(state)(state, jax.random.PRNGKey(1))
+  assert np.isfinite(float(m["loss"])) and int(m["nonfinite_updates"]) == 0
+  assert float(m["learning_rate"]) < algo.cfg.learning_rate
+  # the anchor's Adam has no injected rate: the one the rule adapts is PPO's
+  assert len(optax.tree_utils.tree_get_all_with_path(s1.opt_state, "learning_rate")) == 1
+  with pytest.raises(ValueError, match="anchor_optimizer"):
+    dataclasses.replace(algo.cfg, anchor_optimizer="two").validate()
+
+
+def _tiny_batch(algo, state):
+  """One short rollout as a single time-major minibatch, with the distillation share marked."""
+  _, tr = jax.jit(lambda s, k: _rollout(algo, s, k))(state, jax.random.PRNGKey(1))
+  return {**tr, "distill_w": jnp.broadcast_to(algo.distill_weight, tr["advantage"].shape)}
+
+
+def _hand_parts(algo, state, mb):
+  """The two objectives written out from the loss functions: ``(ppo_part, distill_part)``, each
+  ``params -> scalar`` (PPO's surrogate + value - entropy on the PPO envs; the weighted
+  imitation loss on the distillation share)."""
   from interprior_jax.training.finetune import losses as L
   from interprior_jax.training.finetune import networks
   from interprior_jax.networks import mlp
-  _, algo = _build(toy_bundles, distill_fraction=0.25, w_prior_kl=0.0, w_distill=0.7)
-  state = algo.init(jax.random.PRNGKey(0))
-  _, tr = jax.jit(lambda s, k: _rollout(algo, s, k))(state, jax.random.PRNGKey(1))
-  w_d = jnp.broadcast_to(algo.distill_weight, tr["advantage"].shape)
-  mb = {**tr, "distill_w": w_d}
   norm, c = state.normalizer, algo.cfg
+  w_d = mb["distill_w"]
 
   def ppo_part(p):
     h, g, _ = algo.inputs(norm, mb["obs"])
@@ -322,22 +398,7 @@ def test_combined_update_is_the_sum_of_the_two_objectives(toy_bundles):
     mean, _, _ = networks.policy_outputs(algo.model, p["student"], h, g, mb["obs"].mask,
                                          mb["obs"].eps)
     return c.w_distill * L.imitation_loss(mean, mb["expert_action"], w_d)
-
-  g_total = jax.grad(lambda p: algo.loss(p, norm, mb, algo.frozen)[0])(state.params)
-  g_sum = jax.tree.map(jnp.add, jax.grad(ppo_part)(state.params),
-                       jax.grad(distill_part)(state.params))
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6),
-               g_total, g_sum)
-  g_d = jax.grad(distill_part)(state.params)
-  assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(g_d["student"])) > 0
-  lr = 1e-2
-  p1, _, bad, _ = core.update(lambda p, b: algo.loss(p, norm, b, algo.frozen), optax.sgd(lr),
-                              state.params, optax.sgd(lr).init(state.params), mb,
-                              jax.random.PRNGKey(2), num_epochs=1,
-                              minibatcher=lambda d, k: jax.tree.map(lambda x: x[None], d))
-  assert int(bad) == 0
-  jax.tree.map(lambda a, b, g: np.testing.assert_allclose(a, b - lr * g, rtol=1e-4, atol=1e-6),
-               p1, state.params, g_sum)
+  return ppo_part, distill_part
 
 
 def _rollout(algo, state, key):
@@ -419,12 +480,14 @@ def test_latent_exploration_scores_the_prior_latent(toy_bundles):
                                             jax.tree.leaves(p0["prior_head"])))
 
 
-def test_finetune_resumes_exactly(toy_bundles, tmp_path):
-  """Orbax exact resume: 2 + 1 iterations == 3 straight."""
+@pytest.mark.parametrize("anchor_optimizer", ["shared", "separate"])
+def test_finetune_resumes_exactly(toy_bundles, tmp_path, anchor_optimizer):
+  """Orbax exact resume: 2 + 1 iterations == 3 straight (either optimiser layout)."""
   exp_dir, stu_dir = toy_bundles
 
   def cfg(n):
     c = load_config("finetune", "toy")
+    c.finetune.anchor_optimizer = anchor_optimizer
     c.loop.update(num_iterations=n, checkpoint_every=1, keep_checkpoints=2,
                   async_checkpoints=False)
     return c

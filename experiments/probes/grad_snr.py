@@ -16,7 +16,11 @@ imitation loss of the distillation share. Prints:
   squared norm of the expected gradient over the noise's), ``cos ~ k s / (1 + k s)``, so the
   k = 1 value estimates ``s = cos / (1 - cos)``, and ``1 / s`` batches give a gradient whose
   direction is half signal;
-* the same for the imitation gradient, and the ratio of the two gradients' norms.
+* the same for the imitation gradient, and the ratio of the two gradients' norms;
+* per parameter group (the student's modules, two levels deep): its size, its share of the PPO
+  gradient's squared norm and its own k = 1 / k = 8 cosines (where the signal lives);
+* the critic's explained variance on the batches (``1 - Var(return - value) / Var(return)``):
+  how much of the advantage's spread is baseline error.
 """
 import itertools
 import json
@@ -31,6 +35,19 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from interprior_jax.training import checkpoint as ckpt_lib  # noqa: E402
 from interprior_jax.training.finetune import train as ft  # noqa: E402
+
+
+def _groups(tree, depth: int = 2) -> list[tuple[str, int]]:
+  """``[(name, size)]`` of ``tree``'s subtrees ``depth`` levels deep, in :func:`_flat`'s order
+  (``jax.tree.leaves`` sorts dict keys, as ``sorted`` does here)."""
+  out = []
+  for k in sorted(tree):
+    v = tree[k]
+    if isinstance(v, dict) and depth > 1:
+      out += [(f"{k}/{n}", m) for n, m in _groups(v, depth - 1)]
+    else:
+      out.append((k, sum(int(np.size(x)) for x in jax.tree.leaves(v))))
+  return out
 
 
 def _flat(tree) -> np.ndarray:
@@ -74,7 +91,7 @@ def main(workdir: str, student_dir: str, expert_dir: str, num: str = "16", step:
     return jax.jit(jax.grad(f))
 
   g_pg, g_im = part("policy_loss"), part("loss_distill")
-  pg, im, reward = [], [], []
+  pg, im, reward, ev = [], [], [], []
   key = jax.random.PRNGKey(1234)
   for i in range(int(num)):
     key, k = jax.random.split(key)
@@ -83,6 +100,11 @@ def main(workdir: str, student_dir: str, expert_dir: str, num: str = "16", step:
     pg.append(_flat(g_pg(state.params["student"], state.normalizer, data)))
     im.append(_flat(g_im(state.params["student"], state.normalizer, data)))
     reward.append(float(jnp.mean(tr.reward)))
+    w = 1.0 - np.asarray(data["distill_w"])  # the envs PPO owns
+    err = np.asarray(data["return"]) - np.asarray(tr.extras["value"])
+    ret = np.asarray(data["return"])
+    var = lambda x: np.average((x - np.average(x, weights=w)) ** 2, weights=w)  # noqa: E731
+    ev.append(1.0 - var(err) / max(var(ret), 1e-12))
   pg, im = np.stack(pg), np.stack(im)
   c_pg, c_im = group_cosines(pg), group_cosines(im)
   s = c_pg[1] / max(1.0 - c_pg[1], 1e-9)
@@ -97,6 +119,21 @@ def main(workdir: str, student_dir: str, expert_dir: str, num: str = "16", step:
   print(f"norm |PPO| / |imitation| per batch: {np.mean(np.linalg.norm(pg, axis=1)):.3g} / "
         f"{np.mean(np.linalg.norm(im, axis=1)):.3g}; cos(mean PPO, mean imitation) "
         f"{_cos(pg.mean(0), im.mean(0)):+.3f}")
+  print(f"critic explained variance on the PPO envs: {np.mean(ev):.3f} "
+        f"(per batch {min(ev):.3f} .. {max(ev):.3f})")
+  print("per group: size, share of |PPO|^2, PPO cos k=1 / k=8")
+  total = float(np.mean(np.sum(pg ** 2, axis=1)))
+  at = 0
+  for name, size in _groups(state.params["student"]):
+    g = pg[:, at:at + size]
+    at += size
+    share = float(np.mean(np.sum(g ** 2, axis=1))) / max(total, 1e-30)
+    if share < 1e-6:
+      print(f"  {name:32s} {size:8d}  no PPO gradient")
+      continue
+    c = group_cosines(g)
+    print(f"  {name:32s} {size:8d}  {share:6.3f}  {c[1]:+.3f} / {c.get(8, float('nan')):+.3f}")
+  assert at == pg.shape[1], (at, pg.shape)
 
 
 if __name__ == "__main__":

@@ -107,16 +107,36 @@ def env_minibatches(num_minibatches: int, mesh: Mesh) -> Minibatcher:
 StepHook = Callable[[Any, jax.Array, jax.Array, dict], Any]
 
 
-def update(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]],
+def value_and_split_grad(terms_fn: Callable[[Any, Any], tuple[dict, dict]]):
+  """``grad_fn(params, minibatch) -> ((loss, metrics), {name: grads})`` for :func:`update`, from
+  ``terms_fn(params, minibatch) -> ({name: scalar loss}, metrics)``: one forward pass and one
+  backward pass per named term, ``loss`` their sum. For objectives that one optimiser step
+  combines with separate statistics (an optimiser over ``{name: grads}``, e.g. Stage 3's
+  ``finetune.train.make_optimizer`` with ``anchor_optimizer="separate"``); the sum of the
+  per-term gradients is the gradient of ``loss``."""
+  def grad_fn(params, mb):
+    terms, vjp, metrics = jax.vjp(lambda p: terms_fn(p, mb), params, has_aux=True)
+    grads = {k: vjp({j: jnp.full_like(v, float(j == k)) for j, v in terms.items()})[0]
+             for k in terms}
+    return (sum(terms.values()), metrics), grads
+  return grad_fn
+
+
+def update(loss_fn: Callable[[Any, Any], tuple[jax.Array, dict]] | None,
            optimizer: optax.GradientTransformation, params, opt_state, data, key: jax.Array, *,
-           num_epochs: int, minibatcher: Minibatcher, step_hook: StepHook | None = None):
+           num_epochs: int, minibatcher: Minibatcher, step_hook: StepHook | None = None,
+           grad_fn: Callable | None = None):
   """``num_epochs`` passes of guarded optimiser steps over ``minibatcher(data, k_epoch)``.
 
-  ``loss_fn(params, minibatch) -> (loss, metrics)``. A step whose loss or gradients are
-  non-finite leaves params and optimiser state unchanged and is counted. Returns
-  ``(params, opt_state, nonfinite_steps, metrics)`` with metrics leaves ``[E, M]``.
+  ``loss_fn(params, minibatch) -> (loss, metrics)``, or instead ``grad_fn(params, minibatch) ->
+  ((loss, metrics), grads)`` when the optimiser takes gradients in another layout
+  (:func:`value_and_split_grad`). A step whose loss or gradients are non-finite leaves params
+  and optimiser state unchanged and is counted. Returns ``(params, opt_state, nonfinite_steps,
+  metrics)`` with metrics leaves ``[E, M]``.
   """
-  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  if (loss_fn is None) == (grad_fn is None):
+    raise ValueError("core.update: give exactly one of loss_fn and grad_fn")
+  grad_fn = grad_fn or jax.value_and_grad(loss_fn, has_aux=True)
 
   def sgd_step(carry, mb):
     p, o, bad, i = carry

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -64,6 +64,15 @@ DISTILL_STARTS = ("stage2", "inbetween")
 #: a latent step is a coherent change of motion); PPO's gradient reaches the prior only, the
 #: decoder learns from the distillation share (and the KL) alone.
 EXPLORE = ("action", "latent")
+#: How the policy's objectives share an optimiser (``FinetuneConfig.anchor_optimizer``):
+#: ``"shared"``: one Adam over the sum of PPO's surrogate and the anchor terms (the
+#: distillation share's imitation loss, the prior KL), its rate under the KL rule (method.md's
+#: one loss). ``"separate"``: the anchor terms' gradient gets its own Adam at the constant
+#: ``anchor_learning_rate``; PPO's surrogate (and entropy) keep the policy's Adam and its rate
+#: rule. The two updates are added in one step. Why: per batch, PPO's goal gradient is mostly
+#: noise and 14-40x the imitation gradient's norm (docs/results.md), so in one Adam it sets the
+#: per-parameter scale, and the KL rule it drives slows the anchor too.
+ANCHOR_OPTIMIZERS = ("shared", "separate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +126,8 @@ class FinetuneConfig:
   w_distill: float = 1.0
   w_policy: float = 1.0             # PPO's surrogate (0: preservation only, the control ablation)
   w_prior_kl: float = 0.0           # KL to the frozen distilled prior (0: off)
+  anchor_optimizer: str = "shared"  # ANCHOR_OPTIMIZERS
+  anchor_learning_rate: float = 0.0  # "separate": the anchor Adam's constant rate (0: learning_rate)
   critic_hidden: tuple[int, ...] = (512, 256)
   activation: str = "elu"
 
@@ -145,6 +156,9 @@ class FinetuneConfig:
     if self.lr_schedule not in ppo_lib.LR_SCHEDULES:
       raise ValueError(f"config.finetune.lr_schedule={self.lr_schedule!r}; valid "
                        f"{ppo_lib.LR_SCHEDULES}")
+    if self.anchor_optimizer not in ANCHOR_OPTIMIZERS:
+      raise ValueError(f"config.finetune.anchor_optimizer={self.anchor_optimizer!r}; valid "
+                       f"{ANCHOR_OPTIMIZERS}")
     if self.num_envs % self.num_minibatches:
       raise ValueError(f"config.finetune: num_envs={self.num_envs} not divisible by "
                        f"num_minibatches={self.num_minibatches}")
@@ -159,18 +173,42 @@ class FinetuneConfig:
 CRITIC_PARAMS = ("critic",)
 
 
+class SplitOptState(NamedTuple):
+  """``make_optimizer``'s state with ``anchor_optimizer="separate"``."""
+  rl: Any       # the shared layout's state (policy and critic Adams)
+  anchor: Any   # the anchor terms' Adam over the student's params
+
+
 def make_optimizer(cfg: FinetuneConfig) -> optax.GradientTransformation:
   """Two Adams over the params ``{"student", "log_std", "critic"}``, each after its own global-norm
   clip: the policy's with an injected learning rate (the KL-adaptive rule changes it inside the
-  jitted step; :func:`learning_rate`), the critic's at ``critic_learning_rate``."""
+  jitted step; :func:`learning_rate`), the critic's at ``critic_learning_rate``.
+
+  With ``anchor_optimizer="separate"`` a third Adam (own clip, constant ``anchor_learning_rate``)
+  takes the anchor terms' gradient over ``params["student"]``; the transform then takes gradients
+  ``{"rl": grads, "anchor": grads}`` (:meth:`Finetuner.loss_terms`, ``core.value_and_split_grad``)
+  and adds the two updates."""
   def group(lr, inject):
     adam = optax.inject_hyperparams(optax.adam)(learning_rate=lr) if inject else optax.adam(lr)
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adam)
   labels = lambda params: {k: jax.tree.map(  # noqa: E731
       lambda _, k=k: "critic" if k in CRITIC_PARAMS else "policy", v) for k, v in params.items()}
-  return optax.multi_transform(
+  shared = optax.multi_transform(
       {"policy": group(cfg.learning_rate, True),
        "critic": group(cfg.critic_learning_rate or cfg.learning_rate, False)}, labels)
+  if cfg.anchor_optimizer == "shared":
+    return shared
+  anchor = group(cfg.anchor_learning_rate or cfg.learning_rate, False)
+
+  def init(params):
+    return SplitOptState(shared.init(params), anchor.init(params["student"]))
+
+  def update(grads, state, params=None):
+    u, s_rl = shared.update(grads["rl"], state.rl, params)
+    u_a, s_a = anchor.update(grads["anchor"]["student"], state.anchor,
+                             None if params is None else params["student"])
+    return {**u, "student": jax.tree.map(jnp.add, u["student"], u_a)}, SplitOptState(s_rl, s_a)
+  return optax.GradientTransformation(init, update)
 
 
 def learning_rate(opt_state) -> jax.Array:
@@ -313,7 +351,13 @@ class Finetuner:
   # ---------------------------------------------------------------------------- losses
   def loss(self, params, norm, mb: dict, frozen) -> tuple[jax.Array, dict]:
     """Both objectives on one time-major minibatch (leaves ``[T, n, ...]``); ``mb['distill_w']``
-    ``[T, n]`` marks the distillation share."""
+    ``[T, n]`` marks the distillation share. The sum of :meth:`loss_terms`."""
+    terms, m = self.loss_terms(params, norm, mb, frozen)
+    return terms["rl"] + terms["anchor"], m
+
+  def loss_terms(self, params, norm, mb: dict, frozen) -> tuple[dict, dict]:
+    """``({"rl": PPO's surrogate + value + entropy terms, "anchor": imitation + prior KL},
+    metrics)``: the two objectives, which ``anchor_optimizer`` gives one or two Adams."""
     c = self.cfg
     obs = mb["obs"]
     d = self.distribution(params, norm, obs)
@@ -327,17 +371,18 @@ class Finetuner:
     vl = L.value_loss(self.value(params, d["h"], d["g"], obs.mask), mb["return"], ones)
     ent = L.wmean(mlp.gaussian_entropy(self.explored(d)[1]), ones)
     l_d = L.imitation_loss(mean, mb["expert_action"], w_d)
-    total = c.w_policy * pg + c.value_coef * vl - c.entropy_coef * ent + c.w_distill * l_d
+    rl = c.w_policy * pg + c.value_coef * vl - c.entropy_coef * ent
+    anchor = c.w_distill * l_d
     m = {"policy_loss": pg, "value_loss": vl, "entropy": ent, "loss_distill": l_d, **aux}
     if c.w_prior_kl > 0:  # not on the get-up envs: the distilled prior has no such skill
       mu0, ls0 = self.model.apply(frozen["prior"], d["h"], d["g"], obs.mask, obs.task,
                                   method=self.model.prior)
       l_kl = L.prior_kl_loss(d["mu_p"], d["log_std_p"], mu0, ls0,
                              1.0 - mb.get("getup_w", jnp.zeros_like(w_d)))
-      total = total + c.w_prior_kl * l_kl
+      anchor = anchor + c.w_prior_kl * l_kl
       m["loss_prior_kl"] = l_kl
-    m["loss"] = total
-    return total, m
+    m["loss"] = rl + anchor
+    return {"rl": rl, "anchor": anchor}, m
 
   # ------------------------------------------------------------------------ train step
   def collect(self, state: core.TrainState, key: jax.Array, frozen):
@@ -383,10 +428,14 @@ class Finetuner:
     # value warm-up: no gradient reaches the policy (its Adam moments stay 0, so it does not move)
     warm = state.step < c.value_warmup_iterations
 
-    def loss_fn(p, mb):
+    def terms_fn(p, mb):
       p = {k: v if k in CRITIC_PARAMS else jax.tree.map(
           lambda x: jnp.where(warm, jax.lax.stop_gradient(x), x), v) for k, v in p.items()}
-      return self.loss(p, norm, mb, frozen)
+      return self.loss_terms(p, norm, mb, frozen)
+
+    def loss_fn(p, mb):
+      terms, m = terms_fn(p, mb)
+      return terms["rl"] + terms["anchor"], m
 
     def step_hook(o, ok, i, m):
       # as PPO's: the first minibatch has seen no update (kl = 0) and does not move the rate
@@ -394,10 +443,11 @@ class Finetuner:
       new = ppo_lib.adapt_learning_rate(lr, m["approx_kl"], c)
       return optax.tree_utils.tree_set(o, learning_rate=jnp.where(ok & (i > 0) & ~warm, new, lr))
 
+    separate = c.anchor_optimizer == "separate"
     params, opt_state, bad, m = core.update(
-        loss_fn, self.optimizer, params, state.opt_state, data, k_perm,
+        None if separate else loss_fn, self.optimizer, params, state.opt_state, data, k_perm,
         num_epochs=c.num_epochs, minibatcher=core.env_minibatches(c.num_minibatches, mesh),
-        step_hook=step_hook)
+        step_hook=step_hook, grad_fn=core.value_and_split_grad(terms_fn) if separate else None)
     # goal metrics over the RL goal envs (all envs when every env is in the distillation share),
     # get-up metrics (getup_*) over the get-up envs
     w_rl = 1.0 - self.distill_weight - self.getup_weight
