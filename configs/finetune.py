@@ -51,6 +51,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.num_devices = 0
   c.episode_length = 0   # replaced by the student's
   c.env_kind = "hoi"     # replaced by the student's
+  # Physics backend of every env group (RL, distillation share, get-up): "" keeps the student's
+  # (the CPU bundles': "c", MuJoCo C in batch); "jax" / "warp" (MJX) on an accelerator.
+  c.physics_impl = ""
   c.finetune = config_lib.dataclass_config(finetune.FinetuneConfig, w_prior_kl=0.01)
   c.inbetween = config_lib.dataclass_config(inbetween_env.InbetweenConfig)
   c.augment = ml_collections.ConfigDict({

@@ -9,7 +9,13 @@ Run once on a machine with one accelerator (it installs nothing; < 9 minutes by 
    ``mujoco_warp`` imports), each in its own process, all within ``--bench_budget_s`` (a step
    that would start past it is recorded as skipped);
 2. ``--train_seconds`` (default 240) of ``configs/expert.py:<train_variant>`` training
-   (``config.loop.max_wall_s``) in ``--train_workdir``, with its learning curve.
+   (``config.loop.max_wall_s``) in ``--train_workdir``, with its learning curve;
+3. optionally (``--finetune_seconds`` > 0) Stage 3 at the accelerator's batch: the locomotion
+   finetune from the committed ``pretrained/locomotion_student_timed`` (``--finetune_envs`` envs,
+   every env group on the benchmarks' first MJX backend, ``--finetune_overrides`` on top), then
+   its snapshot evaluation (64 episodes, prior mean: docs/results.md's Stage-3 rows). The CPU
+   measured why this needs the batch: one 128-env batch's goal gradient is 97-99.7 % noise.
+   For that check alone: ``--humanoids= --train_seconds=0 --finetune_seconds=420``.
 
 Everything lands in ``--out``: ``device_check.json`` (every benchmark line, the training summary,
 the machine, each step's wall time and status), ``learning_curve.png`` and the training's
@@ -43,6 +49,14 @@ flags.DEFINE_string("train_workdir", "/tmp/interprior_device_check_train",
 flags.DEFINE_integer("train_seconds", 240, "Training wall-time budget (0: skip training).")
 flags.DEFINE_string("train_variant", "smpl", "configs/expert.py variant to train.")
 flags.DEFINE_list("train_overrides", [], "Extra --config.x=y overrides for the training run.")
+flags.DEFINE_integer("finetune_seconds", 0, "Stage-3 finetune wall-time budget (0: skip).")
+flags.DEFINE_integer("finetune_envs", 4096, "Stage-3 finetune: config.finetune.num_envs.")
+flags.DEFINE_string("finetune_workdir", "/tmp/interprior_device_check_finetune",
+                    "Stage-3 finetune workdir (outside --out: its curve, history and evaluation "
+                    "are copied).")
+flags.DEFINE_list("finetune_overrides", ["inbetween.w_place=1.0",
+                                         "finetune.anchor_optimizer=separate"],
+                  "Extra --config.x=y overrides for the Stage-3 finetune.")
 flags.DEFINE_bool("dry_run", False, "Tiny sizes and budgets (checks the script on a CPU).")
 FLAGS = flags.FLAGS
 
@@ -55,10 +69,19 @@ def _warp_available() -> bool:
     return False
 
 
+#: Stage 3's check: the committed bundles it starts from, and its evaluation.
+FINETUNE_STUDENT = "pretrained/locomotion_student_timed"
+FINETUNE_EXPERT = "pretrained/locomotion_expert"
+
+
 def plan(dry_run: bool, humanoids, num_envs, impls, train_seconds: int, train_variant: str,
-         train_overrides, workdir: pathlib.Path, bench_timeout_s: int) -> list[dict]:
+         train_overrides, workdir: pathlib.Path, bench_timeout_s: int, finetune_seconds: int = 0,
+         finetune_envs: int = 4096, finetune_overrides=(),
+         finetune_workdir: pathlib.Path | None = None, out: pathlib.Path | None = None
+         ) -> list[dict]:
   """The steps to run, in order: ``{name, cmd, timeout_s, parse}`` (``parse``: "json_lines" for
-  a benchmark, "train" for the training run)."""
+  a benchmark, "train" for a training run, "none" for the evaluation, which writes into
+  ``out``)."""
   py = sys.executable
   steps = []
   sizes = ["8"] if dry_run else list(num_envs)
@@ -89,11 +112,38 @@ def plan(dry_run: bool, humanoids, num_envs, impls, train_seconds: int, train_va
         "name": f"train/{train_variant}",
         "cmd": [py, str(ROOT / "experiments/train_expert.py"),
                 f"--config={ROOT / 'configs/expert.py'}:{train_variant}", f"--workdir={workdir}"]
-               + overrides + [f"--config.{o}" if not o.startswith("--") else o
-                              for o in train_overrides],
+               + overrides + _flags(train_overrides),
         "timeout_s": train_seconds + (300 if dry_run else 150), "parse": "train",
         "workdir": str(workdir)})
+  if finetune_seconds > 0:
+    wd = finetune_workdir or workdir.parent / "finetune"
+    n = 8 if dry_run else finetune_envs
+    overrides = [f"--config.physics_impl={impls[0]}", f"--config.finetune.num_envs={n}",
+                 f"--config.loop.max_wall_s={finetune_seconds}", "--config.loop.log_every=1",
+                 "--config.loop.checkpoint_every=20"]
+    if dry_run:
+      overrides += ["--config.loop.num_iterations=2", "--config.finetune.unroll_length=4"]
+    steps.append({
+        "name": "finetune/locomotion",
+        "cmd": [py, str(ROOT / "experiments/finetune.py"),
+                f"--config={ROOT / 'configs/finetune.py'}:locomotion", f"--workdir={wd}",
+                f"--student={ROOT / FINETUNE_STUDENT}", f"--expert={ROOT / FINETUNE_EXPERT}"]
+               + overrides + _flags(finetune_overrides),
+        "timeout_s": finetune_seconds + (600 if dry_run else 240), "parse": "train",
+        "workdir": str(wd)})
+    episodes = 4 if dry_run else 64
+    steps.append({
+        "name": "evaluate/finetune_snapshot",
+        "cmd": [py, str(ROOT / "experiments/evaluate.py"), f"--workdir={wd}", "--task=snapshot",
+                "--latent_mean", f"--num_episodes={episodes}",
+                f"--out={(out or wd) / 'finetune_snapshot.json'}"],
+        "timeout_s": 600, "parse": "none"})
   return steps
+
+
+def _flags(overrides) -> list[str]:
+  """``x=y`` -> ``--config.x=y`` (a full ``--flag`` passes as it is)."""
+  return [f"--config.{o}" if not o.startswith("--") else o for o in overrides]
 
 
 def run_step(step: dict, timeout_s: float | None = None) -> dict:
@@ -114,7 +164,7 @@ def run_step(step: dict, timeout_s: float | None = None) -> dict:
   if step["parse"] == "json_lines":
     rec["results"] = [json.loads(line) for line in out.splitlines()
                       if line.startswith("{") and line.endswith("}")]
-  else:
+  elif step["parse"] == "train":
     summary = pathlib.Path(step["workdir"]) / "train_summary.json"
     if summary.exists():
       rec["train_summary"] = json.loads(summary.read_text())
@@ -127,7 +177,8 @@ def main(_):
   impls = FLAGS.impls or (["jax", "warp"] if _warp_available() else ["jax"])
   steps = plan(FLAGS.dry_run, FLAGS.humanoids, FLAGS.num_envs, impls, FLAGS.train_seconds,
                FLAGS.train_variant, FLAGS.train_overrides, pathlib.Path(FLAGS.train_workdir),
-               FLAGS.bench_timeout_s)
+               FLAGS.bench_timeout_s, FLAGS.finetune_seconds, FLAGS.finetune_envs,
+               FLAGS.finetune_overrides, pathlib.Path(FLAGS.finetune_workdir), out)
   report = {"job": "device_check", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "dry_run": FLAGS.dry_run, "impls": impls, "steps": []}
   try:
@@ -149,12 +200,12 @@ def main(_):
     print(f"device_check: {rec['name']}: {rec['status']} ({rec['wall_s']} s)", flush=True)
     (out / "device_check.json").write_text(json.dumps(report, indent=1))
   (out / "device_check.json").write_text(json.dumps(report, indent=1))
-  train = next((s for s in steps if s["parse"] == "train"), None)
-  if train is not None:
+  for train in (s for s in steps if s["parse"] == "train"):
     wd = pathlib.Path(train["workdir"])
+    prefix = "finetune_" if train["name"].startswith("finetune") else ""
     for name in ("learning_curve.png", "history.jsonl", "evals.json"):
       if (wd / name).exists():
-        shutil.copy(wd / name, out / name)
+        shutil.copy(wd / name, out / (prefix + name))
   print(f"device_check: report in {out / 'device_check.json'}")
 
 

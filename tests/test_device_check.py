@@ -39,6 +39,29 @@ def test_plan_covers_every_humanoid_size_and_backend(tmp_path):
   assert "--variant=smoke" in dry[0]["cmd"] and "--config.steps=5" in dry[1]["cmd"]
 
 
+def test_plan_stage3_finetune_at_the_accelerator_batch(tmp_path):
+  """--finetune_seconds > 0 adds the Stage-3 finetune (committed bundles, the batch, every env
+  group on the first MJX backend, the overrides) and its snapshot evaluation into --out."""
+  dc = _module()
+  steps = dc.plan(False, [], ["4096"], ["warp", "jax"], 0, "smpl", [], tmp_path / "train", 90,
+                  finetune_seconds=420, finetune_envs=2048,
+                  finetune_overrides=["finetune.anchor_optimizer=separate"],
+                  finetune_workdir=tmp_path / "ft", out=tmp_path / "out")
+  assert [s["name"] for s in steps] == ["finetune/locomotion", "evaluate/finetune_snapshot"]
+  ft = " ".join(steps[0]["cmd"])
+  for part in ("configs/finetune.py:locomotion", f"--workdir={tmp_path / 'ft'}",
+               "--student=" + str(dc.ROOT / dc.FINETUNE_STUDENT), "--config.physics_impl=warp",
+               "--config.finetune.num_envs=2048", "--config.loop.max_wall_s=420",
+               "--config.finetune.anchor_optimizer=separate"):
+    assert part in ft, part
+  assert steps[0]["parse"] == "train" and steps[0]["timeout_s"] > 420
+  ev = " ".join(steps[1]["cmd"])
+  assert "--task=snapshot" in ev and f"--out={tmp_path / 'out' / 'finetune_snapshot.json'}" in ev
+  for b in (dc.FINETUNE_STUDENT, dc.FINETUNE_EXPERT):
+    assert (dc.ROOT / b / "policy" / "config.json").exists(), b
+  assert not dc.plan(False, [], ["4096"], ["jax"], 0, "smpl", [], tmp_path, 90)
+
+
 def test_run_step_parses_json_and_records_timeouts():
   dc = _module()
   ok = dc.run_step({"name": "echo", "cmd": [sys.executable, "-c",

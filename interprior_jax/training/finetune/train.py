@@ -540,6 +540,13 @@ def resolve_config(config: ml_collections.ConfigDict, student_config: dict
     _override(c.getup_env, c.get("getup_env_overrides", ml_collections.ConfigDict()).to_dict(),
               known, "config.getup_env_overrides")
     c.distill.network.num_tasks = len(goal_env.TASKS)
+  impl = c.get("physics_impl", "")
+  if impl:  # one backend for every env group (a run-level choice, not an env override)
+    from interprior_jax.envs import physics
+    physics.check_impl(impl)
+    for section in (c.env, c.preserve.env, c.get("getup_env")):
+      if section is not None:
+        section.impl = impl
   return c
 
 
