@@ -209,26 +209,24 @@ def _export_student(run, dest, config, clips) -> None:
       **measured, "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
   }
   if stage3 and float(config.finetune.get("getup_fraction", 0.0)) > 0:
-    manifest.update(_getup_evals(dest / ckpt_lib.BUNDLE_DIR))
+    manifest.update(_getup_evals(dest / ckpt_lib.BUNDLE_DIR, config))
   (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
   print(f"export_pretrained: {dest} ({size:.2f} MB): " + ", ".join(
       f"{k} {v['success_rate']}" for k, v in measured["eval"].items()))
 
 
-def _getup_evals(bundle_dir) -> dict:
+def _getup_evals(bundle_dir, config) -> dict:
   """The get-up skill's numbers of a finetune trained with it (``distill_eval.evaluate_getup``,
   prior mean): ``eval_getup`` (``--task_episodes`` episodes, seed 0), the same episodes played by
   ``--student`` (``eval_getup_student``: the prior before the skill, the baseline) and
   ``ci_check_getup`` (what tests/test_pretrained.py reproduces), all from starts tipped in
-  ``--getup_tilt`` (default: the finetune's training range), recorded as ``tilt_deg``."""
+  ``--getup_tilt`` (default: the finetune's training range), recorded as ``tilt_deg``.
+  ``config``: the bundle's (already loaded and validated by the caller)."""
   import pathlib
-
-  import ml_collections
 
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training import distill_eval
 
-  config = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
   tilt = distill_eval.getup_config(config, FLAGS.getup_tilt).env.init.fallen_tilt_deg
 
   def run(where, n):
