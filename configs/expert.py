@@ -62,6 +62,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       # keeps arms and legs out of the object (docs/results.md, "the carry":
       # --config.data.synth_ik.clear_rounds=3), w_hand_rot 20 then keeps the palms flat on it.
       "synth_ik": {k: getattr(synth_config.IKConfig, k) for k in ("clear_rounds", "w_hand_rot")},
+      # synthetic only: HandConfig overrides; a negative palm_margin puts the held palms' targets
+      # inside the object's faces, so tracking the reference squeezes it.
+      "synth_hand": {"palm_margin": synth_config.HandConfig.palm_margin},
       "max_clips": 0,  # 0: all
       "max_frames": 0,  # > 0: keep each clip's first N frames
       "object": "largetable",  # the HOI env takes one object: keep its clips ("" = no filter)

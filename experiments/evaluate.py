@@ -75,6 +75,9 @@ flags.DEFINE_string("video_out", None, "MP4 path (default: next to the JSON, epi
 flags.DEFINE_float("tolerance_scale", 1.0, "Goal tasks: goals reached within this multiple "
                    "of the task's tolerances (contacts excepted); e.g. a Stage-3 run's "
                    "inbetween.reach_tolerance_scale. Output name gets _tol<scale>.")
+flags.DEFINE_enum("planner", "", ["", "root"], "Goal tasks: the student acts through this goal "
+                  "planner (interprior_jax/control/planner.py; 'root': pelvis waypoints towards "
+                  "the snapshot goal fill the empty trajectory tokens).")
 flags.DEFINE_bool("latent_mean", False, "Goal tasks: the student acts on the prior's mean latent "
                   "(deterministic) instead of a per-episode prior sample.")
 FLAGS = flags.FLAGS
@@ -95,14 +98,15 @@ def main(_):
     tag = ("goal_tasks" if FLAGS.task == "all" else FLAGS.task)
     name = (f"eval_{tag}" + ("_expert" if FLAGS.expert else "")
             + ("_latent_mean" if FLAGS.latent_mean else "")
+            + (f"_planner_{FLAGS.planner}" if FLAGS.planner else "")
             + (f"_tol{FLAGS.tolerance_scale:g}" if FLAGS.tolerance_scale != 1.0 else "")
             + (f"_tilt{'-'.join(FLAGS.getup_tilt)}" if FLAGS.getup_tilt else "")
             + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
     if FLAGS.video is not None and FLAGS.task == "all":
       raise ValueError("--video: name one goal task (--task), not 'all'")
-    if FLAGS.task == "getup" and (FLAGS.expert or FLAGS.tolerance_scale != 1.0):
-      raise ValueError("--task getup: --expert and --tolerance_scale do not apply")
+    if FLAGS.task == "getup" and (FLAGS.expert or FLAGS.tolerance_scale != 1.0 or FLAGS.planner):
+      raise ValueError("--task getup: --expert, --tolerance_scale and --planner do not apply")
     if FLAGS.getup_tilt is not None and (FLAGS.task != "getup" or len(FLAGS.getup_tilt) != 2):
       raise ValueError(f"--getup_tilt={FLAGS.getup_tilt}: two numbers LO,HI, with --task getup")
 
@@ -120,7 +124,8 @@ def main(_):
                                              FLAGS.num_episodes, FLAGS.seed,
                                              expert_dir=FLAGS.expert,
                                              latent_mean=FLAGS.latent_mean,
-                                             tolerance_scale=FLAGS.tolerance_scale, **video)
+                                             tolerance_scale=FLAGS.tolerance_scale,
+                                             planner=FLAGS.planner, **video)
     meta = {"workdir": str(workdir), "acting": FLAGS.expert or "student", **launch.provenance()}
     if FLAGS.task == "all":
       tasks = [t for t in distill_eval.TASKS if not (FLAGS.expert and t == "random_init")]

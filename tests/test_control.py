@@ -181,3 +181,41 @@ def test_get_up_command_gives_no_goal_and_names_its_task():
   assert not np.any(np.asarray(m)) and not np.any(np.asarray(g))
   assert commands.TASK_COMMANDS["get_up"] in goal_env.TASKS
   assert "get_up" in commands.help_text()
+
+
+def test_root_planner_fills_trajectory_tokens_with_pelvis_waypoints():
+  """Goal planner 'root' (control/planner.py): token k = the snapshot's pelvis residual times
+  min(k / n, 1) on the pelvis entries only, with the root family's mask and the lead time k dt;
+  episodes whose snapshot hides the pelvis (or has no steps left) keep their tokens."""
+  from interprior_jax.control import planner
+
+  T = D + 1  # with the lead-time entry last
+  names = goals_lib.FIELDS + ("time",)
+  ids = np.append(IDS, len(goals_lib.FIELDS))
+  entries = planner.root_entries(names, ids)
+  root = np.concatenate([FIELD["root_height"], FIELD["body_pos"][:3], FIELD["body_rot"][:3]])
+  np.testing.assert_array_equal(np.sort(entries), np.sort(root))
+  rng = np.random.default_rng(0)
+  goals = jnp.asarray(rng.normal(size=(3, H + 1, T)), jnp.float32)
+  mask = jnp.ones((3, H + 1, T)).at[1, -1, FIELD["body_pos"][0]].set(0.0)  # episode 1: no pelvis x
+  n = jnp.array([2, 10, 0], jnp.int32)  # episode 2: no steps left
+  g, m = planner.root_waypoints(goals, mask, n, entries, 0.1, time_entry=D)
+  snap = np.asarray(goals[0, -1])
+  for k in range(1, H + 1):
+    want = np.zeros(T)
+    want[root] = snap[root] * min(k / 2, 1.0)
+    want[D] = 0.1 * k
+    np.testing.assert_allclose(np.asarray(g[0, k - 1]), want, rtol=1e-6, atol=1e-7)
+    want_m = np.zeros(T)
+    want_m[root] = 1.0
+    want_m[D] = 1.0
+    np.testing.assert_array_equal(np.asarray(m[0, k - 1]), want_m)
+  # the root family's mask is what the planner writes (same entries as MASK_FAMILIES["root"])
+  fam = np.asarray(goals_lib.mask_to_flat(goals_lib.MASK_FAMILIES["root"](B, C, None), B, C))
+  np.testing.assert_array_equal(np.flatnonzero(fam), np.sort(root))
+  for e in (1, 2):  # untouched
+    np.testing.assert_array_equal(np.asarray(g[e]), np.asarray(goals[e]))
+    np.testing.assert_array_equal(np.asarray(m[e]), np.asarray(mask[e]))
+  np.testing.assert_array_equal(np.asarray(g[:, -1]), np.asarray(goals[:, -1]))  # snapshot kept
+  with pytest.raises(ValueError, match="unknown planner"):
+    planner.make_planner("spline", None, 0.1)

@@ -2,7 +2,7 @@
 the top of each carry clip's lift and 20 frames later.
 
   python experiments/probes/carry_hold.py BUNDLE [policy=1] [margin=M] [hand_friction=F]
-      [clear_rounds=N] [w_hand_rot=W] [trace=1] [solimp=D] [solref=T] [phys.<PhysicsOptions field>=V ...]
+      [clear_rounds=N] [w_hand_rot=W] [mass=S] [torsion=T] [trace=1] [solimp=D] [solref=T] [phys.<PhysicsOptions field>=V ...]
 
 BUNDLE: an expert inference bundle of the embedded clips (e.g. pretrained/embedded_expert/policy);
 its config rebuilds the env and the clips (``margin`` regenerates them with another
@@ -102,6 +102,12 @@ def main(bundle_dir: str, *overrides: str):
       use_policy = v == "1"
     elif k == "trace":
       trace = v == "1"
+    elif k == "mass":  # the box's mass (and inertia) times v, every episode
+      config.env.randomize.update(enabled=True, mass_scale=(float(v),) * 2,
+                                  inertia_scale=(float(v),) * 2, com_offset=0.0,
+                                  friction_scale=(1.0, 1.0), size_scale=(1.0, 1.0))
+    elif k == "torsion":  # condim 4 on the object's geoms, torsional friction v (m)
+      geom_sol[k] = float(v)
     elif k == "solimp":
       geom_sol[k] = float(v)
     elif k == "solref":  # T (time constant, s) or -K:-B (direct stiffness N/m : damping N s/m)
@@ -118,6 +124,9 @@ def main(bundle_dir: str, *overrides: str):
       pm.geom_solimp[geoms, :3] = (dmin, dmin + (1 - dmin) / 2, 0.001)
     if "solref" in geom_sol:
       pm.geom_solref[geoms] = geom_sol["solref"]
+    if "torsion" in geom_sol:
+      pm.geom_condim[geoms] = 4
+      pm.geom_friction[geoms, 1] = geom_sol["torsion"]
   act_fn = ppo.bundle_policy(bundle, deterministic=True)
   step = jax.jit(env.step)
   zero = jnp.zeros(env.action_size)

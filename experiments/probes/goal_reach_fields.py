@@ -2,8 +2,9 @@
 and the same for the expert driving the same GoalEnv on its full reference (docs/results.md,
 "Stage 2 on the CPU").
 
-  [LATENT=mean] python experiments/probes/goal_reach_fields.py STUDENT_BUNDLE_DIR TASK N [EXPERT_DIR]
+  [LATENT=mean] [PLANNER=root] python experiments/probes/goal_reach_fields.py STUDENT_BUNDLE_DIR TASK N [EXPERT_DIR]
 
+PLANNER=root: the student acts through that goal planner (evaluate.py --planner).
 LATENT=mean: the student acts on the prior's mean latent (evaluate.py --latent_mean); default a
 prior sample per episode.
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from interprior_jax import runtime  # noqa: E402
+from interprior_jax.control import planner as planner_lib  # noqa: E402
 from interprior_jax.training import checkpoint as ck  # noqa: E402
 from interprior_jax.training.distill import train as distill  # noqa: E402
 from interprior_jax.envs import goal_env  # noqa: E402
@@ -42,6 +44,10 @@ expert_dir = sys.argv[4] if len(sys.argv) > 4 else 'pretrained/embedded_expert'
 eps_scale = 0.0 if os.environ.get("LATENT") == "mean" else 1.0
 actors = {"student": de.goal_actor(config, base, (params, act_eps), None, eps_scale),
           "expert": de.goal_actor(config, base, None, expert_dir)}
+# PLANNER=root: the student acts through that goal planner (evaluate.py --planner).
+_plan = planner_lib.make_planner(os.environ.get("PLANNER", ""), src, float(base.dt))
+if _plan is not None:
+  actors["student"] = (lambda a: lambda obs: a(_plan(obs)))(actors["student"])
 reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(jax.random.PRNGKey(0), n))
 # The token judged: the snapshot (-1, default) or the trajectory task's t+1 preview (TOKEN=0).
 TOKEN = int(os.environ.get("TOKEN", "-1" if task.token == "snapshot" else "0"))

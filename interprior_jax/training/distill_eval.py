@@ -227,11 +227,13 @@ def best_goal_episode(per: dict) -> int:
 
 def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
                        expert_dir=None, latent_mean: bool = False,
-                       tolerance_scale: float = 1.0):
+                       tolerance_scale: float = 1.0, planner: str = ""):
   """The batch of episodes :func:`evaluate_goal_task` plays (same arguments): ``(task, genv,
   act, reset, metric_names, limits)``, with the task's goal env, the acting function ``act(obs:
-  StudentObs [N]) -> action [N, A]``, the reset states ``[N]``, the env's metric names and its
+  StudentObs [N]) -> action [N, A]`` (through ``planner``, :mod:`interprior_jax.control.planner`,
+  when one is named), the reset states ``[N]``, the env's metric names and its
   :func:`trajectory_limits`."""
+  from interprior_jax.control import planner as planner_lib
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.training.distill import train as distill
   from interprior_jax.envs import registry
@@ -252,6 +254,11 @@ def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int 
   k_reset, _ = jax.random.split(jax.random.PRNGKey(seed))
   reset = jax.jit(jax.vmap(genv.reset))(jax.random.split(k_reset, num_episodes))
   act = goal_actor(config, base, (params, act_eps), expert_dir, 0.0 if latent_mean else 1.0)
+  plan = planner_lib.make_planner(planner, genv.source, float(base.dt))
+  if plan is not None:
+    if expert_dir is not None:
+      raise ValueError(f"planner {planner!r}: the expert acts on the full reference, not on goals")
+    act = (lambda a: lambda obs: a(plan(obs)))(act)
   return task, genv, act, reset, METRICS.get(config.env_kind, ()), trajectory_limits(config)
 
 
@@ -279,7 +286,7 @@ def goal_actor(config, base, student, expert_dir=None, latent_scale: float = 1.0
 def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
                        expert_dir=None, latent_mean: bool = False,
                        video_episode: int | None = None, video_path=None,
-                       tolerance_scale: float = 1.0) -> dict:
+                       tolerance_scale: float = 1.0, planner: str = "") -> dict:
   """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`).
 
   ``expert_dir``: play the same episodes with the expert bundle there acting instead, on the full
@@ -290,11 +297,14 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   ``tolerance_scale``: goals reached within this multiple of the tolerances (contacts
   excepted; 1: the task's; e.g. a Stage-3 run's ``inbetween.reach_tolerance_scale``, to score a
   policy on the band it was trained on; recorded as ``tolerance``).
+  ``planner``: the student acts through that goal planner (:mod:`interprior_jax.control.planner`,
+  e.g. "root": pelvis waypoints towards the snapshot goal; recorded as ``planner``)
   ``video_episode``: render that episode (``-1``: :func:`best_goal_episode`) to ``video_path``
   (MP4) with the goal's reference frame as a translucent ghost (result key ``video``), and its
   :func:`record_goal_episode` arrays beside it (``.npz``: to re-render or analyse)."""
   task, genv, act, reset, metric_names, limits = goal_task_episodes(
-      bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean, tolerance_scale)
+      bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean, tolerance_scale,
+      planner)
   if task.token != "trajectory":
     limits = {}
   per = jax.device_get(jax.jit(lambda s: run_task(genv, act, s, task, metric_names, limits))(
@@ -303,7 +313,7 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   # random_init: episodes whose object goal is met before the first action say nothing.
   counted = per["trivial"] == 0 if task.random_init else np.ones(num_episodes, bool)
   result = {"task": task_name, "definition": dataclasses.asdict(task),
-            "latent": "prior mean" if latent_mean else "prior sample",
+            "latent": "prior mean" if latent_mean else "prior sample", "planner": planner,
             "num_episodes": int(num_episodes), "num_trivial": int(num_episodes - counted.sum()),
             "success_rate": float(np.mean(per["success"][counted])) if counted.any() else None,
             "failure_rate": float(np.mean(per["terminated"])),

@@ -1,0 +1,206 @@
+"""Is a carry clip's grip feasible once balance is taken away?  The humanoid's root follows the
+reference kinematically (its free joint is set to the reference pose and velocity at every
+physics substep: an infinitely strong root), every hinge is PD-driven to the reference (zero
+residual), and the box is free.  Prints, per carry clip, how far the box is from its reference
+(height and horizontal) at a few frames from the start of the grasp to the clip's end.
+
+  python experiments/probes/carry_kinematic_root.py BUNDLE [margin=M] [clear_rounds=N]
+      [w_hand_rot=W] [mass=S] [gain=G] [hand_friction=F]
+      [ik.<IKConfig field>=V] [hand.<HandConfig field>=V] [rand.<SceneRandomConfig field>=V] [trace=1]
+
+BUNDLE: an expert inference bundle of the embedded clips (its config rebuilds env and clips).
+``margin``: HandConfig.palm_margin (negative: palm targets inside the faces, a squeeze);
+``mass``: the box's mass and inertia times S; ``gain``: every hinge's kp and kv times G (a
+stronger arm); ``hand_friction``: the humanoid's sliding friction.  Plain MuJoCo C on the env's
+own model (the episode's object rows applied).  docs/results.md, "the carry".
+"""
+import copy
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import ml_collections  # noqa: E402
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from interprior_jax.envs import contract, init_states, perturbations, registry  # noqa: E402
+from interprior_jax.motion import sources  # noqa: E402
+from interprior_jax.training import checkpoint as ckpt_lib  # noqa: E402
+
+
+def _quat_slerp(q0, q1, w):
+  q1 = q1 if np.dot(q0, q1) >= 0 else -q1
+  q = (1 - w) * q0 + w * q1
+  return q / np.linalg.norm(q)
+
+
+def _hand_box_dist(m, d, env):
+  """(2,) each wrist's closest geom distance to the box (m; negative: inside), and the same for
+  the elbows."""
+  ob = int(env.idx.obj_body_id)
+  og = np.flatnonzero(m.geom_bodyid == ob)
+  out = []
+  for name in ("L_Wrist", "R_Wrist", "L_Elbow", "R_Elbow"):
+    h = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+    hg = np.flatnonzero(m.geom_bodyid == h)
+    out.append(min(mujoco.mj_geomDistance(m, d, int(a), int(b), 0.2, None)
+                   for a in hg for b in og))
+  return np.asarray(out)
+
+
+def act_ids_of(m):
+  return np.arange(m.nu)
+
+
+def _trace(m, d, env, f, c, dref) -> None:
+  """One line: the box's and the reference box's height, each wrist geom's signed distance to
+  the box and the humanoid-box normal force by body."""
+  ob = int(env.idx.obj_body_id)
+  forces = {}
+  f6 = np.zeros(6)
+  for k in range(d.ncon):
+    con = d.contact[k]
+    b1, b2 = m.geom_bodyid[con.geom1], m.geom_bodyid[con.geom2]
+    if ob not in (b1, b2) or 0 in (b1, b2):
+      continue
+    other = b2 if b1 == ob else b1
+    mujoco.mj_contactForce(m, d, k, f6)
+    name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, other)
+    forces[name] = forces.get(name, 0.0) + f6[0]
+  ref = env.library.frame(jnp.int32(dref[1]), jnp.float32(f / c.fps))
+  rq, _ = init_states.reference_state(ref, jnp.asarray(d.qpos, jnp.float32), env.idx, m.nv)
+  dref[0].qpos[:] = np.asarray(rq)
+  mujoco.mj_kinematics(m, dref[0])
+  oz = d.xpos[ob][2]
+  hb = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("L_Wrist", "R_Wrist")]
+  hi = [list(c.body_names).index(n) for n in ("L_Wrist", "R_Wrist")]
+  terr = np.linalg.norm(d.xpos[hb] - c.body_pos[f][hi], axis=-1)
+  oq = int(env.idx.obj_qpos_adr)
+  q_sim, q_ref = d.qpos[oq + 3:oq + 7], c.obj_quat[f]
+  tilt = np.degrees(2 * np.arccos(min(abs(float(np.dot(q_sim, q_ref))), 1.0)))
+  qa = np.asarray(m.jnt_qposadr[m.actuator_trnid[act_ids_of(m), 0]])
+  qerr = d.qpos[qa] - c.joint_pos[f]
+  worst = np.argsort(-np.abs(qerr))[:3]
+  names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, int(act_ids_of(m)[i])) for i in worst]
+  print(f"   f{f}: worst hinges {[(n, round(float(np.degrees(qerr[i])))) for n, i in zip(names, worst)]} deg")
+  print(f"   f{f}: box rotated {tilt:.0f} deg from its reference; wrists off their reference {np.round(terr * 100, 1)} cm; box z {oz:.3f} (ref {c.obj_pos[f][2]:.3f}), wrists / elbows to box: sim "
+        f"{np.round(_hand_box_dist(m, d, env) * 100, 1)} cm, reference "
+        f"{np.round(_hand_box_dist(m, dref[0], env) * 100, 1)} cm, force "
+        f"{ {k: round(v) for k, v in forces.items()} }")
+
+
+def main(bundle_dir: str, *overrides: str):
+  config = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
+  config.env.perturb.mode = "off"
+  config.env.randomize.enabled = False
+  gain = 1.0
+  trace = False
+  opts = {}
+  torsion = None
+  lead = False
+  for a in overrides:
+    k, _, v = a.partition("=")
+    if k == "margin":
+      config.data.synth_hand = {"palm_margin": float(v)}
+    elif k in ("clear_rounds", "w_hand_rot"):
+      config.data.synth_ik = {**config.data.get("synth_ik", {}),
+                              k: (int(v) if k == "clear_rounds" else float(v))}
+    elif k == "mass":
+      config.env.randomize.update(enabled=True, mass_scale=(float(v),) * 2,
+                                  inertia_scale=(float(v),) * 2, com_offset=0.0,
+                                  friction_scale=(1.0, 1.0), size_scale=(1.0, 1.0))
+    elif k.startswith("ik.") or k.startswith("hand.") or k.startswith("rand."):
+      group, field = k.split(".", 1)
+      key = {"ik": "synth_ik", "hand": "synth_hand", "rand": "synth_rand"}[group]
+      cur = config.data.get(key, None)
+      cur = cur.to_dict() if hasattr(cur, "to_dict") else dict(cur or {})
+      def _num(x):
+        try:
+          return float(x)
+        except ValueError:
+          return x
+      val = (tuple(_num(x) for x in v.split(",") if x) if "," in v
+             else float(v) if "." in v or "e" in v else int(v))
+      config.data[key] = {**cur, field: val}
+    elif k.startswith("opt."):  # MjOption field on the probe's model copy, e.g. opt.noslip_iterations=10
+      opts[k[4:]] = float(v)
+    elif k == "torsion":  # condim 4 on the object's geoms, torsional friction v (m)
+      torsion = float(v)
+    elif k == "lead":  # PD targets lead the reference by kv/kp x its joint velocity
+      lead = v == "1"
+    elif k == "trace":
+      trace = v == "1"
+    elif k == "gain":
+      gain = float(v)
+    elif k == "hand_friction":
+      config.env.scene.friction = (float(v),) + tuple(config.env.scene.friction)[1:]
+    else:
+      raise SystemExit(f"carry_kinematic_root.py: unknown argument {a!r}")
+  clips = sources.load_clips(config, None)
+  env = registry.make_env(config, clips)
+  idx, spec = env.idx, env.spec
+  sub = int(config.env.substeps)
+  act_ids = np.asarray(spec.actuator_ids)
+  rq = int(idx.root_qpos_adr)
+  rv = int(env.physics.model.jnt_dofadr[env.physics.model.body_jntadr[spec.root_body_id]])
+  for ci, c in enumerate(clips):
+    if "carry" not in c.name:
+      continue
+    holding = np.flatnonzero(np.asarray(c.obj_contact) > 0)
+    f0 = max(int(holding[0]) - 5, 0)
+    s = env.reset_to(jax.random.PRNGKey(0), jnp.int32(ci), jnp.float32(f0 / c.fps), False)
+    m = copy.copy(env.physics.model)
+    for name, val in opts.items():
+      setattr(m.opt, name, type(getattr(m.opt, name))(val))
+    m.actuator_gainprm[:, 0] *= gain
+    m.actuator_biasprm[:, 1:3] *= gain
+    vals = perturbations.object_values(env.obj_base, s.info[contract.INFO_OBJ_PARAMS])
+    base = env.obj_base
+    for name, val in vals.items():
+      getattr(m, name)[base.body_id if name.startswith("body_") else base.geom_ids] = np.asarray(val)
+    if torsion is not None:
+      m.geom_condim[base.geom_ids] = 4
+      m.geom_friction[base.geom_ids, 1] = torsion
+    tau = (m.actuator_biasprm[act_ids, 2] / m.actuator_biasprm[act_ids, 1])  # -kv / -kp
+    d = mujoco.MjData(m)
+    d.qpos[:] = np.asarray(s.pipeline_state.qpos)
+    d.qvel[:] = np.asarray(s.pipeline_state.qvel)
+    oq = int(idx.obj_qpos_adr)
+    rows = []
+    for f in range(f0, c.num_frames - 1):
+      q_next = c.joint_pos[f + 1]
+      if lead:  # kp (q* - q) - kv qdot = kp (q_ref - q) + kv (qdot_ref - qdot)
+        q_next = q_next + tau * (c.joint_pos[min(f + 2, c.num_frames - 1)] - c.joint_pos[f]) * c.fps / 2
+      targets = np.asarray(env.targets_from_ref(jnp.zeros(env.action_size),
+                                                jnp.asarray(q_next, jnp.float32)))
+      d.ctrl[act_ids] = targets
+      v = (c.root_pos[f + 1] - c.root_pos[f]) * c.fps
+      for k in range(sub):
+        w = (k + 1) / sub
+        d.qpos[rq:rq + 3] = (1 - w) * c.root_pos[f] + w * c.root_pos[f + 1]
+        d.qpos[rq + 3:rq + 7] = _quat_slerp(c.root_quat[f], c.root_quat[f + 1], w)
+        d.qvel[rv:rv + 3] = v
+        d.qvel[rv + 3:rv + 6] = 0.0
+        mujoco.mj_step(m, d)
+      err = d.qpos[oq:oq + 3] - c.obj_pos[f + 1]
+      if trace and f < f0 + 40 and (f - f0) % 3 == 0:
+        _trace(m, d, env, f + 1, c, (mujoco.MjData(m), ci))
+      rows.append((f + 1, err[2], np.linalg.norm(err[:2])))
+      if not np.all(np.isfinite(d.qpos)):
+        break
+    rows = np.asarray(rows)
+    lost = rows[np.abs(rows[:, 1]) > 0.15]
+    print(f"{c.name} ({' '.join(overrides) or 'defaults'}): grasp from frame {f0}, clip "
+          f"{c.num_frames} frames; box lost (|dz| > 0.15 m) at frame "
+          f"{int(lost[0, 0]) if len(lost) else '-'}")
+    for r in rows[::max(len(rows) // 8, 1)]:
+      print(f"   frame {int(r[0])}: box dz {r[1]:+.3f} m, dxy {r[2]:.3f} m")
+
+
+if __name__ == "__main__":
+  if len(sys.argv) < 2:
+    raise SystemExit(__doc__)
+  main(*sys.argv[1:])
