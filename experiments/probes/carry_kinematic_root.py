@@ -1,18 +1,28 @@
 """Is a carry clip's grip feasible once balance is taken away?  The humanoid's root follows the
 reference kinematically (its free joint is set to the reference pose and velocity at every
 physics substep: an infinitely strong root), every hinge is PD-driven to the reference (zero
-residual), and the box is free.  Prints, per carry clip, how far the box is from its reference
-(height and horizontal) at a few frames from the start of the grasp to the clip's end.
+residual), and the object is free.  Prints, per carry clip (the object lifted by >= 3 cm), the
+first frame at which the object is 0.15 m below / above its reference ("lost") and 0.15 m away
+from it horizontally ("left behind"), and how far it is from its reference at a few frames from
+the start of the grasp to the clip's end.
 
-  python experiments/probes/carry_kinematic_root.py BUNDLE [margin=M] [clear_rounds=N]
-      [w_hand_rot=W] [mass=S] [gain=G] [hand_friction=F]
-      [ik.<IKConfig field>=V] [hand.<HandConfig field>=V] [rand.<SceneRandomConfig field>=V] [trace=1]
+  python experiments/probes/carry_kinematic_root.py BUNDLE [mass=S] [gain=G] [hand_friction=F]
+      [torsion=T] [lead=1] [opt.<MjOption field>=V] [ik.<IKConfig field>=V]
+      [hand.<HandConfig field>=V] [rand.<SceneRandomConfig field>=V] [trace=1]
 
-BUNDLE: an expert inference bundle of the embedded clips (its config rebuilds env and clips).
-``margin``: HandConfig.palm_margin (negative: palm targets inside the faces, a squeeze);
-``mass``: the box's mass and inertia times S; ``gain``: every hinge's kp and kv times G (a
-stronger arm); ``hand_friction``: the humanoid's sliding friction.  Plain MuJoCo C on the env's
-own model (the episode's object rows applied).  docs/results.md, "the carry".
+BUNDLE: an expert inference bundle; its config rebuilds the env and the clips (the embedded
+synthetic clips, whose generator the ik. / hand. / rand. overrides change; or real clips, e.g.
+pretrained/largetable_expert/policy).  ``mass``: the object's mass and inertia times S; ``gain``:
+every hinge's kp and kv times G; ``hand_friction``: the humanoid's sliding friction; ``torsion``:
+condim 4 on the object's geoms with torsional friction T (m); ``lead=1``: PD targets lead the
+reference by kv/kp x its joint velocity (position actuators with kv otherwise trail a moving
+target by kv/kp seconds at any gain); ``opt.*``: MjOption fields (cone, impratio,
+noslip_iterations, ...).  Tuple values are comma lists (``ik.clear_bodies=Shoulder,Elbow,``).
+``trace=1``: every 3 frames of the first 40, the object's rotation from its reference, the wrists'
+offsets from their reference, the wrists' and elbows' signed distances to the object (simulation
+and reference pose), the humanoid-object normal forces by body and the worst-tracked hinges.
+Plain MuJoCo C on the env's own model (the episode's object rows applied).  docs/results.md,
+"the carry".
 """
 import copy
 import os
@@ -29,6 +39,9 @@ import numpy as np  # noqa: E402
 from interprior_jax.envs import contract, init_states, perturbations, registry  # noqa: E402
 from interprior_jax.motion import sources  # noqa: E402
 from interprior_jax.training import checkpoint as ckpt_lib  # noqa: E402
+
+
+LIFTED = 0.03  # m: a clip whose object rises at least this much is a carry (a lifted table: ~5 cm)
 
 
 def _quat_slerp(q0, q1, w):
@@ -103,12 +116,7 @@ def main(bundle_dir: str, *overrides: str):
   lead = False
   for a in overrides:
     k, _, v = a.partition("=")
-    if k == "margin":
-      config.data.synth_hand = {"palm_margin": float(v)}
-    elif k in ("clear_rounds", "w_hand_rot"):
-      config.data.synth_ik = {**config.data.get("synth_ik", {}),
-                              k: (int(v) if k == "clear_rounds" else float(v))}
-    elif k == "mass":
+    if k == "mass":
       config.env.randomize.update(enabled=True, mass_scale=(float(v),) * 2,
                                   inertia_scale=(float(v),) * 2, com_offset=0.0,
                                   friction_scale=(1.0, 1.0), size_scale=(1.0, 1.0))
@@ -147,9 +155,9 @@ def main(bundle_dir: str, *overrides: str):
   rq = int(idx.root_qpos_adr)
   rv = int(env.physics.model.jnt_dofadr[env.physics.model.body_jntadr[spec.root_body_id]])
   for ci, c in enumerate(clips):
-    if "carry" not in c.name:
-      continue
     holding = np.flatnonzero(np.asarray(c.obj_contact) > 0)
+    if not len(holding) or np.ptp(c.obj_pos[:, 2]) < LIFTED:  # carries only (the object lifted)
+      continue
     f0 = max(int(holding[0]) - 5, 0)
     s = env.reset_to(jax.random.PRNGKey(0), jnp.int32(ci), jnp.float32(f0 / c.fps), False)
     m = copy.copy(env.physics.model)
@@ -193,9 +201,11 @@ def main(bundle_dir: str, *overrides: str):
         break
     rows = np.asarray(rows)
     lost = rows[np.abs(rows[:, 1]) > 0.15]
-    print(f"{c.name} ({' '.join(overrides) or 'defaults'}): grasp from frame {f0}, clip "
+    left = rows[rows[:, 2] > 0.15]
+    print(f"{c.name} ({' '.join(overrides) or 'defaults'}; object {m.body_mass[base.body_id]:.1f} kg): grasp from frame {f0}, clip "
           f"{c.num_frames} frames; box lost (|dz| > 0.15 m) at frame "
-          f"{int(lost[0, 0]) if len(lost) else '-'}")
+          f"{int(lost[0, 0]) if len(lost) else '-'}, left behind (horizontally > 0.15 m) at frame "
+          f"{int(left[0, 0]) if len(left) else '-'}")
     for r in rows[::max(len(rows) // 8, 1)]:
       print(f"   frame {int(r[0])}: box dz {r[1]:+.3f} m, dxy {r[2]:.3f} m")
 
