@@ -45,6 +45,8 @@ render.default_gl_backend()
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from interprior_jax.control import planner as planner_lib  # noqa: E402
+
 flags.DEFINE_string("workdir", None, "Training workdir holding policy/ (the bundle).",
                     required=True)
 flags.DEFINE_string("clips", None, "Folder of InterAct .pt clips or a native dataset (default: "
@@ -75,7 +77,7 @@ flags.DEFINE_string("video_out", None, "MP4 path (default: next to the JSON, epi
 flags.DEFINE_float("tolerance_scale", 1.0, "Goal tasks: goals reached within this multiple "
                    "of the task's tolerances (contacts excepted); e.g. a Stage-3 run's "
                    "inbetween.reach_tolerance_scale. Output name gets _tol<scale>.")
-flags.DEFINE_enum("planner", "", ["", "root"], "Goal tasks: the student acts through this goal "
+flags.DEFINE_enum("planner", "", list(planner_lib.PLANNERS), "Goal tasks: the student acts through this goal "
                   "planner (interprior_jax/control/planner.py; 'root': pelvis waypoints towards "
                   "the snapshot goal fill the empty trajectory tokens).")
 flags.DEFINE_bool("latent_mean", False, "Goal tasks: the student acts on the prior's mean latent "

@@ -64,10 +64,6 @@ def _hand_box_dist(m, d, env):
   return np.asarray(out)
 
 
-def act_ids_of(m):
-  return np.arange(m.nu)
-
-
 def _trace(m, d, env, f, c, dref) -> None:
   """One line: the box's and the reference box's height, each wrist geom's signed distance to
   the box and the humanoid-box normal force by body."""
@@ -94,10 +90,11 @@ def _trace(m, d, env, f, c, dref) -> None:
   oq = int(env.idx.obj_qpos_adr)
   q_sim, q_ref = d.qpos[oq + 3:oq + 7], c.obj_quat[f]
   tilt = np.degrees(2 * np.arccos(min(abs(float(np.dot(q_sim, q_ref))), 1.0)))
-  qa = np.asarray(m.jnt_qposadr[m.actuator_trnid[act_ids_of(m), 0]])
+  act_ids = np.asarray(env.spec.actuator_ids)  # action order = the clip's joint order
+  qa = np.asarray(m.jnt_qposadr[m.actuator_trnid[act_ids, 0]])
   qerr = d.qpos[qa] - c.joint_pos[f]
   worst = np.argsort(-np.abs(qerr))[:3]
-  names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, int(act_ids_of(m)[i])) for i in worst]
+  names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, int(act_ids[i])) for i in worst]
   print(f"   f{f}: worst hinges {[(n, round(float(np.degrees(qerr[i])))) for n, i in zip(names, worst)]} deg")
   print(f"   f{f}: box rotated {tilt:.0f} deg from its reference; wrists off their reference {np.round(terr * 100, 1)} cm; box z {oz:.3f} (ref {c.obj_pos[f][2]:.3f}), wrists / elbows to box: sim "
         f"{np.round(_hand_box_dist(m, d, env) * 100, 1)} cm, reference "
