@@ -50,14 +50,19 @@ def _quat_slerp(q0, q1, w):
   return q / np.linalg.norm(q)
 
 
-def _hand_box_dist(m, d, env):
-  """(2,) each wrist's closest geom distance to the box (m; negative: inside), and the same for
-  the elbows."""
-  ob = int(env.idx.obj_body_id)
-  og = np.flatnonzero(m.geom_bodyid == ob)
+def _hands_and_forearms(m, env) -> np.ndarray:
+  """(4,) MuJoCo body ids: the two hand bodies (the spec's ``hand_idx``) and their parents
+  (the forearms)."""
+  hands = np.asarray(env.spec.body_ids)[np.asarray(env.spec.hand_idx).ravel()[:2]]
+  return np.concatenate([hands, m.body_parentid[hands]])
+
+
+def _to_object(m, d, env) -> np.ndarray:
+  """(4,) signed distances (m; negative: inside) from each hand and forearm body's geoms to the
+  object's (:func:`_hands_and_forearms` order)."""
+  og = np.flatnonzero(m.geom_bodyid == int(env.idx.obj_body_id))
   out = []
-  for name in ("L_Wrist", "R_Wrist", "L_Elbow", "R_Elbow"):
-    h = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+  for h in _hands_and_forearms(m, env):
     hg = np.flatnonzero(m.geom_bodyid == h)
     out.append(min(mujoco.mj_geomDistance(m, d, int(a), int(b), 0.2, None)
                    for a in hg for b in og))
@@ -65,8 +70,10 @@ def _hand_box_dist(m, d, env):
 
 
 def _trace(m, d, env, f, c, dref) -> None:
-  """One line: the box's and the reference box's height, each wrist geom's signed distance to
-  the box and the humanoid-box normal force by body."""
+  """Two lines at frame ``f``: the three worst-tracked hinges; the object's rotation from its
+  reference, the hands' distances from their reference, the object's height (and its
+  reference's), the hands' and forearms' signed distances to the object in the simulation and in
+  the reference pose (``dref``: (MjData, clip index)), the humanoid-object normal forces by body."""
   ob = int(env.idx.obj_body_id)
   forces = {}
   f6 = np.zeros(6)
@@ -83,22 +90,22 @@ def _trace(m, d, env, f, c, dref) -> None:
   rq, _ = init_states.reference_state(ref, jnp.asarray(d.qpos, jnp.float32), env.idx, m.nv)
   dref[0].qpos[:] = np.asarray(rq)
   mujoco.mj_kinematics(m, dref[0])
-  oz = d.xpos[ob][2]
-  hb = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("L_Wrist", "R_Wrist")]
-  hi = [list(c.body_names).index(n) for n in ("L_Wrist", "R_Wrist")]
-  terr = np.linalg.norm(d.xpos[hb] - c.body_pos[f][hi], axis=-1)
+  hand_layout = np.asarray(env.spec.hand_idx).ravel()[:2]
+  terr = np.linalg.norm(d.xpos[_hands_and_forearms(m, env)[:2]] - c.body_pos[f][hand_layout],
+                        axis=-1)
   oq = int(env.idx.obj_qpos_adr)
   q_sim, q_ref = d.qpos[oq + 3:oq + 7], c.obj_quat[f]
   tilt = np.degrees(2 * np.arccos(min(abs(float(np.dot(q_sim, q_ref))), 1.0)))
   act_ids = np.asarray(env.spec.actuator_ids)  # action order = the clip's joint order
-  qa = np.asarray(m.jnt_qposadr[m.actuator_trnid[act_ids, 0]])
-  qerr = d.qpos[qa] - c.joint_pos[f]
+  qerr = d.qpos[m.jnt_qposadr[m.actuator_trnid[act_ids, 0]]] - c.joint_pos[f]
   worst = np.argsort(-np.abs(qerr))[:3]
   names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, int(act_ids[i])) for i in worst]
-  print(f"   f{f}: worst hinges {[(n, round(float(np.degrees(qerr[i])))) for n, i in zip(names, worst)]} deg")
-  print(f"   f{f}: box rotated {tilt:.0f} deg from its reference; wrists off their reference {np.round(terr * 100, 1)} cm; box z {oz:.3f} (ref {c.obj_pos[f][2]:.3f}), wrists / elbows to box: sim "
-        f"{np.round(_hand_box_dist(m, d, env) * 100, 1)} cm, reference "
-        f"{np.round(_hand_box_dist(m, dref[0], env) * 100, 1)} cm, force "
+  print(f"   f{f}: worst hinges "
+        f"{[(n, round(float(np.degrees(qerr[i])))) for n, i in zip(names, worst)]} deg")
+  print(f"   f{f}: box rotated {tilt:.0f} deg from its reference; wrists off their reference "
+        f"{np.round(terr * 100, 1)} cm; box z {d.xpos[ob][2]:.3f} (ref {c.obj_pos[f][2]:.3f}), "
+        f"wrists / elbows to box: sim {np.round(_to_object(m, d, env) * 100, 1)} cm, reference "
+        f"{np.round(_to_object(m, dref[0], env) * 100, 1)} cm, force "
         f"{ {k: round(v) for k, v in forces.items()} }")
 
 
