@@ -7,7 +7,7 @@ from it horizontally ("left behind"), and how far it is from its reference at a 
 the start of the grasp to the clip's end.
 
   python experiments/probes/carry_kinematic_root.py BUNDLE [mass=S] [gain=G] [hand_friction=F]
-      [torsion=T] [lead=1] [opt.<MjOption field>=V] [ik.<IKConfig field>=V]
+      [torsion=T] [lead=1] [forearms=0] [opt.<MjOption field>=V] [ik.<IKConfig field>=V]
       [hand.<HandConfig field>=V] [rand.<SceneRandomConfig field>=V] [trace=1]
 
 BUNDLE: an expert inference bundle; its config rebuilds the env and the clips (the embedded
@@ -16,7 +16,8 @@ pretrained/largetable_expert/policy).  ``mass``: the object's mass and inertia t
 every hinge's kp and kv times G; ``hand_friction``: the humanoid's sliding friction; ``torsion``:
 condim 4 on the object's geoms with torsional friction T (m); ``lead=1``: PD targets lead the
 reference by kv/kp x its joint velocity (position actuators with kv otherwise trail a moving
-target by kv/kp seconds at any gain); ``opt.*``: MjOption fields (cone, impratio,
+target by kv/kp seconds at any gain); ``forearms=0``: the forearm geoms (the hands' parent
+bodies) collide with nothing (a diagnostic, not a physical model); ``opt.*``: MjOption fields (cone, impratio,
 noslip_iterations, ...).  Tuple values are comma lists (``ik.clear_bodies=Shoulder,Elbow,``).
 ``trace=1``: every 3 frames of the first 40, the object's rotation from its reference, the wrists'
 offsets from their reference, the wrists' and elbows' signed distances to the object (simulation
@@ -118,6 +119,7 @@ def main(bundle_dir: str, *overrides: str):
   opts = {}
   torsion = None
   lead = False
+  forearms = True
   for a in overrides:
     k, _, v = a.partition("=")
     if k == "mass":
@@ -141,6 +143,8 @@ def main(bundle_dir: str, *overrides: str):
       opts[k[4:]] = float(v)
     elif k == "torsion":  # condim 4 on the object's geoms, torsional friction v (m)
       torsion = float(v)
+    elif k == "forearms":  # forearms=0: the forearm geoms do not collide (probe only)
+      forearms = v != "0"
     elif k == "lead":  # PD targets lead the reference by kv/kp x its joint velocity
       lead = v == "1"
     elif k == "trace":
@@ -173,6 +177,10 @@ def main(bundle_dir: str, *overrides: str):
     base = env.obj_base
     for name, val in vals.items():
       getattr(m, name)[base.body_id if name.startswith("body_") else base.geom_ids] = np.asarray(val)
+    if not forearms:
+      fg = np.flatnonzero(np.isin(m.geom_bodyid, _hands_and_forearms(m, env)[2:]))
+      m.geom_contype[fg] = 0
+      m.geom_conaffinity[fg] = 0
     if torsion is not None:
       m.geom_condim[base.geom_ids] = 4
       m.geom_friction[base.geom_ids, 1] = torsion
