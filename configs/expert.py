@@ -60,8 +60,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "synth_rand": {},
       # synthetic only: IKConfig overrides (defaults read from the dataclass); clear_rounds > 0
       # keeps arms and legs out of the object (docs/results.md, "the carry":
-      # --config.data.synth_ik.clear_rounds=3), w_hand_rot 20 then keeps the palms flat on it.
-      "synth_ik": {k: getattr(synth_config.IKConfig, k) for k in ("clear_rounds", "w_hand_rot")},
+      # --config.data.synth_ik.clear_rounds=3), w_hand_rot 20 then keeps the palms flat on it;
+      # upper_damping (trunk and arms; damping: root and legs) smooths the IK's frame-to-frame
+      # jitter (held hands sliding 6-13 cm over the object at 1e-3; docs/results.md, "the held
+      # hands jitter").
+      "synth_ik": {k: getattr(synth_config.IKConfig, k)
+                   for k in ("clear_rounds", "w_hand_rot", "damping", "upper_damping")},
       # synthetic only: HandConfig overrides; a negative palm_margin puts the held palms' targets
       # inside the object's faces, so tracking the reference squeezes it.
       "synth_hand": {"palm_margin": synth_config.HandConfig.palm_margin},

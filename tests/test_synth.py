@@ -18,6 +18,10 @@ MAX_SKATE_MEAN = 0.03  # m/s
 MAX_HAND_PENETRATION = 0.04  # m
 MIN_CONTACT_CONSISTENCY = 0.9
 MAX_HAND_RESIDUAL = 0.12  # m
+# Palm speed over the held object (quality_report's hand_slip_p95) in a carry: 0.016 m/s on the
+# seed-7 carry with IKConfig.upper_damping 1.0, 0.18 m/s with the old 1e-3 (and 0.8 / 1.8 m/s
+# on the seed-0 carries); the bound was set after those measurements (2026-12-05).
+MAX_CARRY_HAND_SLIP = 0.1  # m/s
 
 
 @pytest.fixture(scope="module")
@@ -178,18 +182,32 @@ def test_config_data_overrides_reach_the_generator_and_unknown_fields_are_named(
 MAX_BODY_PENETRATION = 0.01  # m: what a physically holdable grasp needs (docs/results.md)
 
 
+def test_carried_object_stays_put_in_the_hands(clips):
+  """A carry's palms stay where they hold the box from frame to frame: the IK's jitter (damping
+  1e-3) slid them over it and opened the grip at the lift, which PD hands cannot follow."""
+  carry = [c for c in clips if c.name.startswith("synth_carry")]
+  assert carry
+  for c in carry:
+    q = synth.quality_report(c, CFG)
+    assert q["hand_slip_p95"] < MAX_CARRY_HAND_SLIP, (c.name, q["hand_slip_p95"])
+
+
 def test_clearance_passes_move_the_arms_out_of_the_held_object(clips):
   """IKConfig.clear_rounds (off by default): on the seed-7 carry clip the deepest body point
   inside the box at least halves (measured 2026-12-02: 0.037 -> 0.017 m; the bound was set
-  after that measurement) and the hands keep their contacts; a push clip, whose arms never
-  enter the object, is left exactly as it was."""
+  after that measurement) and the hands keep their contacts; on a push clip the passes leave
+  the contacts and add no penetration (before 2026-12-05 its arms stayed clear of the object
+  and the clip was left exactly as it was; with the trunk's IK damping its palms sit 1 mm from
+  their targets and the passes now touch it)."""
   cfg = dataclasses.replace(CFG, ik=dataclasses.replace(CFG.ik, clear_rounds=3))
   carry, push = synth.generate_dataset(2, humanoid="smpl", seed=7, families=FAMILIES, config=cfg)
   assert carry.name == clips[0].name and push.name == clips[1].name
   before, after = synth.quality_report(clips[0], CFG), synth.quality_report(carry, cfg)
   assert after["body_penetration_max"] < 0.5 * before["body_penetration_max"], (before, after)
   assert after["contact_consistency"] >= MIN_CONTACT_CONSISTENCY, after
-  np.testing.assert_array_equal(push.joint_pos, clips[1].joint_pos)
+  p0, p1 = synth.quality_report(clips[1], CFG), synth.quality_report(push, cfg)
+  assert p1["contact_consistency"] >= MIN_CONTACT_CONSISTENCY, p1
+  assert p1["body_penetration_max"] <= p0["body_penetration_max"] + 1e-3, (p0, p1)
 
 
 @pytest.mark.xfail(strict=True, reason="known defect: side-grasp forearms lie 3-9 cm inside the "

@@ -7,7 +7,7 @@ from it horizontally ("left behind"), and how far it is from its reference at a 
 the start of the grasp to the clip's end.
 
   python experiments/probes/carry_kinematic_root.py BUNDLE [mass=S] [gain=G] [hand_friction=F]
-      [torsion=T] [lead=1] [forearms=0] [opt.<MjOption field>=V] [ik.<IKConfig field>=V]
+      [torsion=T] [lead=1] [forearms=0] [finer=K] [palm_thick=H] [opt.<MjOption field>=V] [ik.<IKConfig field>=V]
       [hand.<HandConfig field>=V] [rand.<SceneRandomConfig field>=V] [trace=1]
 
 BUNDLE: an expert inference bundle; its config rebuilds the env and the clips (the embedded
@@ -18,7 +18,11 @@ condim 4 on the object's geoms with torsional friction T (m); ``lead=1``: PD tar
 reference by kv/kp x its joint velocity (position actuators with kv otherwise trail a moving
 target by kv/kp seconds at any gain); ``forearms=0``: the forearm geoms (the hands' parent
 bodies) collide with nothing (a diagnostic, not a physical model); ``opt.*``: MjOption fields (cone, impratio,
-noslip_iterations, ...).  Tuple values are comma lists (``ik.clear_bodies=Shoulder,Elbow,``).
+noslip_iterations, ...); ``finer=K``: K times as many physics substeps, each
+K times shorter (the env's substep is 1/120 s); ``palm_thick=H``: the hands' box geoms
+get half-thickness H (m) along the palm normal, grown towards the back of the hand so that the
+palm face stays where it is (the SMPL wrist box is 1.5 cm thick: a squeeze deeper than that
+pushes the palm through the face).  Tuple values are comma lists (``ik.clear_bodies=Shoulder,Elbow,``).
 ``trace=1``: every 3 frames of the first 40, the object's rotation from its reference, the wrists'
 offsets from their reference, the wrists' and elbows' signed distances to the object (simulation
 and reference pose), the humanoid-object normal forces by body and the worst-tracked hinges.
@@ -120,6 +124,8 @@ def main(bundle_dir: str, *overrides: str):
   torsion = None
   lead = False
   forearms = True
+  finer = 1
+  palm_thick = None
   for a in overrides:
     k, _, v = a.partition("=")
     if k == "mass":
@@ -145,6 +151,10 @@ def main(bundle_dir: str, *overrides: str):
       torsion = float(v)
     elif k == "forearms":  # forearms=0: the forearm geoms do not collide (probe only)
       forearms = v != "0"
+    elif k == "palm_thick":  # the hand boxes' half-thickness along the palm normal (m)
+      palm_thick = float(v)
+    elif k == "finer":  # K x the substeps at 1/K the timestep
+      finer = int(v)
     elif k == "lead":  # PD targets lead the reference by kv/kp x its joint velocity
       lead = v == "1"
     elif k == "trace":
@@ -158,7 +168,7 @@ def main(bundle_dir: str, *overrides: str):
   clips = sources.load_clips(config, None)
   env = registry.make_env(config, clips)
   idx, spec = env.idx, env.spec
-  sub = int(config.env.substeps)
+  sub = int(config.env.substeps) * finer
   act_ids = np.asarray(spec.actuator_ids)
   rq = int(idx.root_qpos_adr)
   rv = int(env.physics.model.jnt_dofadr[env.physics.model.body_jntadr[spec.root_body_id]])
@@ -171,6 +181,7 @@ def main(bundle_dir: str, *overrides: str):
     m = copy.copy(env.physics.model)
     for name, val in opts.items():
       setattr(m.opt, name, type(getattr(m.opt, name))(val))
+    m.opt.timestep /= finer
     m.actuator_gainprm[:, 0] *= gain
     m.actuator_biasprm[:, 1:3] *= gain
     vals = perturbations.object_values(env.obj_base, s.info[contract.INFO_OBJ_PARAMS])
@@ -181,6 +192,14 @@ def main(bundle_dir: str, *overrides: str):
       fg = np.flatnonzero(np.isin(m.geom_bodyid, _hands_and_forearms(m, env)[2:]))
       m.geom_contype[fg] = 0
       m.geom_conaffinity[fg] = 0
+    if palm_thick is not None:
+      for h, axis in zip(_hands_and_forearms(m, env)[:2], np.asarray(env.spec.palm_axes)):
+        ax = int(np.argmax(np.abs(axis)))
+        sign = float(np.sign(axis[ax]))
+        for g in np.flatnonzero((m.geom_bodyid == h) & (m.geom_type == mujoco.mjtGeom.mjGEOM_BOX)):
+          palm = m.geom_pos[g, ax] + sign * m.geom_size[g, ax]  # the palm face's coordinate
+          m.geom_size[g, ax] = palm_thick
+          m.geom_pos[g, ax] = palm - sign * palm_thick
     if torsion is not None:
       m.geom_condim[base.geom_ids] = 4
       m.geom_friction[base.geom_ids, 1] = torsion

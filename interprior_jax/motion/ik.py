@@ -56,7 +56,11 @@ class IKSettings:
   Attributes:
     iterations: LM iterations per frame (warm-started from the previous frame).
     first_frame_iterations: LM iterations for the first frame of a sequence.
-    damping: Levenberg-Marquardt damping added to the normal equations' diagonal.
+    damping: Levenberg-Marquardt damping added to the normal equations' diagonal (the hinges').
+    hinge_damping: per-hinge damping (A,) replacing ``damping`` on the hinges (None: all
+      ``damping``).  Frames are warm-started from the previous one, so the damping is also a
+      temporal smoothing (e.g. of a redundant trunk chain that would otherwise flip between
+      near-equivalent solutions from frame to frame).
     max_step: per-coordinate step clip (rad for hinges and root rotation, m for root position).
     jacobian: 'analytic' (hinge columns ``axis x (x - anchor)`` from one FK pass; default) or
       'autodiff' (``jax.jacfwd`` through FK: one tangent per dof, ~7x the FK work; the reference
@@ -65,6 +69,7 @@ class IKSettings:
   iterations: int = 4
   first_frame_iterations: int = 60
   damping: float = 1e-3
+  hinge_damping: tuple[float, ...] | None = None
   max_step: float = 0.35
   jacobian: str = "analytic"
 
@@ -369,7 +374,11 @@ class IKSolver:
     """
     n = ROOT_DOF + self.spec.action_size
     r, jac = self._residual_jacobian(state, tgt)
-    eye = self.settings.damping * jnp.eye(n, dtype=jac.dtype)
+    hinge = (jnp.full((self.spec.action_size,), self.settings.damping, jac.dtype)
+             if self.settings.hinge_damping is None
+             else jnp.asarray(self.settings.hinge_damping, jac.dtype))
+    eye = jnp.diag(jnp.concatenate([jnp.full((ROOT_DOF,), self.settings.damping, jac.dtype),
+                                    hinge]))
 
     def step(j):
       dx = -jnp.linalg.solve(j.T @ j + eye, j.T @ r)

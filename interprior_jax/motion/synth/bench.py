@@ -1,9 +1,11 @@
 """Measures generation speed and quality-report means: ``python -m interprior_jax.motion.synth.bench
---num 48 --humanoid smpl --seed 0`` (prints one JSON object)."""
+--num 48 --humanoid smpl --seed 0 [--ik damping=0.001 ...]`` (prints one JSON object; ``--ik``
+overrides :class:`~interprior_jax.motion.synth.config.IKConfig` fields)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -20,19 +22,31 @@ def main(argv=None) -> None:
   p.add_argument("--humanoid", default="smpl")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--families", default="carry,push,drag")
+  p.add_argument("--ik", nargs="*", default=[], metavar="FIELD=VALUE",
+                 help="IKConfig overrides, e.g. damping=0.001")
   args = p.parse_args(argv)
+  base = synth.SynthConfig()
+  ik = {}
+  for item in args.ik:
+    field, _, value = item.partition("=")
+    if field not in {f.name for f in dataclasses.fields(base.ik)}:
+      raise SystemExit(f"--ik {item!r}: IKConfig has no field {field!r}")
+    ik[field] = type(getattr(base.ik, field))(value)
+  cfg = dataclasses.replace(base, ik=dataclasses.replace(base.ik, **ik))
   runtime.enable_compilation_cache()
   fams = tuple(args.families.split(","))
   load0 = os.getloadavg()[0]
   t0 = time.perf_counter()
-  synth.generate_dataset(1, humanoid=args.humanoid, seed=args.seed + 1, families=fams)  # compile
+  synth.generate_dataset(1, humanoid=args.humanoid, seed=args.seed + 1, families=fams,
+                         config=cfg)  # compile
   t1 = time.perf_counter()
-  clips = synth.generate_dataset(args.num, humanoid=args.humanoid, seed=args.seed, families=fams)
+  clips = synth.generate_dataset(args.num, humanoid=args.humanoid, seed=args.seed, families=fams,
+                                 config=cfg)
   t2 = time.perf_counter()
   load1 = os.getloadavg()[0]
-  reports = [synth.quality_report(c) for c in clips]
+  reports = [synth.quality_report(c, cfg) for c in clips]
   keys = reports[0].keys()
-  out = {"num_clips": len(clips), "humanoid": args.humanoid,
+  out = {"num_clips": len(clips), "humanoid": args.humanoid, "ik_overrides": ik,
          "load_avg_1m_before_after": [round(load0, 2), round(load1, 2)],
          "cpu_count": os.cpu_count(),
          "first_call_s": round(t1 - t0, 1), "generate_s": round(t2 - t1, 1),

@@ -59,10 +59,22 @@ class IKConfig:
   anatomical ones for the IK, as ``(body, axis, low, high)`` for the *left* side and the midline;
   right-side ranges are mirrored (x and z axes negate, y is kept).  Joints not listed keep
   ``default_limit_deg`` intersected with the model range.
+
+  ``damping`` / ``upper_damping`` are the Levenberg-Marquardt lambda of the root and leg hinges
+  (``leg_bodies``) / of every other hinge (trunk, head, arms).  Each frame starts from the
+  previous frame's solution and takes ``iterations`` steps, so lambda is also a temporal
+  smoothing: with 1e-3 everywhere (before 2026-12-05) the trunk jittered between frames (a held
+  wrist moving 3-8 cm from one frame to the next through 2-6 deg of spine and chest, the grip
+  opening by 6 cm at the lift).  ``upper_damping`` 1.0 stops it; on the legs a large lambda lets
+  the feet lag their targets and the pelvis swing round its path (a walk's pelvis path 1.76x its
+  drawn length), so they keep 1e-3 (docs/results.md, "the held hands jitter").  Bundles trained
+  on the old clips record ``data.synth_ik.upper_damping = 0.001``.
   """
   iterations: int = 2
   first_frame_iterations: int = 15
-  damping: float = 1e-3
+  damping: float = 1e-3  # root and legs (see above)
+  upper_damping: float = 1.0  # trunk, head, arms
+  leg_bodies: tuple[str, ...] = ("Hip", "Knee", "Ankle", "Toe")  # base names, both sides
   max_step: float = 0.35  # rad (and m for the root) per iteration and dof
   w_root_pos: float = 3.0  # root position (x, y, z) term
   w_root_rot: float = 1.5

@@ -115,6 +115,17 @@ class _Kit:
   clear_side: np.ndarray  # (C,) hand (0: L, 1: R) whose arm the point belongs to; -1: not an arm
 
 
+def _hinge_damping(spec: scene_lib.SceneSpec, cfg) -> tuple[float, ...]:
+  """(A,) LM damping per hinge: ``cfg.damping`` on the legs (``cfg.leg_bodies``, which the feet
+  targets pin), ``cfg.upper_damping`` on every other hinge (trunk, head, arms)."""
+  out = []
+  for name in spec.joint_names:
+    body = name.rsplit("_", 1)[0]
+    base = body[2:] if body[:2] in ("L_", "R_") else body
+    out.append(cfg.damping if base in cfg.leg_bodies else cfg.upper_damping)
+  return tuple(out)
+
+
 def _joint_limits(spec: scene_lib.SceneSpec, cfg) -> np.ndarray:
   """(A, 2) anatomical limits: config table (left/midline, right mirrored) within model ranges."""
   table = {(b, ax): (lo, hi) for b, ax, lo, hi in cfg.limits_deg}
@@ -199,7 +210,8 @@ def _kit(humanoid: str, cfg: SynthConfig) -> _Kit:
       kps.append(ik_lib.Keypoint(body, tuple(p)))
   settings = ik_lib.IKSettings(iterations=ikc.iterations,
                                first_frame_iterations=ikc.first_frame_iterations,
-                               damping=ikc.damping, max_step=ikc.max_step)
+                               damping=ikc.damping, hinge_damping=_hinge_damping(spec, ikc),
+                               max_step=ikc.max_step)
   solver = ik_lib.IKSolver(model, spec, kps, _joint_limits(spec, ikc), settings)
 
   A = spec.action_size

@@ -12,6 +12,7 @@ import numpy as np
 from interprior_jax.assets import objects as objects_lib
 from interprior_jax.motion import clip as clip_lib
 from interprior_jax.motion.synth import generator as gen
+from interprior_jax.motion.synth import npquat
 from interprior_jax.motion.synth import shape as shape_lib
 from interprior_jax.motion.synth.config import SynthConfig
 
@@ -34,6 +35,9 @@ def quality_report(clip: clip_lib.Clip, config: SynthConfig = SynthConfig()) -> 
       surface; far_consistency: fraction of label -1 entries farther than ``label.far``.
     hand_residual_max: max over holding frames of |palm-surface distance - palm_margin| (how far
       the IK left the holding hands from their targets, m).
+    hand_slip_p95 / hand_slip_max: speed (m/s) of the palm points in the object's frame between
+      consecutive holding frames (both hands; 0 for a rigid grasp: a hand that moves on the held
+      object opens or shifts the grip, which simulated hands cannot follow).
     object_min_z: lowest object point over the clip (m; < 0 means below the floor).
     object_unheld_speed_max: max object speed (m/s) on frames without hand contact.
   """
@@ -60,11 +64,19 @@ def quality_report(clip: clip_lib.Clip, config: SynthConfig = SynthConfig()) -> 
   # Palm keypoint distance to the surface on holding frames.
   holding = np.any(lab[:, kit.spec.hand_idx] == 1, axis=1)
   res = 0.0
+  slip = np.zeros(1)
   if holding.any():
     palms = kit.solver.keypoint_positions(clip.root_pos[holding], clip.root_quat[holding],
                                           clip.joint_pos[holding])[:, kit.hand_kp[:, 0]]
     pd = shape.sdf_world(palms, clip.obj_pos[holding], clip.obj_quat[holding])
     res = float(np.abs(pd - config.hand.palm_margin).max())
+    # Palm points in the object frame; speeds between consecutive frames that both hold.
+    local = np.einsum("tji,tkj->tki", npquat.quat_to_mat(clip.obj_quat[holding]),
+                      palms - clip.obj_pos[holding][:, None])
+    idx = np.flatnonzero(holding)
+    consecutive = np.diff(idx) == 1
+    if consecutive.any():
+      slip = (np.linalg.norm(np.diff(local, axis=0), axis=-1) * fps)[consecutive].ravel()
   low = shape.lowest_z(clip.obj_pos, clip.obj_quat)
   ov = np.linalg.norm(np.diff(clip.obj_pos, axis=0), axis=-1) * fps
   free = (clip.obj_contact[1:] == 0) & (clip.obj_contact[:-1] == 0)
@@ -79,6 +91,8 @@ def quality_report(clip: clip_lib.Clip, config: SynthConfig = SynthConfig()) -> 
                              else 1.0,
       "far_consistency": float((body_d[neg_lab] > lc.far).mean()) if neg_lab.any() else 1.0,
       "hand_residual_max": res,
+      "hand_slip_p95": float(np.percentile(slip, 95)),
+      "hand_slip_max": float(slip.max()),
       "object_min_z": float(low.min()),
       "object_unheld_speed_max": float(ov[free].max()) if free.any() else 0.0,
   }
