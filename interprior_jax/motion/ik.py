@@ -56,7 +56,8 @@ class IKSettings:
   Attributes:
     iterations: LM iterations per frame (warm-started from the previous frame).
     first_frame_iterations: LM iterations for the first frame of a sequence.
-    damping: Levenberg-Marquardt damping added to the normal equations' diagonal (the hinges').
+    damping: Levenberg-Marquardt damping added to the normal equations' diagonal (the root's
+      6 coordinates, and the hinges unless ``hinge_damping`` is given).
     hinge_damping: per-hinge damping (A,) replacing ``damping`` on the hinges (None: all
       ``damping``).  Frames are warm-started from the previous one, so the damping is also a
       temporal smoothing (e.g. of a redundant trunk chain that would otherwise flip between
@@ -372,7 +373,6 @@ class IKSolver:
     compensation.  The step length is the best of ``LINE_SEARCH`` fractions (0 included), so
     the cost never increases.
     """
-    n = ROOT_DOF + self.spec.action_size
     r, jac = self._residual_jacobian(state, tgt)
     hinge = (jnp.full((self.spec.action_size,), self.settings.damping, jac.dtype)
              if self.settings.hinge_damping is None

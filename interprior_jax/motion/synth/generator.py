@@ -118,12 +118,15 @@ class _Kit:
 def _hinge_damping(spec: scene_lib.SceneSpec, cfg) -> tuple[float, ...]:
   """(A,) LM damping per hinge: ``cfg.damping`` on the legs (``cfg.leg_bodies``, which the feet
   targets pin), ``cfg.upper_damping`` on every other hinge (trunk, head, arms)."""
-  out = []
-  for name in spec.joint_names:
-    body = name.rsplit("_", 1)[0]
-    base = body[2:] if body[:2] in ("L_", "R_") else body
-    out.append(cfg.damping if base in cfg.leg_bodies else cfg.upper_damping)
-  return tuple(out)
+  return tuple(cfg.damping if _joint_body(name)[1] in cfg.leg_bodies else cfg.upper_damping
+               for name in spec.joint_names)
+
+
+def _joint_body(joint_name: str) -> tuple[str, str, str]:
+  """``L_Knee_y`` -> (side "L" / "R" / "" for the midline, base body name, axis)."""
+  body, axis = joint_name.rsplit("_", 1)
+  side, base = (body[0], body[2:]) if body[:2] in ("L_", "R_") else ("", body)
+  return side, base, axis
 
 
 def _joint_limits(spec: scene_lib.SceneSpec, cfg) -> np.ndarray:
@@ -131,8 +134,7 @@ def _joint_limits(spec: scene_lib.SceneSpec, cfg) -> np.ndarray:
   table = {(b, ax): (lo, hi) for b, ax, lo, hi in cfg.limits_deg}
   out = spec.joint_range.astype(np.float64).copy()
   for k, name in enumerate(spec.joint_names):
-    body, axis = name.rsplit("_", 1)
-    side, base = (body[0], body[2:]) if body[:2] in ("L_", "R_") else ("", body)
+    side, base, axis = _joint_body(name)
     if (base, axis) in table:
       lo, hi = table[(base, axis)]
       if side == "R" and axis in ("x", "z"):
