@@ -105,6 +105,7 @@ def scene_config(humanoid: str = "smpl", objects: tuple[str, ...] = ("box",),
       "object_yaw": tuple(object_yaw),
       "physics": physics_config(timestep=scene_lib.humanoid_definition(humanoid).timestep),
       "gain_scale": b.gain_scale,
+      "arm_gain_scale": b.arm_gain_scale,
       "friction": tuple(b.friction),
       "floor_friction": tuple(scene_lib.SceneOptions().floor_friction),
       "skeleton": str(skeleton),
@@ -130,7 +131,9 @@ def scene_options(c: ml_collections.ConfigDict) -> scene_lib.SceneOptions:
     offsets = humanoid_lib.skeleton_offsets(skeleton)
   except ValueError as e:
     raise ValueError(f"config.scene.skeleton: {e}") from None
+  # Configs saved before arm_gain_scale existed mean unscaled arms.
   build = humanoid_lib.HumanoidBuildOptions(gain_scale=float(c.gain_scale),
+                                            arm_gain_scale=float(c.get("arm_gain_scale", 1.0)),
                                             friction=tuple(c.friction), body_offsets=offsets)
   return scene_lib.SceneOptions(humanoid=c.humanoid, objects=placements, physics=physics,
                                 humanoid_build=build, floor_friction=tuple(c.floor_friction))

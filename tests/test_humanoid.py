@@ -55,6 +55,31 @@ def test_pd_gains_follow_method(h):
     assert (sp.kp[k], sp.kd[k]) == want, j
 
 
+def test_arm_gain_scale_stiffens_the_arms_only():
+  """config ``scene.arm_gain_scale`` multiplies the arm hinges' kp and kv on top of
+  ``gain_scale``, in the compiled model; every other hinge keeps ``gain_scale``; the Menagerie G1
+  refuses both (its gains are its own)."""
+  from interprior_jax import config as config_lib
+  c = config_lib.scene_config("smpl")
+  c.gain_scale, c.arm_gain_scale = 2.0, 3.0
+  s = scene_lib.build_scene(config_lib.scene_options(c))
+  m, sp = s.model, s.spec
+  arms = humanoid_lib.get_humanoid_def("smpl").arm_bodies
+  assert "L_Elbow" in arms and "R_Wrist" in arms and "L_Knee" not in arms
+  for k, j in enumerate(sp.joint_names):
+    body = j[:-2]
+    kp, kd = next(g for names, g in GAINS.items() if body in names)
+    f = 6.0 if body in arms else 2.0
+    a = m.actuator(j)
+    assert (a.gainprm[0], -a.biasprm[1], -a.biasprm[2]) == (kp * f, kp * f, kd * f), j
+  # old configs (no key) build unscaled arms
+  del c["arm_gain_scale"]
+  assert config_lib.scene_options(c).humanoid_build.arm_gain_scale == 1.0
+  with pytest.raises(ValueError, match="g1"):
+    scene_lib.build_scene(scene_lib.SceneOptions(
+        humanoid="g1", humanoid_build=humanoid_lib.HumanoidBuildOptions(arm_gain_scale=3.0)))
+
+
 @pytest.mark.parametrize("h", ["smplx", "smpl"])
 def test_compiled_hinge_ranges_are_the_specs(h):
   """The compiled model's joint limits are the table's angles in radians (they once compiled to

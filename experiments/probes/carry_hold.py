@@ -3,6 +3,7 @@ the top of each carry clip's lift and 20 frames later.
 
   python experiments/probes/carry_hold.py BUNDLE [policy=1] [margin=M] [hand_friction=F]
       [clear_rounds=N] [w_hand_rot=W] [mass=S] [torsion=T] [trace=1] [solimp=D] [solref=T] [phys.<PhysicsOptions field>=V ...]
+      [scene.<scene config field>=V ...]
 
 BUNDLE: an expert inference bundle of the embedded clips (e.g. pretrained/embedded_expert/policy);
 its config rebuilds the env and the clips (``margin`` regenerates them with another
@@ -95,6 +96,9 @@ def main(bundle_dir: str, *overrides: str):
       config.data.synth_ik = {**config.data.get("synth_ik", {}), "w_hand_rot": float(v)}
     elif k == "hand_friction":
       config.env.scene.friction = (float(v),) + tuple(config.env.scene.friction)[1:]
+    elif k.startswith("scene.") and k != "scene.physics":  # e.g. scene.arm_gain_scale=3
+      cur = config.env.scene.get(k[6:], 1.0)  # a field newer than the bundle: float
+      config.env.scene[k[6:]] = type(cur)(v)
     elif k.startswith("phys."):
       cur = config.env.scene.physics.get(k[5:], 0)  # a field newer than the bundle: int
       config.env.scene.physics[k[5:]] = type(cur)(v)

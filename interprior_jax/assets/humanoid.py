@@ -59,6 +59,8 @@ class HumanoidDef:
   hands: tuple[str, str]  # (left, right)
   hand_bodies: tuple[str, ...]  # every body of both hands (wrists plus fingers when present)
   feet: tuple[str, ...]
+  # Bodies whose hinges ``HumanoidBuildOptions.arm_gain_scale`` stiffens (shoulders to hands).
+  arm_bodies: tuple[str, ...] = ()
   head: str = "Head"
   root: str = "Pelvis"
   # PD offset: "mid_range" (InterMimic: mid + half_range * a) or "home" (robot convention:
@@ -93,6 +95,7 @@ _BODY_CORE = ("Pelvis", "L_Hip", "L_Knee", "L_Ankle", "L_Toe", "R_Hip", "R_Knee"
 _KEY_BODIES = ("Pelvis", "L_Ankle", "R_Ankle", "L_Toe", "R_Toe", "Head", "L_Elbow", "R_Elbow",
                "L_Wrist", "R_Wrist", "L_Knee", "R_Knee", "L_Shoulder", "R_Shoulder")
 _FEET = ("L_Ankle", "L_Toe", "R_Ankle", "R_Toe")
+_ARMS = ("L_Shoulder", "L_Elbow", "L_Wrist", "R_Shoulder", "R_Elbow", "R_Wrist")
 _FINGERTIPS = tuple(f"{s}_{f}3" for s in "LR" for f in _FINGER_PREFIXES)
 
 
@@ -105,7 +108,7 @@ def _smplx() -> HumanoidDef:
       contact_bodies=_BODY_CORE + _FINGERTIPS,
       hands=("L_Wrist", "R_Wrist"),
       hand_bodies=tuple(n for n in names if n in ("L_Wrist", "R_Wrist") or is_finger(n)),
-      feet=_FEET)
+      feet=_FEET, arm_bodies=_ARMS + tuple(n for n in names if is_finger(n)))
 
 
 def _smpl() -> HumanoidDef:
@@ -113,7 +116,7 @@ def _smpl() -> HumanoidDef:
   return HumanoidDef(
       name="smpl", rows=rows, key_bodies=_KEY_BODIES, contact_bodies=_BODY_CORE,
       hands=("L_Wrist", "R_Wrist"), hand_bodies=("L_Wrist", "R_Wrist"), feet=_FEET,
-      source_rows=SMPLX_SKELETON)
+      arm_bodies=_ARMS, source_rows=SMPLX_SKELETON)
 
 
 HUMANOIDS: dict[str, Callable[[], HumanoidDef]] = {"smplx": _smplx, "smpl": _smpl}
@@ -166,6 +169,9 @@ class HumanoidBuildOptions:
   condim: int = 3
   friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
   gain_scale: float = 1.0  # multiplies every kp and kv
+  # Multiplies kp and kv of the arms' hinges (``HumanoidDef.arm_bodies``) on top of gain_scale:
+  # stiffer arms squeeze a carried object harder for the same PD-target offset.
+  arm_gain_scale: float = 1.0
   armature: float | None = None  # None: the table's value
   rgba: tuple[float, float, float, float] = (0.8, 0.6, 0.4, 1.0)
   prefix: str = ""
@@ -216,6 +222,7 @@ def add_humanoid(spec: mujoco.MjSpec, hdef: HumanoidDef,
     if "pos" in g:
       geom_kw["pos"] = list(g["pos"])
     body.add_geom(size=size, **geom_kw)
+    gain = opts.gain_scale * (opts.arm_gain_scale if name in hdef.arm_bodies else 1.0)
     for axis, (lo, hi) in zip(HINGE_AXES, ranges):
       jname = f"{p}{name}_{axis}"
       rng = [math.radians(lo), math.radians(hi)]
@@ -225,7 +232,7 @@ def add_humanoid(spec: mujoco.MjSpec, hdef: HumanoidDef,
                      armature=arm if opts.armature is None else opts.armature)
       act = spec.add_actuator(name=jname, target=jname,
                               trntype=mujoco.mjtTrn.mjTRN_JOINT)
-      act.set_to_position(kp=kp * opts.gain_scale, kv=kd * opts.gain_scale)
+      act.set_to_position(kp=kp * gain, kv=kd * gain)
       act.ctrlrange = rng
       act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
 

@@ -201,6 +201,9 @@ def _humanoid_base(opts: SceneOptions) -> tuple[mujoco.MjSpec, humanoid_lib.Huma
     if b.body_offsets:
       raise ValueError("humanoid_build.body_offsets (a subject skeleton) applies to the SMPL "
                        "humanoids only, not to the Menagerie 'g1'")
+    if b.gain_scale != 1.0 or b.arm_gain_scale != 1.0:
+      raise ValueError("humanoid_build.gain_scale / arm_gain_scale apply to the SMPL humanoids "
+                       "only; the Menagerie 'g1' keeps its own actuator gains")
     return g1_lib.load_g1_spec(HUMAN_BIT, ENV_BIT, b.condim, b.friction), g1_lib.G1_DEF
   hdef = humanoid_lib.get_humanoid_def(opts.humanoid)
   spec = mujoco.MjSpec()
