@@ -25,6 +25,7 @@ runs.  ``--dry_run`` shrinks every size (a CPU check of the script itself: tests
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -74,71 +75,102 @@ FINETUNE_STUDENT = "pretrained/locomotion_student_timed"
 FINETUNE_EXPERT = "pretrained/locomotion_expert"
 
 
-def plan(dry_run: bool, humanoids, num_envs, impls, train_seconds: int, train_variant: str,
-         train_overrides, workdir: pathlib.Path, bench_timeout_s: int, finetune_seconds: int = 0,
-         finetune_envs: int = 4096, finetune_overrides=(),
-         finetune_workdir: pathlib.Path | None = None, out: pathlib.Path | None = None
-         ) -> list[dict]:
+@dataclasses.dataclass(frozen=True)
+class CheckPlan:
+  """What one device check runs (the flags of the same names; ``train_seconds`` /
+  ``finetune_seconds`` 0 skip that part; ``out`` receives the finetune's evaluation)."""
+  workdir: pathlib.Path  # the training run's (--train_workdir)
+  dry_run: bool = False
+  humanoids: tuple[str, ...] = ()
+  num_envs: tuple[str, ...] = ("4096",)
+  impls: tuple[str, ...] = ("jax",)
+  bench_timeout_s: int = 90
+  train_seconds: int = 0
+  train_variant: str = "smpl"
+  train_overrides: tuple[str, ...] = ()
+  finetune_seconds: int = 0
+  finetune_envs: int = 4096
+  finetune_overrides: tuple[str, ...] = ()
+  finetune_workdir: pathlib.Path | None = None  # None: next to the training workdir
+  out: pathlib.Path | None = None  # None: the finetune workdir
+
+
+def plan(p: CheckPlan) -> list[dict]:
   """The steps to run, in order: ``{name, cmd, timeout_s, parse}`` (``parse``: "json_lines" for
   a benchmark, "train" for a training run, "none" for the evaluation, which writes into
-  ``out``)."""
+  ``p.out``)."""
+  return _bench_steps(p) + _train_steps(p) + _finetune_steps(p)
+
+
+def _bench_steps(p: CheckPlan) -> list[dict]:
+  """``bench_env`` per humanoid x size x backend, then ``bench_physics`` at the largest size."""
   py = sys.executable
   steps = []
-  sizes = ["8"] if dry_run else list(num_envs)
-  for humanoid in humanoids:
+  sizes = ["8"] if p.dry_run else list(p.num_envs)
+  for humanoid in p.humanoids:
     for n in sizes:
-      for impl in impls:
+      for impl in p.impls:
         small = ["--steps=3"] + (["--variant=smoke"] if humanoid == "smpl" else [])
         steps.append({
             "name": f"bench_env/{humanoid}/{impl}/{n}",
             "cmd": [py, str(ROOT / "experiments/bench_env.py"), f"--humanoid={humanoid}",
                     f"--num_envs={n}", f"--impl={impl}", "--repeats=2"]
-                   + (small if dry_run else []),
-            "timeout_s": bench_timeout_s, "parse": "json_lines"})
-  for humanoid in humanoids:
-    for impl in impls:
+                   + (small if p.dry_run else []),
+            "timeout_s": p.bench_timeout_s, "parse": "json_lines"})
+  for humanoid in p.humanoids:
+    for impl in p.impls:
       steps.append({
           "name": f"bench_physics/{humanoid}/{impl}/{sizes[-1]}",
           "cmd": [py, str(ROOT / "experiments/bench_physics.py"), f"--humanoid={humanoid}",
                   f"--num_envs={sizes[-1]}", f"--config.impl={impl}"]
-                 + (["--config.steps=5"] if dry_run else []),
-          "timeout_s": bench_timeout_s, "parse": "json_lines"})
-  if train_seconds > 0:
-    overrides = [f"--config.loop.max_wall_s={train_seconds}", "--config.loop.log_every=1",
-                 "--config.loop.eval_every=10", "--config.loop.checkpoint_every=50"]
-    if dry_run:
-      overrides += ["--config.loop.num_iterations=2", "--config.loop.eval_every=1"]
-    steps.append({
-        "name": f"train/{train_variant}",
-        "cmd": [py, str(ROOT / "experiments/train_expert.py"),
-                f"--config={ROOT / 'configs/expert.py'}:{train_variant}", f"--workdir={workdir}"]
-               + overrides + _flags(train_overrides),
-        "timeout_s": train_seconds + (300 if dry_run else 150), "parse": "train",
-        "workdir": str(workdir)})
-  if finetune_seconds > 0:
-    wd = finetune_workdir or workdir.parent / "finetune"
-    n = 8 if dry_run else finetune_envs
-    overrides = [f"--config.physics_impl={impls[0]}", f"--config.finetune.num_envs={n}",
-                 f"--config.loop.max_wall_s={finetune_seconds}", "--config.loop.log_every=1",
-                 "--config.loop.checkpoint_every=20"]
-    if dry_run:
-      overrides += ["--config.loop.num_iterations=2", "--config.finetune.unroll_length=4"]
-    steps.append({
-        "name": "finetune/locomotion",
-        "cmd": [py, str(ROOT / "experiments/finetune.py"),
-                f"--config={ROOT / 'configs/finetune.py'}:locomotion", f"--workdir={wd}",
-                f"--student={ROOT / FINETUNE_STUDENT}", f"--expert={ROOT / FINETUNE_EXPERT}"]
-               + overrides + _flags(finetune_overrides),
-        "timeout_s": finetune_seconds + (600 if dry_run else 240), "parse": "train",
-        "workdir": str(wd)})
-    episodes = 4 if dry_run else 64
-    steps.append({
-        "name": "evaluate/finetune_snapshot",
-        "cmd": [py, str(ROOT / "experiments/evaluate.py"), f"--workdir={wd}", "--task=snapshot",
-                "--latent_mean", f"--num_episodes={episodes}",
-                f"--out={(out or wd) / 'finetune_snapshot.json'}"],
-        "timeout_s": 600, "parse": "none"})
+                 + (["--config.steps=5"] if p.dry_run else []),
+          "timeout_s": p.bench_timeout_s, "parse": "json_lines"})
   return steps
+
+
+def _train_steps(p: CheckPlan) -> list[dict]:
+  """Stage-1 training for ``p.train_seconds`` (none when 0)."""
+  if p.train_seconds <= 0:
+    return []
+  overrides = [f"--config.loop.max_wall_s={p.train_seconds}", "--config.loop.log_every=1",
+               "--config.loop.eval_every=10", "--config.loop.checkpoint_every=50"]
+  if p.dry_run:
+    overrides += ["--config.loop.num_iterations=2", "--config.loop.eval_every=1"]
+  return [{
+      "name": f"train/{p.train_variant}",
+      "cmd": [sys.executable, str(ROOT / "experiments/train_expert.py"),
+              f"--config={ROOT / 'configs/expert.py'}:{p.train_variant}",
+              f"--workdir={p.workdir}"] + overrides + _flags(p.train_overrides),
+      "timeout_s": p.train_seconds + (300 if p.dry_run else 150), "parse": "train",
+      "workdir": str(p.workdir)}]
+
+
+def _finetune_steps(p: CheckPlan) -> list[dict]:
+  """Stage-3 finetune for ``p.finetune_seconds`` (none when 0), then its snapshot evaluation."""
+  if p.finetune_seconds <= 0:
+    return []
+  py = sys.executable
+  wd = p.finetune_workdir or p.workdir.parent / "finetune"
+  n = 8 if p.dry_run else p.finetune_envs
+  overrides = [f"--config.physics_impl={p.impls[0]}", f"--config.finetune.num_envs={n}",
+               f"--config.loop.max_wall_s={p.finetune_seconds}", "--config.loop.log_every=1",
+               "--config.loop.checkpoint_every=20"]
+  if p.dry_run:
+    overrides += ["--config.loop.num_iterations=2", "--config.finetune.unroll_length=4"]
+  episodes = 4 if p.dry_run else 64
+  return [{
+      "name": "finetune/locomotion",
+      "cmd": [py, str(ROOT / "experiments/finetune.py"),
+              f"--config={ROOT / 'configs/finetune.py'}:locomotion", f"--workdir={wd}",
+              f"--student={ROOT / FINETUNE_STUDENT}", f"--expert={ROOT / FINETUNE_EXPERT}"]
+             + overrides + _flags(p.finetune_overrides),
+      "timeout_s": p.finetune_seconds + (600 if p.dry_run else 240), "parse": "train",
+      "workdir": str(wd)}, {
+      "name": "evaluate/finetune_snapshot",
+      "cmd": [py, str(ROOT / "experiments/evaluate.py"), f"--workdir={wd}", "--task=snapshot",
+              "--latent_mean", f"--num_episodes={episodes}",
+              f"--out={(p.out or wd) / 'finetune_snapshot.json'}"],
+      "timeout_s": 600, "parse": "none"}]
 
 
 def _flags(overrides) -> list[str]:
@@ -175,10 +207,14 @@ def main(_):
   out = pathlib.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   impls = FLAGS.impls or (["jax", "warp"] if _warp_available() else ["jax"])
-  steps = plan(FLAGS.dry_run, FLAGS.humanoids, FLAGS.num_envs, impls, FLAGS.train_seconds,
-               FLAGS.train_variant, FLAGS.train_overrides, pathlib.Path(FLAGS.train_workdir),
-               FLAGS.bench_timeout_s, FLAGS.finetune_seconds, FLAGS.finetune_envs,
-               FLAGS.finetune_overrides, pathlib.Path(FLAGS.finetune_workdir), out)
+  steps = plan(CheckPlan(
+      workdir=pathlib.Path(FLAGS.train_workdir), dry_run=FLAGS.dry_run,
+      humanoids=tuple(FLAGS.humanoids), num_envs=tuple(FLAGS.num_envs), impls=tuple(impls),
+      bench_timeout_s=FLAGS.bench_timeout_s, train_seconds=FLAGS.train_seconds,
+      train_variant=FLAGS.train_variant, train_overrides=tuple(FLAGS.train_overrides),
+      finetune_seconds=FLAGS.finetune_seconds, finetune_envs=FLAGS.finetune_envs,
+      finetune_overrides=tuple(FLAGS.finetune_overrides),
+      finetune_workdir=pathlib.Path(FLAGS.finetune_workdir), out=out))
   report = {"job": "device_check", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "dry_run": FLAGS.dry_run, "impls": impls, "steps": []}
   try:

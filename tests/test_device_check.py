@@ -16,15 +16,16 @@ def _module():
   if "device_check" not in sys.modules:
     spec = importlib.util.spec_from_file_location("device_check", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["device_check"] = mod  # before exec: its dataclass looks its module up
     spec.loader.exec_module(mod)
-    sys.modules["device_check"] = mod
   return sys.modules["device_check"]
 
 
 def test_plan_covers_every_humanoid_size_and_backend(tmp_path):
   dc = _module()
-  steps = dc.plan(False, ["smpl", "smplx", "g1"], ["4096", "8192"], ["jax", "warp"], 240, "smpl",
-                  ["ppo.num_envs=2048"], tmp_path / "train", 90)
+  steps = dc.plan(dc.CheckPlan(
+      tmp_path / "train", humanoids=("smpl", "smplx", "g1"), num_envs=("4096", "8192"),
+      impls=("jax", "warp"), train_seconds=240, train_overrides=("ppo.num_envs=2048",)))
   names = [s["name"] for s in steps]
   for h in ("smpl", "smplx", "g1"):
     for impl in ("jax", "warp"):
@@ -34,7 +35,8 @@ def test_plan_covers_every_humanoid_size_and_backend(tmp_path):
   train = " ".join(steps[-1]["cmd"])
   assert "--config.loop.max_wall_s=240" in train and "--config.ppo.num_envs=2048" in train
   assert str(tmp_path / "train") in train
-  dry = dc.plan(True, ["smpl"], ["4096", "8192"], ["jax"], 0, "smpl", [], tmp_path, 90)
+  dry = dc.plan(dc.CheckPlan(tmp_path, dry_run=True, humanoids=("smpl",),
+                             num_envs=("4096", "8192")))
   assert [s["name"] for s in dry] == ["bench_env/smpl/jax/8", "bench_physics/smpl/jax/8"]
   assert "--variant=smoke" in dry[0]["cmd"] and "--config.steps=5" in dry[1]["cmd"]
 
@@ -43,10 +45,10 @@ def test_plan_stage3_finetune_at_the_accelerator_batch(tmp_path):
   """--finetune_seconds > 0 adds the Stage-3 finetune (committed bundles, the batch, every env
   group on the first MJX backend, the overrides) and its snapshot evaluation into --out."""
   dc = _module()
-  steps = dc.plan(False, [], ["4096"], ["warp", "jax"], 0, "smpl", [], tmp_path / "train", 90,
-                  finetune_seconds=420, finetune_envs=2048,
-                  finetune_overrides=["finetune.anchor_optimizer=separate"],
-                  finetune_workdir=tmp_path / "ft", out=tmp_path / "out")
+  steps = dc.plan(dc.CheckPlan(
+      tmp_path / "train", impls=("warp", "jax"), finetune_seconds=420, finetune_envs=2048,
+      finetune_overrides=("finetune.anchor_optimizer=separate",),
+      finetune_workdir=tmp_path / "ft", out=tmp_path / "out"))
   assert [s["name"] for s in steps] == ["finetune/locomotion", "evaluate/finetune_snapshot"]
   ft = " ".join(steps[0]["cmd"])
   for part in ("configs/finetune.py:locomotion", f"--workdir={tmp_path / 'ft'}",
@@ -59,7 +61,7 @@ def test_plan_stage3_finetune_at_the_accelerator_batch(tmp_path):
   assert "--task=snapshot" in ev and f"--out={tmp_path / 'out' / 'finetune_snapshot.json'}" in ev
   for b in (dc.FINETUNE_STUDENT, dc.FINETUNE_EXPERT):
     assert (dc.ROOT / b / "policy" / "config.json").exists(), b
-  assert not dc.plan(False, [], ["4096"], ["jax"], 0, "smpl", [], tmp_path, 90)
+  assert not dc.plan(dc.CheckPlan(tmp_path))
 
 
 def test_run_step_parses_json_and_records_timeouts():
