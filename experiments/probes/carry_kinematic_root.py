@@ -8,6 +8,7 @@ the start of the grasp to the clip's end.
 
   python experiments/probes/carry_kinematic_root.py BUNDLE [mass=S] [gain=G] [hand_friction=F]
       [torsion=T] [lead=1] [forearms=0] [finer=K] [palm_thick=H] [opt.<MjOption field>=V] [ik.<IKConfig field>=V]
+      [scene.<scene config field>=V, e.g. scene.arm_gain_scale=3]
       [hand.<HandConfig field>=V] [rand.<SceneRandomConfig field>=V] [trace=1]
 
 BUNDLE: an expert inference bundle; its config rebuilds the env and the clips (the embedded
@@ -145,6 +146,9 @@ def main(bundle_dir: str, *overrides: str):
       val = (tuple(_num(x) for x in v.split(",") if x) if "," in v
              else float(v) if "." in v or "e" in v else int(v))
       config.data[key] = {**cur, field: val}
+    elif k.startswith("scene.") and k != "scene.physics":  # e.g. scene.arm_gain_scale=3
+      cur = config.env.scene.get(k[6:], 1.0)  # a field newer than the bundle: float
+      config.env.scene[k[6:]] = type(cur)(v)
     elif k.startswith("opt."):  # MjOption field on the probe's model copy, e.g. opt.noslip_iterations=10
       opts[k[4:]] = float(v)
     elif k == "torsion":  # condim 4 on the object's geoms, torsional friction v (m)
