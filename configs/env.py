@@ -36,6 +36,12 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   # action_scale is in radians per action unit.
   c.action_mode = "residual"
   c.action_scale = 0.5
+  # "residual" only, PD velocity feed-forward: True adds kv/kp x the reference's joint velocity to
+  # the residual's base (HOIEnv.reference_targets), so kp (q* - q) - kv qdot = kp (q_ref - q) +
+  # kv (qdot_ref - qdot) and zero action tracks the reference's velocity instead of trailing it by
+  # kv/kp (0.1 s at every SMPL gain).  False: the angles alone (every committed bundle).  In
+  # "absolute" mode it only sets the base a residual expert is relabelled from (distillation).
+  c.pd_lead = False
   c.max_episode_steps = 300  # truncation (bootstrapped), besides the clip end
   # NaN guard: a step whose |qvel| exceeds this (m/s, rad/s) has diverged (seen in training on the
   # C backend: one object flung ~10^5 m in one step); it is reset like a non-finite one.

@@ -207,3 +207,38 @@ def test_clip_priority_weights_from_evaluation():
     clip_priority.weights_from_episodes([{"name": "z", "success": 1, "length": 1}], ["a"], [1], 0.2)
   with pytest.raises(ValueError, match="floor"):
     clip_priority.weights_from_episodes(eps, ["a", "b"], [10, 100], floor=0.0)
+
+
+def test_pd_lead_feeds_the_reference_velocity_forward():
+  """``config.env.pd_lead``: zero action's PD targets are the next reference frame's angles plus
+  kv/kp (the scene's gains) x its hinge velocities, clipped to the ranges (off: the angles
+  alone), and a PD-only humanoid on a moving reference then tracks its hinges more closely:
+  mean |q - q_ref| over the first 15 steps of a synthetic walk 0.99 deg -> 0.45 deg at seed 0
+  (the bound 0.7x was set after that measurement)."""
+  from interprior_jax.motion import synth
+  clips = synth.generate_dataset(1, humanoid="smpl", seed=0, families=("walk",))
+  t0 = jnp.float32(1.0)  # mid-walk: the hinges are moving
+  err = {}
+  for lead in (False, True):
+    cfg = load_env_config("smoke")
+    cfg.update(impl="c", action_mode="residual", pd_lead=lead)
+    cfg.perturb.mode = "off"
+    cfg.randomize.enabled = False
+    env = make_env(cfg, clips)
+    zero = jnp.zeros(env.action_size)
+    ref = env.library.frame(jnp.int32(0), t0 + env.dt)
+    tau = np.asarray(env.spec.kd) / np.asarray(env.spec.kp) if lead else 0.0
+    want = np.clip(np.asarray(ref.joint_pos) + tau * np.asarray(ref.joint_vel),
+                   env.spec.joint_range[:, 0], env.spec.joint_range[:, 1])
+    np.testing.assert_allclose(np.asarray(env.pd_targets(zero, jnp.int32(0), t0)), want,
+                               atol=1e-5)
+    s = jax.jit(env.reset_to)(jax.random.PRNGKey(0), jnp.int32(0), t0)
+    step = jax.jit(env.step)
+    e = []
+    for _ in range(15):
+      s = step(s, zero)
+      q = np.asarray(s.pipeline_state.qpos)[np.asarray(env.spec.qpos_adr)]
+      e.append(np.abs(q - np.asarray(env.library.frame(jnp.int32(0), s.info["time"]).joint_pos)))
+      assert float(s.done) == 0.0
+    err[lead] = float(np.mean(e))
+  assert err[True] < 0.7 * err[False], err

@@ -62,7 +62,8 @@ class StudentObs:
   reference ``(R,)`` inner env observation; history ``(k, D_s)`` oldest first; goals / mask
   ``(G, D_g)`` (trajectory tokens then the snapshot token); eps ``(Z,)``; snap_steps ``()`` int32
   steps left until the snapshot target; action_context ``(A,)`` what the expert's actions are
-  relative to (HOI: the next reference frame's joint angles, for an expert with residual actions;
+  relative to (HOI: the residual's base, ``HOIEnv.reference_targets`` of the next reference frame,
+  for an expert with residual actions;
   :attr:`GoalSource.action_context_fn`) -- used to relabel expert actions, never a student input;
   task ``()`` int32: which skill the episode asks for (:data:`TASKS`; 0 = reach the goals, the
   only one a Stage-2 student knows; Stage 3's get-up skill sets 1), a policy input through the
@@ -295,8 +296,8 @@ def _hoi_source(env, cfg: GoalConfig) -> GoalSource:
       field_names=goals_lib.FIELDS, field_ids=goals_lib.residual_field_ids(B, C),
       state_fn=state_fn, goals_fn=goals_fn, mask_fn=mask_fn, tolerance=dict(HOI_TOLERANCE),
       families=tuple(goals_lib.MASK_SAMPLERS),
-      action_context_fn=lambda s: env.library.frame(
-          s.info[contract.INFO_CLIP], s.info[contract.INFO_TIME] + env.dt).joint_pos,
+      action_context_fn=lambda s: env.reference_targets(env.library.frame(
+          s.info[contract.INFO_CLIP], s.info[contract.INFO_TIME] + env.dt)),
       steps_left_fn=lambda s: jnp.floor(
           (env.library.duration(s.info[contract.INFO_CLIP]) - s.info[contract.INFO_TIME])
           / env.dt + 1e-3).astype(jnp.int32))

@@ -125,6 +125,12 @@ class HOIEnv(Env):
                                        and float(cfg.action_scale) <= 0):
       raise ValueError(f"config.env.action_scale={cfg.action_scale}: radians per action unit, "
                        "> 0 (0 only in 'absolute' mode: half the joint range, method.md)")
+    # Configs saved before pd_lead existed mean no feed-forward.  'absolute' PD targets do not
+    # use the residual's base; a distilled student acting in them still relabels its residual
+    # expert from it (the goal env's action context), so the key is kept, not refused.
+    self.pd_lead = bool(cfg.get("pd_lead", False))
+    bias = scene.model.actuator_biasprm[np.asarray(spec.actuator_ids)]
+    self._lead_s = jnp.asarray(bias[:, 2] / bias[:, 1], jnp.float32)  # (A,) kv / kp, seconds
     self.idx: SimIndex = sim_index(scene.model, spec)
     self.physics = physics_lib.make_physics(cfg.impl, scene, self.idx, int(cfg.substeps),
                                             contact_dist_from_config(cfg),
@@ -211,7 +217,7 @@ class HOIEnv(Env):
     xfrc = jnp.zeros((nbody, 6))
     xfrc = xfrc.at[self.spec.root_body_id, :3].set(f_pel).at[self.idx.obj_body_id, :3].set(f_obj)
     ctrl = d0.ctrl.at[jnp.asarray(self.spec.actuator_ids)].set(
-        self.targets_from_ref(action, ref.joint_pos))
+        self.targets_from_ref(action, self.reference_targets(ref)))
     d, finite = self.physics.step(d0, params, ctrl, xfrc)
     # Divergence guard: a finite but exploded state (a launched object) counts as NaN.
     finite = finite & (jnp.max(jnp.abs(d.qvel)) < cfg.max_qvel)
@@ -288,11 +294,19 @@ class HOIEnv(Env):
     reference ``time`` of ``clip``: the one function every consumer of a policy uses (env step,
     evaluation, distillation labels, sim-to-sim).  See :meth:`targets_from_ref`."""
     ref = self.library.frame(jnp.asarray(clip, jnp.int32), jnp.asarray(time) + self.dt)
-    return self.targets_from_ref(action, ref.joint_pos)
+    return self.targets_from_ref(action, self.reference_targets(ref))
+
+  def reference_targets(self, ref) -> jax.Array:
+    """The residual's base (A,) for reference frame ``ref`` (the next one): its hinge angles,
+    plus kv/kp x its hinge velocities with ``config.pd_lead`` (PD velocity feed-forward)."""
+    if not self.pd_lead:
+      return ref.joint_pos
+    return ref.joint_pos + self._lead_s * ref.joint_vel
 
   def targets_from_ref(self, action, ref_joint_pos):
-    """PD targets (A,) from ``action`` (A,) and the next reference frame's hinge angles (A,) in
-    this env's ``config.action_mode`` / ``config.action_scale`` (:func:`pd_targets`)."""
+    """PD targets (A,) from ``action`` (A,) and the residual's base (A,;
+    :meth:`reference_targets`) in this env's ``config.action_mode`` / ``config.action_scale``
+    (:func:`pd_targets`)."""
     return pd_targets(action, ref_joint_pos, self.cfg.action_mode,
                       float(self.cfg.action_scale), self.spec)
 
