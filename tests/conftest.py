@@ -22,7 +22,23 @@ def pytest_configure(config):
       "whose CI budget is ~20 min on 2 cores)")
 
 
+# The suite runs on two pytest-xdist workers, one test file per worker at a time (README, .ci/run:
+# ``-n 2 --dist loadfile --no-loadscope-reorder``).  Files are handed out in collection order, so
+# the longest ones go first (longest-first scheduling): otherwise an alphabetically late heavy
+# file can start when the other worker is nearly done and run alone at the end.  Per-file times:
+# docs/benchmarks.md.
+LONGEST_FILES_FIRST = ("test_stage1_expert.py", "test_pretrained.py", "test_play.py",
+                       "test_finetune.py", "test_goal_reach.py")
+
+
+def _schedule_rank(item) -> int:
+  name = item.path.name
+  return LONGEST_FILES_FIRST.index(name) if name in LONGEST_FILES_FIRST else len(
+      LONGEST_FILES_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
+  items.sort(key=_schedule_rank)  # stable: the order within a file is kept
   if os.environ.get(SLOW_ENV) == "1":
     return
   skip = pytest.mark.skip(reason=f"slow; set {SLOW_ENV}=1")
