@@ -30,10 +30,11 @@ def pytest_configure(config):
 # The suite runs on two pytest-xdist workers, one test file per worker at a time (README, .ci/run:
 # ``-n 2 --dist loadfile --no-loadscope-reorder``).  Files are handed out in collection order, so
 # the longest ones go first (longest-first scheduling): otherwise an alphabetically late heavy
-# file can start when the other worker is nearly done and run alone at the end.  Per-file times:
-# docs/benchmarks.md.
-LONGEST_FILES_FIRST = ("test_stage1_expert.py", "test_pretrained.py", "test_play.py",
-                       "test_finetune.py", "test_goal_reach.py")
+# file can start when the other worker is nearly done and run alone at the end.  Order from the
+# cold suite of 2026-12-06 (the 60 slowest tests summed per file: 657, 597, 454, 273, 190, 166 s;
+# docs/benchmarks.md, "Test-suite wall time").
+LONGEST_FILES_FIRST = ("test_stage1_expert.py", "test_pretrained.py", "test_finetune.py",
+                       "test_play.py", "test_c_physics.py", "test_goal_reach.py")
 
 
 def _schedule_rank(item) -> int:
