@@ -140,7 +140,8 @@ def _noisy_starts(env, policy_act, num_steps):
 
 def learning_check(workdir: str) -> dict:
   """The check's body: the untrained policy's and the trained policy's stand-under-pushes rates
-  (``{"before": ..., "after": ..., "nan_events": N, "steps": S, "iterations": I}``)."""
+  (``{"before": ..., "after": ..., "nan_events": N, "steps": S, "iterations": I, "limit": L}``,
+  L the episode limit)."""
   from interprior_jax.training import expert
   from interprior_jax.training import logging as log_lib
   from test_training import expert_config
