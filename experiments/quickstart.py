@@ -48,7 +48,7 @@ from interprior_jax import runtime  # noqa: E402
 
 # Every stage here compiles its programs and runs them briefly (the training stages are smoke
 # checks): XLA's fast-compile flags, set before any JAX computation, cut the job's wall time
-# (docs/benchmarks.md, "Quickstart"). A flag already in $XLA_FLAGS keeps its value
+# (docs/benchmarks.md, "Quickstart wall time"). A flag already in $XLA_FLAGS keeps its value
 # (e.g. XLA_FLAGS=--xla_backend_optimization_level=2 restores XLA's default code generation).
 os.environ.update(runtime.with_fast_compiles())
 
