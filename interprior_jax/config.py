@@ -109,6 +109,7 @@ def scene_config(humanoid: str = "smpl", objects: tuple[str, ...] = ("box",),
       "friction": tuple(b.friction),
       "floor_friction": tuple(scene_lib.SceneOptions().floor_friction),
       "skeleton": str(skeleton),
+      "object_contact_exclude": tuple(scene_lib.SceneOptions().object_contact_exclude),
   })
 
 
@@ -135,8 +136,10 @@ def scene_options(c: ml_collections.ConfigDict) -> scene_lib.SceneOptions:
   build = humanoid_lib.HumanoidBuildOptions(gain_scale=float(c.gain_scale),
                                             arm_gain_scale=float(c.get("arm_gain_scale", 1.0)),
                                             friction=tuple(c.friction), body_offsets=offsets)
+  # Configs saved before object_contact_exclude existed mean every body collides.
   return scene_lib.SceneOptions(humanoid=c.humanoid, objects=placements, physics=physics,
-                                humanoid_build=build, floor_friction=tuple(c.floor_friction))
+                                humanoid_build=build, floor_friction=tuple(c.floor_friction),
+                                object_contact_exclude=tuple(c.get("object_contact_exclude", ())))
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> pathlib.Path:

@@ -142,6 +142,42 @@ def test_collision_filter_no_self_collision(h, menagerie_available):
       assert g in set(hg)
 
 
+def test_object_contact_exclude_drops_only_those_bodies_object_contacts():
+  """``SceneOptions.object_contact_exclude``: the named bodies stop touching the object (and
+  only the object: the floor still collides with them); every other body still touches it; an
+  unknown body name is refused, naming the field."""
+  def contacts(exclude):
+    s = scene_lib.build_scene(scene_lib.SceneOptions(
+        humanoid="smpl", objects=(scene_lib.ObjectPlacement("box"),),
+        object_contact_exclude=exclude))
+    m, sp = s.model, s.spec
+    d = mujoco.MjData(m)
+    d.qpos[:] = sp.init_qpos
+    mujoco.mj_forward(m, d)
+    # Put the box's centre on the left forearm's capsule, then the whole arm lies inside it.
+    o = sp.objects[0]
+    d.qpos[o.qpos_adr:o.qpos_adr + 3] = d.xpos[m.body("L_Elbow").id]
+    mujoco.mj_forward(m, d)
+    obj_geoms, pairs = set(o.geom_ids), set()
+    for c in d.contact[:d.ncon]:
+      for a, b in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
+        if b in obj_geoms and a not in obj_geoms:
+          pairs.add(m.body(m.geom_bodyid[a]).name)
+    return pairs, m
+
+  touching, _ = contacts(())
+  assert "L_Elbow" in touching and touching - {"L_Elbow"}  # the forearm and its neighbours
+  excluded, m = contacts(("L_Elbow",))
+  assert excluded == touching - {"L_Elbow"}
+  assert m.nexclude == 1
+  # The excluded body still collides with the floor (contype / conaffinity untouched).
+  floor = m.geom("floor").id
+  for g in np.flatnonzero(m.geom_bodyid == m.body("L_Elbow").id):
+    assert m.geom_contype[g] & m.geom_conaffinity[floor]
+  with pytest.raises(ValueError, match="object_contact_exclude: no body 'Forearm'"):
+    contacts(("Forearm",))
+
+
 def test_named_groups_resolve(menagerie_available):
   for h in ("smplx", "smpl", "g1"):
     sp = _scene(h).spec

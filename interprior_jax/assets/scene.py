@@ -80,6 +80,11 @@ class SceneOptions:
   floor_friction: tuple[float, float, float] = (1.0, 0.005, 0.0001)
   root_clearance: float = 0.002  # metres between the lowest humanoid point and the floor at init
   add_light: bool = True
+  # Humanoid bodies whose geoms never collide with the objects (a MuJoCo <exclude> per body and
+  # object; floor contacts unchanged).  A modelling simplification, off by default: e.g.
+  # ("L_Elbow", "R_Elbow") lets the synthetic side grasps' palms reach the faces, which SMPL's
+  # forearm capsules otherwise cross by ~3 cm (docs/results.md, "the carry").
+  object_contact_exclude: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,6 +257,11 @@ def build_scene(opts: SceneOptions = SceneOptions()) -> Scene:
     asset.add_to_spec(spec, body_name, pos=(place.pos[0], place.pos[1], 0.0), quat=quat,
                       contype=ENV_BIT, conaffinity=ENV_BIT | HUMAN_BIT)
     assets.append((asset, body_name, place))
+  for body in opts.object_contact_exclude:
+    if spec.body(body) is None:
+      raise ValueError(f"scene.object_contact_exclude: no body {body!r} in {opts.humanoid}")
+    for _, body_name, _ in assets:
+      spec.add_exclude(bodyname1=body, bodyname2=body_name)
 
   model = spec.compile()
   data = mujoco.MjData(model)
