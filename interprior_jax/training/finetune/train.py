@@ -76,21 +76,19 @@ ANCHOR_OPTIMIZERS = ("shared", "separate")
 
 
 @dataclasses.dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(ppo_lib.KLRateRule):
+  # The policy's rate rule is PPO's (``ppo.train.KLRateRule``: lr_schedule, desired_kl,
+  # lr_factor, lr_min, lr_max), with three defaults of its own: a distilled prior finetuned at
+  # small rates (2e-5) tolerates a looser KL target and needs a lower floor and ceiling than
+  # Stage 1's experts trained from scratch.
+  desired_kl: float = 0.01
+  lr_min: float = 1e-7
+  lr_max: float = 1e-3
   num_envs: int = 4096
   unroll_length: int = 32
   num_epochs: int = 4
   num_minibatches: int = 8          # over envs (each keeps the full time axis)
   learning_rate: float = 2e-5       # the policy's (student + log_std): the actor group
-  # The policy's rate: "constant", or "adaptive" (PPO's KL rule, ``ppo.train.adapt_learning_rate``:
-  # after every minibatch step divided by lr_factor when that minibatch's approx_kl > 2 *
-  # desired_kl, multiplied by it when < desired_kl / 2, within [lr_min, lr_max]; the current rate
-  # lives in the optimiser state and is logged as learning_rate).
-  lr_schedule: str = "constant"
-  desired_kl: float = 0.01
-  lr_factor: float = 1.5
-  lr_min: float = 1e-7
-  lr_max: float = 1e-3
   # The critic is new in Stage 3 (random init) while the policy starts distilled: its own Adam
   # (0: learning_rate) and, for the first value_warmup_iterations, the critic alone is trained
   # (the policy's parameters are kept) so PPO's first advantages come from a fitted baseline.
@@ -153,9 +151,7 @@ class FinetuneConfig:
       raise ValueError(f"config.finetune.noise_hold_steps={self.noise_hold_steps} must be >= 1")
     if self.explore not in EXPLORE:
       raise ValueError(f"config.finetune.explore={self.explore!r}; valid {EXPLORE}")
-    if self.lr_schedule not in ppo_lib.LR_SCHEDULES:
-      raise ValueError(f"config.finetune.lr_schedule={self.lr_schedule!r}; valid "
-                       f"{ppo_lib.LR_SCHEDULES}")
+    self.validate_rate_rule("finetune")
     if self.anchor_optimizer not in ANCHOR_OPTIMIZERS:
       raise ValueError(f"config.finetune.anchor_optimizer={self.anchor_optimizer!r}; valid "
                        f"{ANCHOR_OPTIMIZERS}")

@@ -51,22 +51,39 @@ LR_SCHEDULES = ("constant", "adaptive")
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
-  """Defaults from method.md (InterMimic expert PPO)."""
-  num_envs: int = 4096
-  unroll_length: int = 32
-  minibatch_size: int = 16384
-  num_epochs: int = 6
-  learning_rate: float = 2e-5
-  # "constant", or "adaptive": after every minibatch step the learning rate is divided by
-  # ``lr_factor`` when that minibatch's approx_kl > 2 * desired_kl and multiplied by it when
-  # approx_kl < desired_kl / 2, within [lr_min, lr_max] (the rl_games rule InterMimic trains with).
-  # The current rate lives in the optimizer state (checkpointed) and is logged as learning_rate.
+class KLRateRule:
+  """The learning-rate rule of the PPO trainers, defined once: Stage 1's :class:`PPOConfig` and
+  Stage 3's ``finetune.train.FinetuneConfig`` inherit these fields (the latter with its own
+  defaults) and :func:`adapt_learning_rate` applies them.
+
+  ``lr_schedule`` "constant", or "adaptive": after every minibatch step the learning rate is
+  divided by ``lr_factor`` when that minibatch's approx_kl > 2 * desired_kl and multiplied by it
+  when approx_kl < desired_kl / 2, within [lr_min, lr_max] (the rl_games rule InterMimic trains
+  with). The current rate lives in the optimizer state (checkpointed) and is logged as
+  learning_rate.
+  """
   lr_schedule: str = "constant"
   desired_kl: float = 0.008
   lr_factor: float = 1.5
   lr_min: float = 1e-6
   lr_max: float = 1e-2
+
+  def validate_rate_rule(self, section: str) -> None:
+    """ValueError naming ``config.<section>.lr_schedule`` when it is not a known schedule."""
+    if self.lr_schedule not in LR_SCHEDULES:
+      raise ValueError(f"config.{section}.lr_schedule: {self.lr_schedule!r} is not one of "
+                       f"{LR_SCHEDULES}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig(KLRateRule):
+  """Defaults from method.md (InterMimic expert PPO); the learning-rate rule's fields come from
+  :class:`KLRateRule`."""
+  num_envs: int = 4096
+  unroll_length: int = 32
+  minibatch_size: int = 16384
+  num_epochs: int = 6
+  learning_rate: float = 2e-5
   max_grad_norm: float = 1.0
   gamma: float = 0.99
   gae_lambda: float = 0.95
@@ -91,8 +108,7 @@ class PPOConfig:
     return self.batch_size // self.minibatch_size
 
   def validate(self) -> "PPOConfig":
-    if self.lr_schedule not in LR_SCHEDULES:
-      raise ValueError(f"config.ppo.lr_schedule: {self.lr_schedule!r} is not one of {LR_SCHEDULES}")
+    self.validate_rate_rule("ppo")
     if self.batch_size % self.minibatch_size:
       raise ValueError(f"config.ppo: num_envs * unroll_length = {self.batch_size} is not a "
                        f"multiple of minibatch_size = {self.minibatch_size}")
@@ -143,7 +159,7 @@ def with_learning_rate(opt_state, lr: jax.Array):
   return (opt_state[0], adam._replace(hyperparams=hp)) + tuple(opt_state[2:])
 
 
-def adapt_learning_rate(lr: jax.Array, approx_kl: jax.Array, cfg: PPOConfig) -> jax.Array:
+def adapt_learning_rate(lr: jax.Array, approx_kl: jax.Array, cfg: KLRateRule) -> jax.Array:
   """One step of the KL-adaptive rule (``cfg.lr_schedule == 'adaptive'``; identity otherwise)."""
   if cfg.lr_schedule != "adaptive":
     return lr
