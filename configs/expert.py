@@ -24,8 +24,8 @@ from interprior_jax.motion.synth import config as synth_config
 from interprior_jax.training import loop as loop_lib
 from interprior_jax.training.ppo import train as ppo
 
-VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "locomotion", "largetable", "smpl",
-            "smplx", "g1", "toy")
+VARIANTS = ("smoke", "stand", "push", "walk", "embedded", "embedded_push", "locomotion",
+            "largetable", "smpl", "smplx", "g1", "toy")
 
 
 def _cpu_ppo(num_envs: int, minibatch_size: int, learning_rate: float, hidden: int):
@@ -84,9 +84,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     return c
   c.env_kind = "hoi"
   env_variant = {"stand": "smoke", "push": "smoke", "walk": "smoke", "embedded": "smpl",
-                 "locomotion": "smpl", "largetable": "smpl"}.get(variant, variant)
+                 "embedded_push": "smpl", "locomotion": "smpl",
+                 "largetable": "smpl"}.get(variant, variant)
   c.env = config_lib.sibling_config(__file__, "env", env_variant)
-  if variant in ("embedded", "locomotion", "largetable"):
+  if variant in ("embedded", "embedded_push", "locomotion", "largetable"):
     # The CPU experts (docs/results.md, "Stage 1 experts (CPU)"): MuJoCo C physics, residual PD
     # targets (0.5 rad per action unit around the next reference frame), perturbations and object
     # randomisation off, 64 surface points, 256 envs x 32 steps, 256-256 MLPs with a learnt
@@ -104,12 +105,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.ppo = _cpu_ppo(num_envs=256, minibatch_size=4096, learning_rate=2e-4, hidden=256)
     c.loop.update(num_iterations=1500, log_every=5, checkpoint_every=20, keep_checkpoints=3,
                   eval_every=25)
-  if variant == "embedded":
+  if variant in ("embedded", "embedded_push"):
     # Embedded default: the first 4 synthetic box carry/push clips of seed 0 (no shared data).
     c.data.update(source="synthetic", num_clips=4, families=("carry", "push"), object="box")
     # Balanced crouches: the pelvis sits back over the planted feet (centre of mass over the feet
     # at the carry grasp instead of ~17 cm ahead of the toes; docs/results.md, "the carry lift").
     c.data.synth_rand = {"sit_back_gain": 1.1}
+  if variant == "embedded_push":
+    # The embedded pushes (the quickstart's expert, pretrained/embedded_push_expert): the first 4
+    # synthetic "push" clips of seed 0, trained under random impulses (0.5 Hz) with the KL-adaptive
+    # rate and the clip-priority curriculum (floor 0.2).  The carries are left out: no expert of
+    # ours carries the box yet (docs/results.md, "the carry").
+    c.data.families = ("push",)
+    c.env.perturb.update(mode="random", rate_hz=0.5)
+    c.ppo.update(lr_schedule="adaptive", desired_kl=0.01)
+    c.loop.clip_priority_floor = 0.2
   if variant == "locomotion":
     # Steering data (docs/play.md): the first 16 synthetic "walk" clips of seed 0 (no shared data;
     # 4 were too few for a student to need its goals, docs/results.md), clips drawn by their

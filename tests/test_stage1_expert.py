@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import train_helpers  # noqa: E402
 from interprior_jax.envs import init_states, perturbations, rewards  # noqa: E402
 from interprior_jax.envs import load_env_config, make_env  # noqa: E402
 from interprior_jax.envs.sim_frame import sim_frame_from_mujoco  # noqa: E402
@@ -167,21 +168,7 @@ def test_learns_to_stand_under_pushes(tmp_path):
   It trains in a subprocess with XLA's default code generation: the suite's fast-compile flags
   (conftest.py) make PPO's iterations ~35 % slower and change its float rounding, and the
   thresholds above were measured with the defaults."""
-  import json
-  import subprocess
-
-  from interprior_jax import runtime
-
-  code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
-          "from interprior_jax import runtime; runtime.enable_compilation_cache(); "
-          "import test_stage1_expert as t; "
-          "print('LEARNING_CHECK ' + json.dumps(t.learning_check(sys.argv[2])))")
-  out = subprocess.run([sys.executable, "-c", code, os.path.dirname(__file__), str(tmp_path)],
-                       cwd=ROOT, env=runtime.without_fast_compiles(), capture_output=True,
-                       text=True, timeout=1800)
-  lines = [ln for ln in out.stdout.splitlines() if ln.startswith("LEARNING_CHECK ")]
-  assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
-  r = json.loads(lines[-1][len("LEARNING_CHECK "):])
+  r = train_helpers.run_with_xla_defaults("test_stage1_expert", "learning_check", tmp_path)
   before, after, limit = r["before"], r["after"], r["limit"]
   print("push learning check: before", before, "after", after)
   assert before["success"] < UNTRAINED_MAX["success"], before
