@@ -79,4 +79,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.sim.num_envs = 4
     c.expert = config_lib.sibling_config(__file__, "expert", "smoke")  # 16 envs, horizon 8, 64-64 MLPs
     c.expert.loop.update(num_iterations=3, log_every=1, checkpoint_every=3)
+    # The training smoke checks step MuJoCo C in batch (envs/c_physics.py), the CPU backend of
+    # every CPU-trained bundle; stage "sim" still steps MJX.  docs/benchmarks.md, "Quickstart
+    # wall time".
+    c.expert.env.impl = "c"
   return c
