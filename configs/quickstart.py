@@ -35,13 +35,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "action_noise": 0.005,  # std of random actions around zero (PD offset; 1 unit = pi rad on smpl)
   })
   c.video = ml_collections.ConfigDict({"enabled": True, "width": 320, "height": 240})
-  # Stage "pretrained": the committed embedded-default expert (pretrained/<expert>, trained on the
-  # first 4 clips this job generates) evaluated on its own clips from their first frames, and one
-  # episode rendered with the reference as a ghost -> DIR/pretrained/.  No training wait.
+  # Stage "pretrained": the committed embedded-default expert (pretrained/<expert>:
+  # embedded_push_expert, trained on the first 4 synthetic push clips of seed 0, which the stage
+  # regenerates from the bundle's config; 4/4 from their first frames, docs/results.md)
+  # evaluated on its own clips from their first frames, and one episode rendered with the
+  # reference as a ghost -> DIR/pretrained/.  No training wait.
   # Stage "pretrained_student": the committed Stage-2 student on the snapshot goal task (prior
   # mean) and one dataset snapshot goal rendered with its target markers -> DIR/pretrained_student/.
   c.pretrained = ml_collections.ConfigDict({
-      "enabled": True, "expert": "embedded_expert", "video_episode": -1, "perturb": "off",
+      "enabled": True, "expert": "embedded_push_expert", "video_episode": -1, "perturb": "off",
       "student": "embedded_student", "student_episodes": 16,
       # clip of the rendered goal episode: a push (the expert, hence its student, does pushes;
       # clip 0, a carry, did not reach its goal: docs/results.md)

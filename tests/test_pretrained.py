@@ -47,8 +47,16 @@ def pretrained(request):
 
 
 def test_there_is_an_embedded_default_expert():
-  names = [m.parent.name for m in MANIFESTS]
-  assert "embedded_expert" in names, names
+  """The quickstart's expert is a committed Stage-1 bundle trained on synthetic clips (it runs
+  without ../shared), and the carry/push expert it replaced stays (the student's teacher)."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("_qs", ROOT / "configs" / "quickstart.py")
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  names = {m.parent.name: json.loads(m.read_text()) for m in MANIFESTS}
+  default = mod.get_config("smoke").pretrained.expert
+  assert default in names and "embedded_expert" in names, (default, sorted(names))
+  assert names[default]["data"]["source"] == "synthetic", names[default]["data"]
 
 
 def test_bundle_loads_and_manifest_matches_config(pretrained):
