@@ -327,6 +327,18 @@ def test_best_evaluation_exports_its_bundle(toy, tmp_path):
   assert bundle.config["trained_iterations"] == 4
 
 
+def test_eval_score_breaks_ties_on_the_lower_body_error():
+  """Evaluations with the same success and mean length rank by E_h (the lower wins); success and
+  then length still come first; a record without E_h keeps its place on a tie."""
+  score = loop_lib.eval_score
+  a = {"success_rate": 1.0, "mean_length": 278.5, "e_h": 0.113}
+  assert score(dict(a, e_h=0.099)) > score(a)
+  assert score(dict(a, success_rate=0.75, e_h=0.05)) < score(a)
+  assert score(dict(a, mean_length=270.0, e_h=0.05)) < score(a)
+  old = {"success_rate": 1.0, "mean_length": 278.5}
+  assert not score(a) > score(old)
+
+
 def test_loop_refuses_settings_its_trainer_cannot_run(toy, tmp_path):
   """A periodic evaluation or a clip-priority floor without the function that runs it is an
   error naming the field (a distillation run once took ``eval_every`` and silently ignored it),

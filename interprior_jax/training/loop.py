@@ -152,7 +152,8 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
   non-scalar entries (e.g. ``episodes``: ``[{name, length, ended_by}]``) go to evals.json and the
   console.  ``best_export_fn(state, directory)``: called with ``workdir/best_policy`` whenever a
   periodic evaluation beats every earlier one of the run (:func:`eval_score`: success rate, then
-  mean length), which is recorded in ``workdir/best.json`` (kept across resumes).
+  mean length, then the lower E_h), which is recorded in ``workdir/best.json`` (kept across
+  resumes).
   ``after_eval_fn(state, eval_record) -> (state, notes)``: runs after each evaluation (e.g. the
   clip-priority curriculum re-weights the env's clip sampling); ``notes`` join the evaluation's
   record in evals.json and the console.
@@ -288,9 +289,11 @@ BEST_DIR = "best_policy"
 BEST_FILE = "best.json"
 
 
-def eval_score(record: dict) -> tuple[float, float]:
-  """Ranking of periodic evaluations: success rate, then mean episode length."""
-  return float(record.get("success_rate", 0.0)), float(record.get("mean_length", 0.0))
+def eval_score(record: dict) -> tuple[float, float, float]:
+  """Ranking of periodic evaluations: success rate, then mean episode length, then the lower
+  mean body error E_h (``e_h``, HOI; where absent, ties stay with the earlier evaluation)."""
+  return (float(record.get("success_rate", 0.0)), float(record.get("mean_length", 0.0)),
+          -float(record.get("e_h", 0.0)))
 
 
 def _read_best(workdir: pathlib.Path) -> dict | None:
