@@ -81,9 +81,9 @@ class SceneOptions:
   root_clearance: float = 0.002  # metres between the lowest humanoid point and the floor at init
   add_light: bool = True
   # Humanoid bodies whose geoms never collide with the objects (a MuJoCo <exclude> per body and
-  # object; floor contacts unchanged).  A modelling simplification, off by default: e.g.
-  # ("L_Elbow", "R_Elbow") lets the synthetic side grasps' palms reach the faces, which SMPL's
-  # forearm capsules otherwise cross by ~3 cm (docs/results.md, "the carry").
+  # object, honoured by MuJoCo C and MJX; floor contacts unchanged).  A modelling simplification,
+  # off by default: e.g. ("L_Elbow", "R_Elbow") lets the synthetic side grasps' palms reach the
+  # faces, which SMPL's forearm capsules otherwise cross by ~3 cm (docs/results.md, "the carry").
   object_contact_exclude: tuple[str, ...] = ()
 
 
