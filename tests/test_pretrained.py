@@ -74,17 +74,14 @@ def test_bundle_loads_and_manifest_matches_config(pretrained):
   assert size < 10.0 and manifest["size_mb"] < 10.0  # (a resume/ checkpoint may sit beside it)
 
 
-def test_evaluation_reproduces_manifest(pretrained):
-  root, manifest = pretrained
-  bundle_dir = root / manifest["bundle"]
+def evaluation_and_zero_action(bundle_dir: str) -> dict:
+  """The bundle on its own clips from their first frames, perturbations off
+  (``{"clips", "success_rate", "mean_length", "zero_action_mean_length"}``; the last: zero
+  residual action on the same clips and protocol)."""
+  bundle_dir = pathlib.Path(bundle_dir)
   cfg = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
   clips = sources.load_clips(cfg)
-  assert [c.name for c in clips] == [c["name"] for c in manifest["data"]["clips"]]
   res = evaluation.evaluate_bundle(bundle_dir, evaluation.EvalOptions(perturb="off"), clips=clips)
-  want = manifest["eval"]["perturb_off"]
-  assert abs(res["success_rate"] - want["success_rate"]) <= SUCCESS_TOL, (res, want)
-  assert res["mean_length"] == pytest.approx(want["mean_length"], rel=LENGTH_TOL)
-  # Zero residual action on the same clips and protocol ends much sooner.
   cfg.env.perturb.mode = "off"
   cfg.env.randomize.enabled = False
   cfg.env.max_episode_steps = np.iinfo(np.int32).max
@@ -93,7 +90,28 @@ def test_evaluation_reproduces_manifest(pretrained):
   zero = jax.device_get(evaluation.first_episode_stats(
       env, reset, lambda o, k: jnp.zeros((o.shape[0], env.action_size)), jax.random.PRNGKey(1),
       n, evaluation.HOI_METRICS))
-  assert res["mean_length"] > 1.5 * float(np.mean(zero["length"])), (res["mean_length"], zero)
+  return {"clips": [c.name for c in clips], "success_rate": float(res["success_rate"]),
+          "mean_length": float(res["mean_length"]),
+          "zero_action_mean_length": float(np.mean(zero["length"]))}
+
+
+def test_evaluation_reproduces_manifest(pretrained):
+  """The manifest's perturbation-off figures, re-measured with the numerics they were measured
+  with: XLA's default code generation, in a subprocess (``run_with_xla_defaults``).  Under the
+  suite's fast-compile flags the push expert's episodes flip (4/4 -> 2/4, seen 2026-12-06): a
+  policy's single outcomes are chaotic in float rounding, so the check is against the same
+  numerics, with SUCCESS_TOL for other CPUs' kernels.  Zero residual action on the same clips
+  and protocol ends much sooner."""
+  from train_helpers import run_with_xla_defaults
+
+  root, manifest = pretrained
+  r = run_with_xla_defaults("test_pretrained", "evaluation_and_zero_action",
+                            root / manifest["bundle"])
+  assert r["clips"] == [c["name"] for c in manifest["data"]["clips"]]
+  want = manifest["eval"]["perturb_off"]
+  assert abs(r["success_rate"] - want["success_rate"]) <= SUCCESS_TOL, (r, want)
+  assert r["mean_length"] == pytest.approx(want["mean_length"], rel=LENGTH_TOL)
+  assert r["mean_length"] > 1.5 * r["zero_action_mean_length"], r
 
 
 @pytest.fixture(params=STUDENTS, ids=[m.parent.name for m in STUDENTS])
