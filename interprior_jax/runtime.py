@@ -22,9 +22,10 @@ def enable_compilation_cache(path: str | None = None) -> str:
 
 
 #: XLA flags that trade generated-code speed for compile speed (LLVM's backend optimisation off).
-#: For runs that compile many programs and execute each briefly -- the test suite and the
-#: quickstart -- this cuts the CPU time of a compile-bound test by ~40 %, while a long PPO run gets
-#: ~35 % slower (docs/benchmarks.md, "Test-suite wall time" and "Quickstart wall time"); the
+#: For runs that compile many programs and execute each briefly -- the test suite -- this cuts
+#: the CPU time of a compile-bound test by ~40 %, while a long PPO run gets ~35 % slower
+#: (docs/benchmarks.md, "Test-suite wall time").  It also changes float rounding, which can flip
+#: a trained policy's episodes (the push expert: 4/4 -> 2/4), so the quickstart and the
 #: training, evaluation and export scripts keep XLA's defaults.
 FAST_COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0",
                           "--xla_llvm_disable_expensive_passes=true")

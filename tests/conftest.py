@@ -11,8 +11,9 @@ from interprior_jax import paths  # noqa: E402
 from interprior_jax import runtime  # noqa: E402
 
 # Most tests compile a program and run it for a few steps: XLA's fast-compile flags (set before
-# any JAX computation) cut the suite's CPU time; the PPO learning check trains in a subprocess
-# with XLA's defaults (runtime.without_fast_compiles; docs/benchmarks.md, "Test-suite wall time").
+# any JAX computation) cut the suite's CPU time; the PPO learning check, the toy Stage-3 check
+# and the bundle reproductions run in subprocesses with XLA's defaults
+# (train_helpers.run_with_xla_defaults; docs/benchmarks.md, "Test-suite wall time").
 os.environ.update(runtime.with_fast_compiles())
 
 runtime.enable_compilation_cache()
