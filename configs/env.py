@@ -88,6 +88,10 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
           "margin": 0.03,  # hand-point to palm-surface offset tolerated (m)
           "facing_weight": 0.3,  # share of the score given by palm facing the surface
           "contact_weight": 0.4,  # share given by an actual simulated hand-object contact
+          # 0: that contact is the 0/1 flag (within obj_contact_dist); > 0 (m, at most
+          # obj_contact_dist): the grip clip(1 - gap / grip_dist, 0, 1) of the hand's distance
+          # to the object, 1 only on the surface (envs/rewards.py:hand_grip)
+          "grip_dist": 0.0,
       }),
       "near_decay": 5.0,  # body weights exp(-near_decay * d_obj) (positions) and 1 - that (rot.)
       "ig_num_anchors": 16,  # object surface points used as interaction-graph anchors

@@ -204,12 +204,18 @@ def test_contact_summaries_match_contact_list(pair):
   d.qpos[obj.qpos_adr:obj.qpos_adr + 3] = root + np.array([0.2, 0.0, -0.74])  # into the shins
   mujoco.mj_forward(m, d)
   ref = sf.sim_frame_from_mujoco(d, cp.idx, cp.contact_dist)
-  body_obj, body_floor, force = c_physics.contact_summaries(d.sensordata[None], cp.layout,
-                                                            cp.contact_dist)
+  body_obj, body_floor, force, dist = c_physics.contact_summaries(d.sensordata[None], cp.layout,
+                                                                  cp.contact_dist)
   assert ref.body_obj_contact.sum() > 0 and ref.body_floor_contact.sum() > 0
   np.testing.assert_array_equal(body_obj[0], ref.body_obj_contact)
   np.testing.assert_array_equal(body_floor[0], ref.body_floor_contact)
   assert float(force[0]) == pytest.approx(float(ref.obj_contact_force), rel=1e-4)
+  # Distances: the sensors' equal the contact list's, both clipped to +-obj_contact_dist (the
+  # penetrating bodies at minus it, the others at the cap).
+  np.testing.assert_allclose(dist[0], ref.body_obj_dist, atol=1e-6)
+  inside = np.asarray(ref.body_obj_dist) < 0
+  assert inside.sum() > 0
+  np.testing.assert_allclose(dist[0][inside], -cp.contact_dist.obj, rtol=1e-6)
 
 
 def test_object_contact_distance_threshold(clip, pair):
@@ -239,8 +245,11 @@ def test_object_contact_distance_threshold(clip, pair):
     dd = mujoco.MjData(cp.model)
     dd.qpos[:] = d.qpos
     mujoco.mj_forward(cp.model, dd)
-    body_obj, _, _ = c_physics.contact_summaries(dd.sensordata[None], cp.layout, cp.contact_dist)
+    body_obj, _, _, dist = c_physics.contact_summaries(dd.sensordata[None], cp.layout,
+                                                       cp.contact_dist)
     assert body_obj[0, hand_i] == expect
+    # The hand's distance itself (1 cm), or the cap where the threshold is below it.
+    assert dist[0, hand_i] == pytest.approx(min(0.01, cp.contact_dist.obj), abs=1e-5)
     ref = sf.sim_frame_from_mujoco(dd, cp.idx, cp.contact_dist)  # MJX-style flags from the list
     assert ref.body_obj_contact[hand_i] == 0.0  # MuJoCo C lists no contact 1 cm away
   # Same physics whatever the threshold.

@@ -88,7 +88,7 @@ def _sim_from_ref(ref, contact):
       "root_pos", "root_quat", "joint_pos", "joint_vel", "body_pos", "body_quat", "body_lin_vel",
       "body_ang_vel", "obj_pos", "obj_quat", "obj_lin_vel", "obj_ang_vel")},
       body_obj_contact=contact, body_floor_contact=jnp.zeros_like(contact),
-      obj_contact_force=jnp.zeros(()))
+      obj_contact_force=jnp.zeros(()), body_obj_dist=0.02 * (1.0 - contact))
 
 
 def test_tracking_terms_are_one_at_the_reference(setup):
@@ -136,6 +136,27 @@ def test_hand_reward(setup):
   grasp = far.replace(hand_dist=jnp.zeros(2), hand_facing=jnp.ones(2), hand_contact=jnp.ones(2))
   assert float(rewards.hand_reward(grasp, cfg.dist_scale, cfg.margin, cfg.facing_weight,
                                    cfg.contact_weight)) == pytest.approx(1.0)
+
+
+def test_hand_grip_pays_only_a_palm_on_the_surface(setup):
+  """With ``grip_dist`` > 0 the contact factor is the hand's gap to the object, not the 2 cm
+  flag: a hand 1 cm off (flagged as touching) earns half of it, one on the surface all of it."""
+  scene, lib, idx = setup
+  cfg = load_env_config("smoke").reward.hand
+  ref = lib.frame(jnp.int32(0), jnp.float32(0.0))
+  hands = np.asarray(_hand_groups(scene.model, scene.spec))[:, 0]
+  sim = _sim_from_ref(ref, jnp.zeros(ref.body_contact.shape))
+  e = _errors(scene, lib, idx, sim.replace(body_obj_dist=sim.body_obj_dist.at[hands].set(
+      jnp.array([0.01, -0.002]))), ref)
+  np.testing.assert_allclose(e.hand_gap, [0.01, -0.002], atol=1e-7)
+  flagged = e.replace(hand_contact=jnp.ones(2), hand_dist=jnp.zeros(2), hand_facing=jnp.ones(2))
+  r = lambda err, grip: float(rewards.hand_reward(  # noqa: E731
+      err, cfg.dist_scale, cfg.margin, cfg.facing_weight, cfg.contact_weight, grip))
+  assert r(flagged, 0.0) == pytest.approx(1.0)  # the flag: both hands count as touching
+  np.testing.assert_allclose(rewards.hand_grip(flagged, 0.02), [0.5, 1.0], rtol=1e-5)
+  assert r(flagged, 0.02) == pytest.approx(1.0 - 0.5 * cfg.contact_weight, rel=1e-5)
+  hovering = flagged.replace(hand_gap=jnp.full(2, 0.02))
+  assert r(hovering, 0.02) == pytest.approx((1.0 - cfg.contact_weight) ** 2, rel=1e-5)
 
 
 def test_each_termination_triggers(setup):
@@ -381,6 +402,10 @@ def test_make_env_validation():
   zero.action_scale = 0.0
   with pytest.raises(ValueError, match="action_scale"):
     make_env(zero, [a])
+  loose = resid.copy_and_resolve_references()
+  loose.reward.hand.grip_dist = 2 * loose.obj_contact_dist  # past the distances' cap
+  with pytest.raises(ValueError, match="grip_dist"):
+    make_env(loose, [a])
 
 
 def test_contact_normal_forces_match_mujoco_and_energy_term(setup):

@@ -99,9 +99,10 @@ def test_hand_term_is_relative_to_the_reference(carry_env):
   points = env.surface_points(jnp.int32(0), perturbations.nominal_params())
   B = env.spec.num_bodies
   sim = SimFrame(**{f: getattr(ref, f) for f in SimFrame.__dataclass_fields__
-                    if f not in ("body_obj_contact", "body_floor_contact", "obj_contact_force")},
+                    if f not in ("body_obj_contact", "body_floor_contact", "obj_contact_force",
+                                 "body_obj_dist")},
                  body_obj_contact=jnp.zeros(B), body_floor_contact=jnp.zeros(B),
-                 obj_contact_force=jnp.zeros(()))
+                 obj_contact_force=jnp.zeros(()), body_obj_dist=jnp.full(B, 0.02))
   e = env.errors(sim, ref, points, jnp.zeros(env.spec.nv))
   np.testing.assert_allclose(e.hand_dist, 0.0, atol=1e-6)
   np.testing.assert_allclose(e.hand_facing, 1.0, atol=1e-6)

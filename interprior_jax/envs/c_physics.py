@@ -73,7 +73,7 @@ class CData:
   ``qacc_warmstart`` (nv,), ``ctrl`` (nu,)), the body kinematics the env reads (``xpos`` (nbody,
   3), ``xquat`` (nbody, 4), ``cvel`` (nbody, 6), ``subtree_com`` (nbody, 3)) and the contact
   summaries of the last physics step (``body_obj_contact``, ``body_floor_contact`` (B,) in {0, 1},
-  ``obj_contact_force`` () N).
+  ``obj_contact_force`` () N, ``body_obj_dist`` (B,) m).
   """
   time: jax.Array
   qpos: jax.Array
@@ -88,6 +88,7 @@ class CData:
   body_obj_contact: jax.Array
   body_floor_contact: jax.Array
   obj_contact_force: jax.Array
+  body_obj_dist: jax.Array
 
 
 def default_threads(threads: int = 0) -> int:
@@ -148,15 +149,18 @@ def sensor_model(scene: Scene, idx: SimIndex, obj_cutoff: float
 
 
 def contact_summaries(sensordata: np.ndarray, layout: dict, threshold: ContactDist):
-  """``(body_obj (N, B), body_floor (N, B), obj_force (N,))`` float32 from ``(N, nsensordata)``."""
+  """``(body_obj (N, B), body_floor (N, B), obj_force (N,), body_obj_dist (N, B))`` float32 from
+  ``(N, nsensordata)`` (the distances in +-``threshold.obj``: the sensors clip to their cutoff)."""
   sd = np.asarray(sensordata)
 
   fl = layout["floor"]
   floor = (sd[:, fl] > 0) & (sd[:, fl + 1] < threshold.floor)
-  obj = sd[:, layout["obj"]] < threshold.obj
+  dist = np.minimum(sd[:, layout["obj"]], threshold.obj)
+  obj = dist < threshold.obj
   f = layout["force"]
   force = sd[:, f:f + 3 * MAX_FORCE_CONTACTS].reshape(-1, MAX_FORCE_CONTACTS, 3)[:, :, 0]
-  return obj.astype(np.float32), floor.astype(np.float32), force.sum(-1).astype(np.float32)
+  return (obj.astype(np.float32), floor.astype(np.float32), force.sum(-1).astype(np.float32),
+          dist.astype(np.float32))
 
 
 class _Pool:
@@ -209,14 +213,14 @@ class CPhysics:
     d.qpos[:] = scene.spec.init_qpos
     d.ctrl[scene.spec.actuator_ids] = scene.spec.action_offset
     mujoco.mj_forward(self.model, d)
-    obj, floor, force = contact_summaries(d.sensordata[None], self.layout, self.contact_dist)
+    obj, floor, force, dist = contact_summaries(d.sensordata[None], self.layout, self.contact_dist)
     f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
     self._d0 = CData(
         time=f32(0.0), qpos=f32(d.qpos), qvel=f32(d.qvel), act=f32(d.act),
         qacc_warmstart=f32(d.qacc_warmstart), ctrl=f32(d.ctrl), xpos=f32(d.xpos),
         xquat=f32(d.xquat), cvel=f32(d.cvel), subtree_com=f32(d.subtree_com),
         body_obj_contact=f32(obj[0]), body_floor_contact=f32(floor[0]),
-        obj_contact_force=f32(force[0]))
+        obj_contact_force=f32(force[0]), body_obj_dist=f32(dist[0]))
 
   # -- the contract ------------------------------------------------------------------------------
 
@@ -234,15 +238,16 @@ class CPhysics:
         jax.ShapeDtypeStruct((m.nbody, 3), f32), jax.ShapeDtypeStruct((m.nbody, 4), f32),
         jax.ShapeDtypeStruct((m.nbody, 6), f32), jax.ShapeDtypeStruct((m.nbody, 3), f32),
         jax.ShapeDtypeStruct((B,), f32), jax.ShapeDtypeStruct((B,), f32),
-        jax.ShapeDtypeStruct((), f32), jax.ShapeDtypeStruct((), jnp.bool_))
+        jax.ShapeDtypeStruct((), f32), jax.ShapeDtypeStruct((B,), f32),
+        jax.ShapeDtypeStruct((), jnp.bool_))
     args = (d.qpos, d.qvel, d.act, d.qacc_warmstart, ctrl, xfrc) + tuple(
         jnp.asarray(vals[k], f32) for k in self.value_fields)
     out = jax.pure_callback(self._host_step, shapes, *args, vmap_method="broadcast_all")
-    qpos, qvel, act, warm, xpos, xquat, cvel, com, obj, floor, force, ok = out
+    qpos, qvel, act, warm, xpos, xquat, cvel, com, obj, floor, force, dist, ok = out
     new = d.replace(time=d.time + self.substeps * self.dt, qpos=qpos, qvel=qvel, act=act,
                     qacc_warmstart=warm, ctrl=ctrl, xpos=xpos, xquat=xquat, cvel=cvel,
                     subtree_com=com, body_obj_contact=obj, body_floor_contact=floor,
-                    obj_contact_force=force)
+                    obj_contact_force=force, body_obj_dist=dist)
     return new, ok
 
   def frame(self, d: CData) -> SimFrame:
@@ -251,7 +256,8 @@ class CPhysics:
                                   self.idx, 0.0)
     return frame.replace(body_obj_contact=d.body_obj_contact,
                          body_floor_contact=d.body_floor_contact,
-                         obj_contact_force=d.obj_contact_force)
+                         obj_contact_force=d.obj_contact_force,
+                         body_obj_dist=d.body_obj_dist)
 
   def reset_state(self, d: CData, qpos, qvel, mask) -> CData:
     return d.replace(qpos=jnp.where(mask, qpos, d.qpos), qvel=jnp.where(mask, qvel, d.qvel),
@@ -323,9 +329,9 @@ class CPhysics:
       f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
       out = [f32(v["qpos"]), f32(v["qvel"]), f32(v["act"]), f32(v["qacc_warmstart"]),
              f32(v["xpos"]), f32(v["xquat"]), f32(v["cvel"]), f32(v["subtree_com"])]
-      obj, floor, force = contact_summaries(v["sensordata"], self.layout, self.contact_dist)
+      obj, floor, force, dist = contact_summaries(v["sensordata"], self.layout, self.contact_dist)
     for a in out:
       ok &= np.all(np.isfinite(a.reshape(n, -1)), axis=1)
-    out += [obj, floor, force]
+    out += [obj, floor, force, dist]
     out = [a.reshape(lead + a.shape[1:]) for a in out]
     return tuple(out) + (ok.reshape(lead),)

@@ -131,6 +131,11 @@ class HOIEnv(Env):
     self.pd_lead = bool(cfg.get("pd_lead", False))
     bias = scene.model.actuator_biasprm[np.asarray(spec.actuator_ids)]
     self._lead_s = jnp.asarray(bias[:, 2] / bias[:, 1], jnp.float32)  # (A,) kv / kp, seconds
+    grip = float(cfg.reward.hand.get("grip_dist", 0.0))
+    if grip < 0 or grip > contact_dist_from_config(cfg).obj:
+      raise ValueError(f"config.env.reward.hand.grip_dist={grip}: 0 (the contact flag) or in "
+                       f"(0, config.env.obj_contact_dist={contact_dist_from_config(cfg).obj}] m: "
+                       "the simulated hand distances are capped at obj_contact_dist")
     self.idx: SimIndex = sim_index(scene.model, spec)
     self.physics = physics_lib.make_physics(cfg.impl, scene, self.idx, int(cfg.substeps),
                                             contact_dist_from_config(cfg),

@@ -16,6 +16,10 @@ body_ang_vel        (B,3)   angular velocity (world frame)
 obj_*               .       active object pose and velocities (same conventions)
 body_obj_contact    (B,)    1.0 when a geom of the body touches the object (a contact closer than
                             ``ContactDist.obj``: ``config.env.obj_contact_dist``)
+body_obj_dist       (B,)    the body's geoms' smallest signed distance to the object (m; < 0:
+                            penetrating), clipped to +-``ContactDist.obj`` (as MuJoCo's distance
+                            sensor clips to its cutoff; no pair that close: the cap);
+                            ``body_obj_contact`` is ``body_obj_dist < ContactDist.obj``
 body_floor_contact  (B,)    1.0 when a geom of the body touches the floor (``contact_dist``)
 obj_contact_force   ()      total normal contact force between humanoid and object (N), from the
                             constraint solver's last physics step (``efc_force``)
@@ -59,6 +63,7 @@ class SimFrame:
   body_obj_contact: jax.Array
   body_floor_contact: jax.Array
   obj_contact_force: jax.Array
+  body_obj_dist: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +165,22 @@ def contact_flags(geom: jax.Array, dist: jax.Array, idx: SimIndex,
   return scatter(is_obj, t.obj), scatter(is_floor, t.floor)
 
 
+def object_distances(geom: jax.Array, dist: jax.Array, idx: SimIndex, cap: float) -> jax.Array:
+  """(B,) each layout body's smallest contact distance to the object, clipped to +-``cap`` (m).
+
+  Args: ``geom`` (N, 2), ``dist`` (N,) as :func:`contact_flags`; ``cap``: the value of a body
+  with no humanoid-object pair closer than it, and minus the deepest penetration reported
+  (``ContactDist.obj``: the C backend's distance sensors clip to their cutoff the same way).
+  """
+  g1, g2 = geom[:, 0], geom[:, 1]
+  gb = jnp.asarray(idx.geom_body_idx)
+  is_obj = jnp.asarray(idx.geom_is_obj)
+  out = jnp.full((idx.num_bodies,), cap, jnp.float32)
+  d = jnp.clip(dist, -cap, cap).astype(jnp.float32)
+  out = out.at[gb[g1]].min(jnp.where(is_obj[g2], d, cap), mode="drop")
+  return out.at[gb[g2]].min(jnp.where(is_obj[g1], d, cap), mode="drop")
+
+
 # Largest number of efc rows of one contact normal (pyramidal cone, contact dimension 6).
 MAX_CONTACT_ROWS = 2 * (6 - 1)
 
@@ -208,6 +229,8 @@ def sim_frame_from_arrays(qpos, qvel, xpos, xquat, cvel, subtree_com, contact_ge
                            obj_pos[None])[0]
   body_obj, body_floor = contact_flags(jnp.asarray(contact_geom), jnp.asarray(contact_dist), idx,
                                        threshold)
+  body_obj_dist = object_distances(jnp.asarray(contact_geom), jnp.asarray(contact_dist), idx,
+                                   as_contact_dist(threshold).obj)
   return SimFrame(
       root_pos=qpos[idx.root_qpos_adr:idx.root_qpos_adr + 3],
       root_quat=qpos[idx.root_qpos_adr + 3:idx.root_qpos_adr + 7],
@@ -219,7 +242,8 @@ def sim_frame_from_arrays(qpos, qvel, xpos, xquat, cvel, subtree_com, contact_ge
       obj_ang_vel=cvel[idx.obj_body_id, :3],
       body_obj_contact=body_obj, body_floor_contact=body_floor,
       obj_contact_force=(jnp.zeros((), xpos.dtype) if contact_normal_force is None else
-                         human_object_force(contact_geom, contact_normal_force, idx)))
+                         human_object_force(contact_geom, contact_normal_force, idx)),
+      body_obj_dist=body_obj_dist)
 
 
 def _mjx_impl(d):
