@@ -35,7 +35,8 @@ its nearest surface point), and ``contact_h`` the simulated hand-object contact:
 ``config.reward.hand.grip_dist`` > 0, the grip ``clip(1 - gap_h / grip_dist, 0, 1)`` with
 ``gap_h`` the hand bodies' smallest geom distance to the object (``SimFrame.body_obj_dist``; <= 0
 when touching), so that only a palm on the surface scores 1 and a palm hovering 1-2 cm off, which
-the flag counts as touching, scores little (docs/results.md, "why the policy does not squeeze");
+the flag counts as touching, scores little (docs/results.md, "the carry with a grip term": the
+carry policy it was tried on already pressed its palms into the box; the carry did not improve);
 ``r_hand = prod_h (1 - g_h + g_h s_h)`` (1 when no grasp is required).  Measured against the
 reference's own hand geometry because the hand point is a body origin (the wrist on SMPL) that
 stays ~5-8 cm from a gripped surface: in absolute terms the exact reference scored r_hand 0.19
@@ -74,7 +75,7 @@ class StepErrors:
   hand_dist: jax.Array  # (2,) hand point -> surface distance (m)
   hand_facing: jax.Array  # (2,) in [0, 1]
   hand_contact: jax.Array  # (2,) simulated hand-object contact {0, 1}
-  hand_gap: jax.Array  # (2,) the hand bodies' smallest geom distance to the object (m, capped)
+  hand_gap: jax.Array  # (2,) the hand bodies' smallest distance to the object (m, +-obj_contact_dist)
   hand_required: jax.Array  # (2,) reference says the hand touches {0, 1}
 
 
