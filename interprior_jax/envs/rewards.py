@@ -75,7 +75,7 @@ class StepErrors:
   hand_dist: jax.Array  # (2,) hand point -> surface distance (m)
   hand_facing: jax.Array  # (2,) in [0, 1]
   hand_contact: jax.Array  # (2,) simulated hand-object contact {0, 1}
-  hand_gap: jax.Array  # (2,) the hand bodies' smallest distance to the object (m, +-obj_contact_dist)
+  hand_gap: jax.Array  # (2,) hand bodies' least distance to the object (m, +-obj_contact_dist)
   hand_required: jax.Array  # (2,) reference says the hand touches {0, 1}
 
 
