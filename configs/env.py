@@ -67,6 +67,8 @@ def env_config(variant: str = "smpl") -> ml_collections.ConfigDict:
   c.reward = ml_collections.ConfigDict({
       "track": ml_collections.ConfigDict({
           "body_pos": 5.0,  # weighted mean squared body position error (m^2)
+          # mean squared key-body position error (m^2), unweighted; 0 = off (envs/rewards.py)
+          "key_pos": 0.0,
           "body_rot": 0.5,  # weighted mean squared body angle error (rad^2)
           "body_lin_vel": 0.01,
           "body_ang_vel": 0.005,

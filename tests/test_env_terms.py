@@ -111,6 +111,33 @@ def test_tracking_terms_are_one_at_the_reference(setup):
   assert float(t2["r_term"]) == cfg.term_penalty
 
 
+def test_key_pos_sees_the_pelvis_that_body_pos_barely_weighs(setup):
+  """A pelvis 0.3 m off its reference while the hands hold the box: ``body_pos`` (weights on
+  the bodies nearest the object) barely moves; ``key_pos`` (the E_h bodies, unweighted) charges
+  0.09 m^2 / K for it (K key bodies); weight 0 (the default) keeps the factor at 1."""
+  scene, lib, idx = setup
+  cfg = load_env_config("smoke").reward
+  assert cfg.track.key_pos == 0.0
+  ref = lib.frame(jnp.int32(0), jnp.float32(0.7))
+  contact = (ref.body_contact > 0).astype(jnp.float32)
+  pelvis = 0  # the root body of every layout
+  sim = _sim_from_ref(ref, contact)
+  off = sim.replace(body_pos=sim.body_pos.at[pelvis].add(jnp.array([0.3, 0.0, 0.0])))
+  e = _errors(scene, lib, idx, off, ref)
+  d_obj = np.linalg.norm(np.asarray(ref.body_obj_vec), axis=-1)
+  near = np.exp(-cfg.near_decay * d_obj)
+  assert float(e.body_pos) == pytest.approx(near[pelvis] / near.sum() * 0.09, rel=1e-4)
+  n_key = round(0.3 / float(e.e_h))  # E_h = 0.3 m / K with one key body off by 0.3 m
+  assert float(e.key_pos) == pytest.approx(0.09 / n_key, rel=1e-4)
+  assert near[pelvis] / near.sum() < 0.05  # the pelvis's share of body_pos here
+  assert float(e.key_pos) > 2 * float(e.body_pos), (float(e.key_pos), float(e.body_pos))
+  _, t0 = rewards.compute_reward(e, jnp.bool_(False), cfg)
+  assert float(t0["r_key_pos"]) == 1.0
+  cfg.track.key_pos = 20.0
+  _, t1 = rewards.compute_reward(e, jnp.bool_(False), cfg)
+  assert float(t1["r_key_pos"]) == pytest.approx(np.exp(-20.0 * 0.09 / n_key), rel=1e-4)
+
+
 def test_hand_reward(setup):
   scene, lib, idx = setup
   cfg = load_env_config("smoke").reward.hand

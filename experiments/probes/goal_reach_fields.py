@@ -62,7 +62,7 @@ def run(which):
     allok = jnp.all(ok, -1)
     a = actors[which](s.obs)
     ns = jax.vmap(genv.step)(s, a)
-    return ns, (per, allok, ns.done, r[:, body_pos])
+    return ns, (per, allok, ns.done, r[:, body_pos], r[:, body_rot])
   _, out = jax.lax.scan(body, reset, None, task.horizon)
   return out
 
@@ -71,8 +71,9 @@ def run(which):
 # own error (a shared offset = the humanoid in the wrong place, not in the wrong pose).
 body_pos = np.flatnonzero(np.asarray(src.field_ids) == src.field_names.index("body_pos"))
 pos_tol = np.asarray(upper)[body_pos].reshape(-1, 3)
+body_rot = np.flatnonzero(np.asarray(src.field_ids) == src.field_names.index("body_rot"))
 for which in ("student", "expert"):
-  per, allok, done, pos = jax.device_get(jax.jit(lambda: run(which))())
+  per, allok, done, pos, rot = jax.device_get(jax.jit(lambda: run(which))())
   # per [T, n, F]
   print(which, "reached any step:", float(np.mean(np.any(allok, 0))), "fell:", float(np.mean(np.any(done, 0))))
   print("  field ok at >=1 step:", {src.field_names[f]: round(float(np.mean(np.any(per[:, :, f], 0))), 2) for f in range(nf)})
@@ -81,6 +82,9 @@ for which in ("student", "expert"):
   e = np.abs(signed)
   print("  per body, best max-axis error over the steps (m, mean over episodes):",
         [round(float(x), 2) for x in e.max(-1).min(0).mean(0)])
+  # Body rotations (log-map, heading frame): per body, the best over the steps of the largest axis.
+  print("  per body, best max-axis rotation error over the steps (rad, mean over episodes):",
+        [round(float(x), 2) for x in np.abs(rot.reshape(rot.shape[:2] + (-1, 3))).max(-1).min(0).mean(0)])
   rel = signed - signed[:, :, goals_lib.ROOT_BODY:goals_lib.ROOT_BODY + 1]
   rel_ok = np.all(np.abs(rel) <= pos_tol,
                   axis=(-1, -2))
