@@ -11,8 +11,10 @@ Tracking terms (registry :data:`TRACK_TERMS`, all world frame):
 * ``key_pos``: ``mean_k |p - p_ref|^2`` over the key bodies (those of E_h), unweighted: the
   global placement ``body_pos`` leaves loose, since its weights follow the bodies nearest the
   object (on the embedded clips the pelvis gets 2-6 % of them while the hands touch the box,
-  the feet ~1 % during a carry), so the pelvis may drift off its reference almost for free (docs/results.md, "A key-body position term"); weight 0 (the
-  default) turns it off;
+  the feet ~1 % during a carry), so the pelvis may drift off its reference almost for free.
+  Weight 0 (the default) turns it off. Tried at 20 (docs/results.md, "A key-body position
+  term"): it held the carry's pelvis near its reference, but neither the carry nor the push
+  expert's E_h improved;
 * ``body_rot``: ``sum_b w'_b angle_b^2`` with ``w'_b ~ 1 - exp(-near_decay d_b)`` (far bodies);
   ``angle_b`` is the shortest relative angle (>= 0 for any quaternion sign);
 * ``body_lin_vel`` / ``body_ang_vel``: mean squared velocity errors;
@@ -140,7 +142,8 @@ def step_errors(sim, ref, *, sim_points, ref_points, sim_anchors, ref_anchors, j
 
   A = jnp.maximum(joint_vel_prev.shape[-1], 1)
   return StepErrors(
-      body_pos=jnp.sum(w_pos * dp), key_pos=jnp.mean(dp[key_body_idx]), body_rot=jnp.sum(w_rot * ang ** 2),
+      body_pos=jnp.sum(w_pos * dp), key_pos=jnp.mean(dp[key_body_idx]),
+      body_rot=jnp.sum(w_rot * ang ** 2),
       body_lin_vel=jnp.mean(sq(sim.body_lin_vel, ref.body_lin_vel)),
       body_ang_vel=jnp.mean(sq(sim.body_ang_vel, ref.body_ang_vel)),
       obj_pos=sq(sim.obj_pos, ref.obj_pos),
