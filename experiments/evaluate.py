@@ -135,7 +135,10 @@ def main(_):
                 "latent": "prior mean" if FLAGS.latent_mean else "prior sample", **meta}
       for task in tasks:
         r = run(task)
-        r.pop("per_episode")
+        # per-episode records stay out of the table; their successes stay (None: a trivial episode,
+        # not counted), for paired comparisons of two policies on the same seeded episodes
+        r["episode_success"] = [bool(e["success"]) if e["counted"] else None
+                                for e in r.pop("per_episode")]
         result["tasks"][task] = r
         launch.write_json(out, result)  # after each task: a long run keeps what it measured
         print(f"evaluate[{task}]: success_rate={r['success_rate']} failure_rate="

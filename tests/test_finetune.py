@@ -246,12 +246,47 @@ def test_evaluate_cli_all_goal_tasks(toy_bundles, tmp_path):
   assert set(r["tasks"]) == set(distill_eval.TASKS) and r["latent"] == "prior sample"
   for t, v in r["tasks"].items():
     assert v["num_episodes"] == 4 and v["task"] == t and "per_episode" not in v
+    counted = [s for s in v["episode_success"] if s is not None]
+    assert len(v["episode_success"]) == 4 and len(counted) == 4 - v["num_trivial"]
+    assert v["success_rate"] == (pytest.approx(np.mean(counted)) if counted else None)
   row = [l for l in p.stdout.splitlines() if l.startswith("| ")]
   assert row[0] == "| " + " | ".join(distill_eval.TASKS) + " |" and len(row) == 2, p.stdout
-  p = subprocess.run(cmd[:-2] + ["--out", str(out), "--expert", str(toy_bundles[0])],
+  out_x = tmp_path / "all_expert.json"
+  p = subprocess.run(cmd[:-2] + ["--out", str(out_x), "--expert", str(toy_bundles[0])],
                      capture_output=True, text=True, cwd=REPO, timeout=600)
   assert p.returncode == 0, p.stderr[-2000:]
-  assert "random_init" not in json.loads(out.read_text())["tasks"]
+  rx = json.loads(out_x.read_text())
+  assert "random_init" not in rx["tasks"]
+  # the two, compared episode by episode (the same seeded episodes)
+  p = subprocess.run([sys.executable, str(REPO / "experiments" / "compare_goal_tasks.py"),
+                      str(out), str(out_x)], capture_output=True, text=True, cwd=REPO, timeout=120)
+  assert p.returncode == 0, p.stderr[-2000:]
+  rows = [l.split(" | ") for l in p.stdout.splitlines() if l.startswith("| ") and "---" not in l]
+  assert [row[0][2:] for row in rows[1:]] == sorted(rx["tasks"]), p.stdout
+  for row in rows[1:]:
+    task, counted = row[0][2:], int(row[1])
+    a_only, b_only, both = int(row[2]), int(row[3]), int(row[4])
+    assert both + a_only == round(r["tasks"][task]["success_rate"] * counted), (task, row)
+    assert both + b_only == round(rx["tasks"][task]["success_rate"] * counted), (task, row)
+
+
+def test_paired_comparison_by_hand():
+  """Episode-by-episode counts and the exact sign test, on hand-made success lists."""
+  from interprior_jax.training import distill_eval
+  a = {"tasks": {"snapshot": {"episode_success": [True, True, False, False, None, True]},
+                 "chain": {"episode_success": [True] * 6 + [False] * 2}}}
+  b = {"tasks": {"snapshot": {"episode_success": [True, False, True, False, True, False]},
+                 "chain": {"episode_success": [False] * 8}, "contact": {"episode_success": []}}}
+  c = distill_eval.paired_comparison(a, b)
+  assert set(c) == {"snapshot", "chain"}  # tasks both hold
+  # episode 4 is trivial for A: 5 counted; discordant 2 + 1, p = 2 (C(3,0) + C(3,1)) / 2^3 -> 1
+  assert c["snapshot"] == {"n": 5, "a_only": 2, "b_only": 1, "both": 1, "neither": 1,
+                           "p_sign": 1.0}
+  # 6 discordant, all one way: p = 2 / 2^6
+  assert c["chain"]["a_only"] == 6 and c["chain"]["p_sign"] == pytest.approx(2 / 64)
+  assert distill_eval.paired_comparison(a, a)["chain"]["p_sign"] == 1.0  # nothing changed
+  with pytest.raises(ValueError, match="'chain' has 8 vs 7 episodes"):
+    distill_eval.paired_comparison(a, {"tasks": {"chain": {"episode_success": [True] * 7}}})
 
 
 @pytest.mark.slow  # HOI env compile (tests/conftest.py); ~2 min

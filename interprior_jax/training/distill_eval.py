@@ -325,6 +325,7 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
     result[m] = float(np.mean(per[m])) if m in per else None
   for m in metric_names:
     result[m] = float(np.mean(per[m]))
+  per["counted"] = counted.astype(np.float64)  # 1: in success_rate's denominator
   result["per_episode"] = [{k: float(v[i]) for k, v in per.items()} for i in range(num_episodes)]
   if video_episode is not None:
     from interprior_jax import render
@@ -352,6 +353,36 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
 GETUP_STEPS = 150
 #: Success: stood up (``gu_standing``) on each of the episode's last this many steps (1 s).
 GETUP_HOLD_STEPS = 30
+
+
+def paired_comparison(a: dict, b: dict) -> dict:
+  """Two policies' goal-task results on the same seeded episodes, compared episode by episode.
+
+  ``a`` / ``b``: ``experiments/evaluate.py --task all`` results (``{"tasks": {name: {...,
+  "episode_success": [True | False | None, ...]}}}``; None: a trivial episode, not counted).
+  Returns ``{task: {"n", "a_only", "b_only", "both", "neither", "p_sign"}}`` over the tasks both
+  hold, counting the episodes that both count. ``p_sign``: the exact two-sided sign test over
+  the discordant episodes (``a_only + b_only``; McNemar's exact test), the probability of a
+  split at least this uneven if neither policy were better (1.0 with no discordant episode).
+  Unpaired rates of 64 episodes move by +-4-6 episodes between seeds; this counts only the
+  episodes that changed.
+  """
+  import math
+  out = {}
+  for task in sorted(set(a["tasks"]) & set(b["tasks"])):
+    sa, sb = a["tasks"][task]["episode_success"], b["tasks"][task]["episode_success"]
+    if len(sa) != len(sb):
+      raise ValueError(f"paired_comparison: task {task!r} has {len(sa)} vs {len(sb)} episodes; "
+                       "compare evaluations of the same episodes (num_episodes, seed)")
+    pairs = [(x, y) for x, y in zip(sa, sb) if x is not None and y is not None]
+    a_only = sum(x and not y for x, y in pairs)
+    b_only = sum(y and not x for x, y in pairs)
+    n, k = a_only + b_only, min(a_only, b_only)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    out[task] = {"n": len(pairs), "a_only": a_only, "b_only": b_only,
+                 "both": sum(x and y for x, y in pairs),
+                 "neither": sum(not x and not y for x, y in pairs), "p_sign": p}
+  return out
 
 
 def getup_config(config: ml_collections.ConfigDict, tilt_deg=None) -> ml_collections.ConfigDict:
