@@ -36,6 +36,7 @@ key-body / object-point error vs the reference the goals come from; HOI env) and
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 
 import jax
@@ -367,7 +368,6 @@ def paired_comparison(a: dict, b: dict) -> dict:
   Unpaired rates of 64 episodes move by +-4-6 episodes between seeds; this counts only the
   episodes that changed.
   """
-  import math
   out = {}
   for task in sorted(set(a["tasks"]) & set(b["tasks"])):
     sa, sb = a["tasks"][task]["episode_success"], b["tasks"][task]["episode_success"]
