@@ -284,6 +284,17 @@ def test_history_curve_and_wall_time_limit(toy, tmp_path):
   with pytest.raises(ValueError, match="history.jsonl"):
     curves.plot_workdir(tmp_path / "empty")
   assert curves.plot_if_logged(tmp_path / "empty") is None
+  # Two runs overlaid (the CLI's --overlay): a copy of the run with its return doubled.
+  twin = tmp_path / "twin"
+  twin.mkdir()
+  rows2 = [{**r, "episode_return": 2 * r["episode_return"]} for r in rows]
+  (twin / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows2))
+  both = curves.main(["--overlay", str(tmp_path / "both.png"), f"a={tmp_path}", f"b={twin}"])
+  assert both.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and both.stat().st_size > 5000
+  with pytest.raises(ValueError, match="empty/history.jsonl"):
+    curves.plot_runs({"a": tmp_path, "b": tmp_path / "empty"}, tmp_path / "x.png")
+  with pytest.raises(SystemExit, match="LABEL=WORKDIR"):
+    curves.main(["--overlay", str(tmp_path / "x.png"), str(twin)])
   # The same rows replayed as TensorBoard scalars (one event file for a whole resumed lineage).
   import struct
 

@@ -9,6 +9,10 @@ one event file: a run resumed across processes or workdirs (whose ``history.json
 along) gets one continuous TensorBoard curve.
 
   python -m interprior_jax.training.curves WORKDIR [OUT.png]
+  python -m interprior_jax.training.curves --overlay OUT.png LABEL=WORKDIR [LABEL=WORKDIR ...]
+
+``--overlay`` (:func:`plot_runs`) draws several runs on the same panels, one colour per run: an
+ablation's rows, or a run beside its control.
 """
 
 from __future__ import annotations
@@ -43,54 +47,85 @@ GETUP_PANELS = ((("getup_gu_height", "getup_gu_up", "getup_gu_feet"),
 
 def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = None,
                  title: str | None = None, panels=None) -> pathlib.Path:
-  """Writes the figure (default ``WORKDIR/learning_curve.png``); returns its path.  ``panels``:
-  :data:`PANELS` (default), :data:`DISTILL_PANELS` (chosen by default when the history has
-  ``loss_action_prior``) or :data:`FINETUNE_PANELS` (when it has ``ib_reached``), plus
-  :data:`GETUP_PANELS` when it has the get-up skill's metrics; the periodic evaluations are drawn
-  on the episode-length and success panels.
+  """Writes the figure of one run (default ``WORKDIR/learning_curve.png``); returns its path.
+  ``panels``: :data:`PANELS` (default), :data:`DISTILL_PANELS` (chosen by default when the
+  history has ``loss_action_prior``) or :data:`FINETUNE_PANELS` (when it has ``ib_reached``),
+  plus :data:`GETUP_PANELS` when it has the get-up skill's metrics; the periodic evaluations are
+  drawn on the episode-length and success panels.
 
   Raises:
     ValueError: the workdir has no ``history.jsonl`` rows.
+  """
+  workdir = pathlib.Path(workdir)
+  return plot_runs({"": workdir}, out or workdir / "learning_curve.png", title or workdir.name,
+                   panels)
+
+
+def plot_runs(runs, out: str | os.PathLike, title: str | None = None,
+              panels=None) -> pathlib.Path:
+  """Overlays several runs on one figure (an ablation's rows, a run and its control):
+  ``runs`` maps a label to a workdir (label ``""``: one run, unlabelled).  The panels are chosen
+  from the first run's history as in :func:`plot_workdir`; a key another run did not log is
+  left out of its lines.  Returns ``out``.
+
+  Raises:
+    ValueError: a workdir has no ``history.jsonl`` rows (named), or ``runs`` is empty.
   """
   import matplotlib
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  workdir = pathlib.Path(workdir)
-  hist, evals = loop_lib.read_history(workdir), loop_lib.read_evals(workdir)
-  if not hist:
-    raise ValueError(f"{workdir / 'history.jsonl'}: no logged iterations to plot")
-  out = pathlib.Path(out) if out else workdir / "learning_curve.png"
+  if not runs:
+    raise ValueError("plot_runs: no runs given")
+  logs = {}
+  for label, workdir in runs.items():
+    workdir = pathlib.Path(workdir)
+    hist = loop_lib.read_history(workdir)
+    if not hist:
+      raise ValueError(f"{workdir / 'history.jsonl'}: no logged iterations to plot")
+    logs[label] = (hist, loop_lib.read_evals(workdir))
+  first = next(iter(logs.values()))[0][-1]
   if panels is None:
-    panels = (DISTILL_PANELS if "loss_action_prior" in hist[-1] else
-              FINETUNE_PANELS if "ib_reached" in hist[-1] else PANELS)
-    if "getup_gu_height" in hist[-1]:
+    panels = (DISTILL_PANELS if "loss_action_prior" in first else
+              FINETUNE_PANELS if "ib_reached" in first else PANELS)
+    if "getup_gu_height" in first:
       panels = panels + GETUP_PANELS
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
-  x = [h["env_steps"] for h in hist]
+  axes = list(axes) if len(panels) > 1 else [axes]
   where = {keys[0]: ax for ax, (keys, _) in zip(axes, panels)}
+  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  for r, (label, (hist, evals)) in enumerate(logs.items()):
+    x = [h["env_steps"] for h in hist]
+    for ax, (keys, _) in zip(axes, panels):
+      for k, key in enumerate(keys):
+        y = [h.get(key) for h in hist]
+        if all(v is None for v in y):
+          continue
+        name = key if len(keys) > 1 else "training episodes"
+        ax.plot(x, [float("nan") if v is None else v for v in y], lw=1.2,
+                ls=("-", "--", ":")[k % 3], color=colors[r % len(colors)] if label else None,
+                label=f"{label}: {name}" if label else name)
+    if evals and "episode_length" in where and "success_rate" in where:
+      ex = [e["env_steps"] for e in evals]
+      color = {"color": colors[r % len(colors)]} if label else {}
+      name = f"{label}: eval from frame 0" if label else "eval from frame 0"
+      where["episode_length"].plot(ex, [e["mean_length"] for e in evals], "o-", ms=3, lw=1.0,
+                                   label=name, **color)
+      where["success_rate"].plot(ex, [e["success_rate"] for e in evals], "o-", ms=3, lw=1.0,
+                                 label=name, **color)
   for ax, (keys, name) in zip(axes, panels):
-    for key in keys:
-      y = [h.get(key) for h in hist]
-      ax.plot(x, [float("nan") if v is None else v for v in y], lw=1.2,
-              label=key if len(keys) > 1 else "training episodes")
-    if len(keys) > 1:
+    if len(keys) > 1 or len(logs) > 1 or (ax is where.get("success_rate") and
+                                          any(ev for _, ev in logs.values())):
       ax.legend(fontsize=7)
     ax.set_title(name)
     ax.set_xlabel("env steps")
     ax.grid(alpha=0.3)
-  if evals and "episode_length" in where and "success_rate" in where:
-    ex = [e["env_steps"] for e in evals]
-    where["episode_length"].plot(ex, [e["mean_length"] for e in evals], "o-", ms=3, lw=1.0,
-                                 label="eval from frame 0")
-    where["success_rate"].plot(ex, [e["success_rate"] for e in evals], "o-", ms=3, lw=1.0,
-                               label="eval from frame 0")
-    where["success_rate"].legend(fontsize=7)
   if "success_rate" in where:
     where["success_rate"].set_ylim(-0.02, 1.02)
-  fig.suptitle(title or workdir.name, fontsize=10)
+  fig.suptitle(title or ", ".join(logs), fontsize=10)
   fig.tight_layout()
+  out = pathlib.Path(out)
   fig.savefig(out, dpi=110)
   plt.close(fig)
   return out
@@ -136,7 +171,22 @@ def write_tensorboard(workdir: str | os.PathLike, logdir: str | os.PathLike) -> 
   return logdir
 
 
+def main(argv) -> pathlib.Path:
+  """``WORKDIR [OUT.png]``: one run; ``--overlay OUT.png LABEL=WORKDIR ...``: several."""
+  if len(argv) >= 3 and argv[0] == "--overlay":
+    runs = {}
+    for arg in argv[2:]:
+      label, sep, workdir = arg.partition("=")
+      if not sep or not label:
+        raise SystemExit(f"curves --overlay: {arg!r} is not LABEL=WORKDIR")
+      runs[label] = workdir
+    return plot_runs(runs, argv[1])
+  if len(argv) not in (1, 2) or argv[0].startswith("-"):
+    raise SystemExit("usage: python -m interprior_jax.training.curves WORKDIR [OUT.png]\n"
+                     "       python -m interprior_jax.training.curves --overlay OUT.png "
+                     "LABEL=WORKDIR [LABEL=WORKDIR ...]")
+  return plot_workdir(*argv)
+
+
 if __name__ == "__main__":
-  if len(sys.argv) not in (2, 3):
-    sys.exit("usage: python -m interprior_jax.training.curves WORKDIR [OUT.png]")
-  print(plot_workdir(*sys.argv[1:]))
+  print(main(sys.argv[1:]))
