@@ -26,9 +26,11 @@ from interprior_jax.training import loop as loop_lib
 #: (history keys, panel title) of the panels, left to right: Stage 1 (PPO) ...
 PANELS = ((("episode_return",), "episode return"), (("episode_length",), "episode length (steps)"),
           (("success_rate",), "success"))
+#: A panel is ``(history keys, title)`` or ``(history keys, title, "log")`` (a log y axis: the
+#: imitation loss spans 1e-2 .. 1e2 over a run).
 #: ... and Stage 2 (distillation: the deployed prior path's and the posterior's action loss, the
 #: rollout's own action error, the DAgger expert share).
-DISTILL_PANELS = ((("loss_action_prior", "loss_action"), "imitation loss (prior / posterior)"),
+DISTILL_PANELS = ((("loss_action_prior", "loss_action"), "imitation loss (prior / posterior)", "log"),
                   (("rollout_action_error", "expert_share"), "rollout action error, expert share"),
                   (("episode_length",), "episode length (steps)"),
                   (("success_rate",), "success"))
@@ -93,11 +95,11 @@ def plot_runs(runs, out: str | os.PathLike, title: str | None = None,
       panels = panels + GETUP_PANELS
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
   axes = list(axes) if len(panels) > 1 else [axes]
-  where = {keys[0]: ax for ax, (keys, _) in zip(axes, panels)}
+  where = {panel[0][0]: ax for ax, panel in zip(axes, panels)}
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
   for r, (label, (hist, evals)) in enumerate(logs.items()):
     x = [h["env_steps"] for h in hist]
-    for ax, (keys, _) in zip(axes, panels):
+    for ax, (keys, *_) in zip(axes, panels):
       for k, key in enumerate(keys):
         y = [h.get(key) for h in hist]
         if all(v is None for v in y):
@@ -114,7 +116,9 @@ def plot_runs(runs, out: str | os.PathLike, title: str | None = None,
                                    label=name, **color)
       where["success_rate"].plot(ex, [e["success_rate"] for e in evals], "o-", ms=3, lw=1.0,
                                  label=name, **color)
-  for ax, (keys, name) in zip(axes, panels):
+  for ax, (keys, name, *scale) in zip(axes, panels):
+    if scale == ["log"]:
+      ax.set_yscale("log")
     if len(keys) > 1 or len(logs) > 1 or (ax is where.get("success_rate") and
                                           any(ev for _, ev in logs.values())):
       ax.legend(fontsize=7)
