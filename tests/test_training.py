@@ -291,6 +291,14 @@ def test_history_curve_and_wall_time_limit(toy, tmp_path):
   (twin / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows2))
   both = curves.main(["--overlay", str(tmp_path / "both.png"), f"a={tmp_path}", f"b={twin}"])
   assert both.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and both.stat().st_size > 5000
+  # A distillation history gets the Stage-2 panels (the imitation loss on a log axis).
+  distill_dir = tmp_path / "distill"
+  distill_dir.mkdir()
+  (distill_dir / "history.jsonl").write_text("".join(json.dumps(
+      {"step": i, "env_steps": 100 * i, "loss_action_prior": 10.0 ** -i, "loss_action": 0.5 ** i,
+       "rollout_action_error": 0.1, "expert_share": 1.0 - i / 4, "episode_length": 10 * i,
+       "success_rate": 0.2}) + "\n" for i in range(1, 5)))
+  assert curves.plot_workdir(distill_dir).name == "learning_curve.png"
   with pytest.raises(ValueError, match="empty/history.jsonl"):
     curves.plot_runs({"a": tmp_path, "b": tmp_path / "empty"}, tmp_path / "x.png")
   with pytest.raises(SystemExit, match="LABEL=WORKDIR"):
