@@ -30,7 +30,8 @@ PANELS = ((("episode_return",), "episode return"), (("episode_length",), "episod
 #: imitation loss spans 1e-2 .. 1e2 over a run).
 #: ... and Stage 2 (distillation: the deployed prior path's and the posterior's action loss, the
 #: rollout's own action error, the DAgger expert share).
-DISTILL_PANELS = ((("loss_action_prior", "loss_action"), "imitation loss (prior / posterior)", "log"),
+DISTILL_PANELS = ((("loss_action_prior", "loss_action"), "imitation loss (prior / posterior)",
+                   "log"),
                   (("rollout_action_error", "expert_share"), "rollout action error, expert share"),
                   (("episode_length",), "episode length (steps)"),
                   (("success_rate",), "success"))
