@@ -59,6 +59,8 @@ flags.DEFINE_bool("perturbed_start", False, "Start each clip from a perturbed co
 flags.DEFINE_integer("episodes_per_clip", 1, "Episodes per clip (different seeds).")
 flags.DEFINE_integer("seed", 0, "Evaluation seed.")
 flags.DEFINE_bool("stochastic", False, "Sample actions instead of using the mean.")
+flags.DEFINE_bool("zero_action", False, "Tracking: play zero action instead of the policy (the "
+                  "baseline; residual mode: the reference's next frame as the PD target).")
 flags.DEFINE_string("out", None, "Output JSON (default DIR/eval.json, DIR/eval_<task>.json).")
 flags.DEFINE_enum("task", "tracking", ["tracking", "snapshot", "trajectory", "contact", "chain",
                                        "random_init", "all", "getup"],
@@ -105,6 +107,8 @@ def main(_):
             + (f"_tilt{'-'.join(FLAGS.getup_tilt)}" if FLAGS.getup_tilt else "")
             + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
+    if FLAGS.zero_action:
+      raise ValueError(f"--zero_action: tracking only, not --task={FLAGS.task}")
     if FLAGS.video is not None and FLAGS.task == "all":
       raise ValueError("--video: name one goal task (--task), not 'all'")
     if FLAGS.task == "getup" and (FLAGS.expert or FLAGS.tolerance_scale != 1.0 or FLAGS.planner):
@@ -173,7 +177,7 @@ def main(_):
       perturb=FLAGS.perturb, randomize=FLAGS.randomize, perturbed_start=FLAGS.perturbed_start,
       episodes_per_clip=FLAGS.episodes_per_clip,
       seed=FLAGS.seed, stochastic=FLAGS.stochastic, clips_source=source,
-      video_episode=FLAGS.video, video_path=video_path)
+      zero_action=FLAGS.zero_action, video_episode=FLAGS.video, video_path=video_path)
   result = evaluation.evaluate_bundle(workdir / ckpt_lib.BUNDLE_DIR, opts)
   result.update({"workdir": str(workdir), **launch.provenance()})
   launch.write_json(out, result)

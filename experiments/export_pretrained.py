@@ -21,6 +21,15 @@ on the same episodes (``eval_getup_student``) and ``ci_check_getup``:
       --tasks snapshot,trajectory,chain --ci_task chain \
       --command "python experiments/finetune.py --config=configs/finetune.py:locomotion ..."
 
+A Stage-1 expert's manifest also gets ``reproduction``: the figure tests/test_pretrained.py
+re-measures, over many perturbed starts near the clips' first frames
+(``evaluation.reproduction_options``), with the same starts under zero action; its tolerance is
+that rate's sampling error (``evaluation.rate_tolerance``).  ``--refresh_reproduction "<why>"``
+measures it in place for a committed expert (no ``--workdir``):
+
+  python experiments/export_pretrained.py --name embedded_push_expert \
+      --refresh_reproduction "first measured"
+
 After a change of the goal-task rules, ``--refresh_evals "<why>"`` re-measures a committed
 student's or finetune's numbers in place (same ``--tasks`` / ``--ci_task`` / ``--expert`` as its
 export; the replaced numbers' provenance goes to the manifest's ``eval_history``; with
@@ -74,6 +83,9 @@ flags.DEFINE_string("refresh_evals", "", "Student / finetuned bundles: re-measur
                     "(recorded in the manifest's eval_history).")
 flags.DEFINE_string("expert", "pretrained/embedded_expert", "Student bundles: the expert it was "
                     "distilled from (recorded with its manifest's numbers).")
+flags.DEFINE_string("refresh_reproduction", "", "Stage-1 bundles: measure the reproduction "
+                    "figure of the committed pretrained/<name> (no --workdir) and write it to its "
+                    "manifest, keeping the rest; the value says why (recorded).")
 FLAGS = flags.FLAGS
 
 COPIED = ("learning_curve.png", "evals.json", "history.jsonl")
@@ -100,6 +112,8 @@ def main(_):
   dest = root / "pretrained" / FLAGS.name
   if FLAGS.refresh_evals:
     return _refresh_student_evals(dest, FLAGS.refresh_evals)
+  if FLAGS.refresh_reproduction:
+    return _refresh_reproduction(dest, FLAGS.refresh_reproduction)
   if not FLAGS.workdir:
     raise app.UsageError("--workdir is required (except with --refresh_evals)")
   run = pathlib.Path(FLAGS.workdir)
@@ -153,7 +167,9 @@ def main(_):
                               else summary.get("wall_s")),
                    "notes": FLAGS.train_notes, "commit": summary.get("commit"),
                    "date": summary.get("date"), "device": summary.get("device")},
-      "eval": evals, "eval_provenance": launch.provenance(), "size_mb": round(size, 3),
+      "eval": evals, "eval_provenance": launch.provenance(),
+      "reproduction": reproduction(dest / ckpt_lib.BUNDLE_DIR, clips, "measured at export"),
+      "size_mb": round(size, 3),
   }
   (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
   print(f"export_pretrained: {dest} ({size:.2f} MB): success off "
@@ -297,6 +313,57 @@ def merge_refreshed(manifest: dict, measured: dict, tasks, note: str, provenance
     manifest[k] = v if k == "ci_check" else {**manifest.get(k, {}), **v}
   manifest.update(eval_provenance=provenance, eval_history=history)
   return manifest
+
+
+def reproduction(bundle_dir, clips, note: str) -> dict:
+  """The Stage-1 manifest's ``reproduction`` entry: ``evaluation.reproduction_options`` played by
+  the bundle and by zero action on the same starts, with the provenance and ``note``."""
+  import dataclasses
+
+  from interprior_jax import launch
+  from interprior_jax.training import evaluation
+
+  opts = evaluation.reproduction_options(len(clips))
+  rec = evaluation.reproduction_record(evaluation.evaluate_bundle(bundle_dir, opts, clips=clips),
+                                       opts)
+  zero = evaluation.evaluate_bundle(bundle_dir, dataclasses.replace(opts, zero_action=True),
+                                    clips=clips)
+  rec["zero_action"] = {"success_rate": float(zero["success_rate"]),
+                        "mean_length": float(zero["mean_length"])}
+  rec.update(note=note, provenance=launch.provenance())
+  return rec
+
+
+def _refresh_reproduction(dest, note: str) -> None:
+  """``--refresh_reproduction``: measures a committed Stage-1 expert's ``reproduction`` entry
+  in place, keeping the rest of its manifest (layout and key order too)."""
+  import json
+
+  import ml_collections
+
+  from interprior_jax.motion import sources
+  from interprior_jax.training import checkpoint as ckpt_lib
+
+  path = dest / "manifest.json"
+  text = path.read_text()
+  manifest = json.loads(text)
+  if manifest.get("kind", "stage1_expert") != "stage1_expert":
+    raise ValueError(f"{path}: field 'kind' is {manifest.get('kind')!r}; --refresh_reproduction "
+                     "measures Stage-1 experts (stage1_expert)")
+  lines = text.splitlines()
+  indent = len(lines[1]) - len(lines[1].lstrip()) if len(lines) > 1 else 1
+  bundle_dir = dest / manifest["bundle"]
+  config = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
+  clips = sources.load_clips(config)
+  names = [c.name for c in clips]
+  if names != [c["name"] for c in manifest["data"]["clips"]]:
+    raise ValueError(f"{path}: field 'data.clips' names {[c['name'] for c in manifest['data']['clips']]}, "
+                     f"the bundle's config loads {names}")
+  manifest["reproduction"] = rec = reproduction(bundle_dir, clips, note)
+  path.write_text(json.dumps(manifest, indent=indent))
+  print(f"export_pretrained: {path} reproduction: {rec['successes']}/{rec['num_episodes']} "
+        f"perturbed starts, mean length {rec['mean_length']:.1f} (zero action "
+        f"{rec['zero_action']['mean_length']:.1f})")
 
 
 def _refresh_student_evals(dest, note: str) -> None:

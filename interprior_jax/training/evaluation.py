@@ -33,6 +33,13 @@ BEST_EPISODE = -1
 EXTRA_STEPS = 2
 # Env metrics that flag one termination condition each (HOI env: ``term_<condition>``).
 TERM_PREFIX = "term_"
+# A Stage-1 manifest's reproduction measure (``reproduction_options``, tests/test_pretrained.py):
+# at least this many perturbed-start episodes, the same number on every clip, drawn from this seed
+# (the manifest's Table-2 ``perturbed_start`` row uses seed 1, so these are other episodes).
+REPRODUCTION_EPISODES = 64
+REPRODUCTION_SEED = 2
+# Standard errors a re-measured rate or mean may lie from the manifest's (``rate_tolerance``).
+REPRODUCTION_Z = 3.0
 
 
 def first_episode_stats(env: Env, reset_state: State, act: Callable, key: jax.Array,
@@ -160,6 +167,9 @@ class EvalOptions:
   seed: int = 0
   stochastic: bool = False
   clips_source: str | None = None
+  # Play zero action instead of the policy: the baseline a bundle must beat (residual mode: the
+  # reference's next frame as the PD target, i.e. kinematic replay under physics).
+  zero_action: bool = False
   # Render this episode (index into ``episodes``) to MP4; BEST_EPISODE: the most successful one
   # (a success if any, else the longest; first on ties).
   video_episode: int | None = None
@@ -225,7 +235,9 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
     num_steps = int(env.cfg.clip_steps) + EXTRA_STEPS
     metric_names = ("e_pos",)
 
-  if opts.stochastic:
+  if opts.zero_action:
+    act = lambda obs, k: jnp.zeros((obs.shape[0], env.action_size))  # noqa: E731
+  elif opts.stochastic:
     act = act_fn
   else:
     act = lambda obs, k: act_fn(obs)  # noqa: E731
@@ -242,9 +254,64 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
     result.setdefault(m, None)  # not measured by this env
   result.update({"perturb": opts.perturb, "perturbed_start": opts.perturbed_start,
                  "randomize": opts.randomize, "seed": opts.seed,
-                 "stochastic": opts.stochastic, "num_steps": num_steps,
+                 "stochastic": opts.stochastic, "zero_action": opts.zero_action,
+                 "num_steps": num_steps,
                  "trained_iterations": bundle.config.get("trained_iterations")})
   return result
+
+
+def reproduction_options(num_clips: int) -> EvalOptions:
+  """The reproduction measure of a Stage-1 manifest: perturbed starts near each clip's first
+  frame (``config.env.init`` noise), ``REPRODUCTION_EPISODES`` or a few more, evenly over the
+  ``num_clips`` clips, seed ``REPRODUCTION_SEED``.
+
+  Why not the first-frame row: one deterministic episode per clip is chaotic in float rounding
+  (another CPU's XLA kernels flip whole episodes, docs/results.md "The push expert on another
+  CPU"), so a 4-episode figure cannot be reproduced within any tolerance narrower than the rate
+  itself.  A rate over many nearby starts changes by its sampling error instead.
+  """
+  if num_clips < 1:
+    raise ValueError(f"reproduction_options: num_clips must be >= 1, got {num_clips}")
+  return EvalOptions(perturbed_start=True, seed=REPRODUCTION_SEED,
+                     episodes_per_clip=-(-REPRODUCTION_EPISODES // num_clips))
+
+
+def reproduction_record(result: dict, opts: EvalOptions) -> dict:
+  """What a manifest keeps of an :func:`evaluate_bundle` result under ``opts`` (the reproduction
+  measure): the protocol, the counts, the rate, the mean and standard deviation of the episode
+  lengths and E_h, per clip the success rate."""
+  lengths = np.asarray([e["length"] for e in result["episodes"]], np.float64)
+  return {"perturbed_start": opts.perturbed_start, "perturb": opts.perturb, "seed": opts.seed,
+          "episodes_per_clip": opts.episodes_per_clip, "num_episodes": int(lengths.size),
+          "successes": int(sum(e["success"] for e in result["episodes"])),
+          "success_rate": float(result["success_rate"]), "mean_length": float(lengths.mean()),
+          "length_sd": float(lengths.std(ddof=1)) if lengths.size > 1 else 0.0,
+          "e_h": result.get("e_h"),
+          "per_clip": {c["name"]: c["success_rate"] for c in result["per_clip"]}}
+
+
+def rate_tolerance(successes: int, num: int, num_new: int, z: float = REPRODUCTION_Z) -> float:
+  """How far a success rate re-measured over ``num_new`` episodes may lie from one of
+  ``successes`` / ``num``: ``z`` standard errors of the difference of two independent binomial
+  rates, with the rate estimated as (successes + 1) / (num + 2) (so a rate of 0 or 1 still has a
+  spread: with 0 of 66, the new rate may reach 0.063).  The re-measurement plays the same
+  starts, so the two are positively correlated and this is conservative."""
+  if num < 1 or num_new < 1 or not 0 <= successes <= num:
+    raise ValueError(f"rate_tolerance: need 0 <= successes <= num and num, num_new >= 1; got "
+                     f"{successes}, {num}, {num_new}")
+  p = (successes + 1.0) / (num + 2.0)
+  return float(z * np.sqrt(p * (1.0 - p) * (1.0 / num + 1.0 / num_new)))
+
+
+def mean_tolerance(sd: float, num: int, num_new: int, z: float = REPRODUCTION_Z,
+                   floor: float = 1.0) -> float:
+  """How far a mean (e.g. episode length) re-measured over ``num_new`` episodes may lie from one
+  over ``num`` whose standard deviation was ``sd``: ``z`` standard errors of the difference,
+  at least ``floor`` (one frame: a spread of 0 is not a promise of equality)."""
+  if num < 1 or num_new < 1 or sd < 0:
+    raise ValueError(f"mean_tolerance: need sd >= 0 and num, num_new >= 1; got {sd}, {num}, "
+                     f"{num_new}")
+  return float(max(z * sd * np.sqrt(1.0 / num + 1.0 / num_new), floor))
 
 
 def best_episode(episodes: Sequence[dict]) -> int:
