@@ -212,6 +212,37 @@ def test_clip_priority_weights_steer_the_auto_resets(carry_env, carry_clips):
   np.testing.assert_array_equal(s.info["clip"], np.ones(32))
 
 
+def test_tracking_eval_from_several_perturbed_starts_per_clip():
+  """``config.loop.eval_episodes_per_clip`` / ``eval_perturbed_start``: the trainer's periodic
+  evaluation plays that many episodes per clip; exact first frames repeat one outcome (a
+  deterministic policy), perturbed copies of them differ, and they are the same starts at every
+  evaluation (so evaluations compare policies, not draws)."""
+  from types import SimpleNamespace
+
+  from interprior_jax.training import expert
+  from test_training import expert_config
+
+  config = expert_config("walk")  # one 60-frame clip, C physics
+  config.loop.update(eval_every=1, eval_episodes_per_clip=6)
+  size = _action_size(config)
+  zero = SimpleNamespace(act=lambda params, normalizer, obs: jnp.zeros((obs.shape[0], size)))
+  state = SimpleNamespace(params=None, normalizer=None)
+  exact = expert.tracking_eval_fn(config, zero)(state)["episodes"]
+  config.loop.eval_perturbed_start = True
+  fn = expert.tracking_eval_fn(config, zero)
+  noisy, again = fn(state)["episodes"], fn(state)["episodes"]
+  assert len(exact) == len(noisy) == 6 and len({e["name"] for e in noisy}) == 1
+  assert len({e["length"] for e in exact}) == 1, exact
+  assert len({e["length"] for e in noisy}) > 1, noisy
+  assert [e["length"] for e in again] == [e["length"] for e in noisy]
+
+
+def _action_size(config) -> int:
+  from interprior_jax.envs import registry
+  from interprior_jax.motion import sources
+  return int(registry.make_env(config, sources.load_clips(config)).action_size)
+
+
 def test_clip_priority_weights_from_evaluation():
   from interprior_jax.training import clip_priority
   eps = [{"name": "a", "success": True, "length": 10},

@@ -369,4 +369,20 @@ def test_loop_refuses_settings_its_trainer_cannot_run(toy, tmp_path):
   loop = loop_lib.LoopConfig(num_iterations=1, eval_every=5, clip_priority_floor=0.2)
   with pytest.raises(ValueError, match="loop.clip_priority_floor=0.2"):
     loop_lib.run(algo, config, tmp_path, loop, logger=_quiet(), eval_fn=lambda s: {})
+  loop = loop_lib.LoopConfig(num_iterations=1, eval_perturbed_start=True)
+  with pytest.raises(ValueError, match="loop.eval_episodes_per_clip / eval_perturbed_start"):
+    loop_lib.run(algo, config, tmp_path, loop, logger=_quiet())
+  loop = loop_lib.LoopConfig(num_iterations=1, eval_every=5, eval_episodes_per_clip=0)
+  with pytest.raises(ValueError, match="loop.eval_episodes_per_clip=0"):
+    loop_lib.run(algo, config, tmp_path, loop, logger=_quiet(), eval_fn=lambda s: {})
   assert not any(tmp_path.iterdir())
+
+
+def test_episodes_line_one_per_clip_or_counts():
+  """The console line of an evaluation: each episode when every clip has one, else per clip its
+  successes over its episodes."""
+  one = [{"name": "a", "success": True, "length": 9, "ended_by": []},
+         {"name": "b", "success": False, "length": 4, "ended_by": ["fall"]}]
+  assert loop_lib.episodes_line(one) == " | a: 9  | b: 4 fall"
+  many = one + [{"name": "a", "success": False, "length": 3, "ended_by": ["fall"]}]
+  assert loop_lib.episodes_line(many) == " | a: 1/2 | b: 0/1"

@@ -51,10 +51,12 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path, algo: 
 
 
 def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=None):
-  """``eval_fn(state) -> {success_rate, mean_length, e_h, e_o}``: the deterministic policy on
-  every training clip from its first frame (impulses as ``config.loop.eval_perturb``, default off;
-  object randomisation off; the clip end decides), as ``experiments/evaluate.py`` measures it;
-  None unless ``config.loop.eval_every`` and an HOI env."""
+  """``eval_fn(state) -> {success_rate, mean_length, e_h, e_o, episodes}``: the deterministic
+  policy on every training clip from its first frame (impulses as ``config.loop.eval_perturb``,
+  default off; object randomisation off; the clip end decides), as ``experiments/evaluate.py``
+  measures it; ``config.loop.eval_episodes_per_clip`` episodes per clip, from perturbed copies of
+  the first frame with ``config.loop.eval_perturbed_start`` (the same starts at every
+  evaluation).  None unless ``config.loop.eval_every`` and an HOI env."""
   if config.env_kind != "hoi" or not int(config.loop.get("eval_every", 0)):
     return None
   import jax
@@ -68,7 +70,9 @@ def tracking_eval_fn(config: ml_collections.ConfigDict, algo: ppo.PPO, clips=Non
   cfg.env.max_episode_steps = np.iinfo(np.int32).max
   clips = clips if clips is not None else sources.load_clips(cfg)
   env = registry.make_env(cfg, clips)
-  reset, names, num_steps = evaluation.hoi_reset_states(env, clips, jax.random.PRNGKey(0), 1)
+  reset, names, num_steps = evaluation.hoi_reset_states(
+      env, clips, jax.random.PRNGKey(0), int(config.loop.get("eval_episodes_per_clip", 1)),
+      bool(config.loop.get("eval_perturbed_start", False)))
 
   @jax.jit
   def run(params, normalizer, key):

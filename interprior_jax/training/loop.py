@@ -49,6 +49,13 @@ class LoopConfig:
   async_checkpoints: bool = True
   eval_every: int = 0  # iterations between evaluations by the trainer's eval_fn (0: none)
   eval_perturb: str = "off"  # impulse mode of those evaluations (HOI: off | random | fixed)
+  # HOI: episodes per clip of those evaluations, and whether they start from perturbed copies of
+  # the clips' first frames (config.env.init noise) instead of the exact frames. One exact start
+  # per clip is one chaotic outcome (a CPU's float rounding flips it; docs/results.md, "Stage-1
+  # manifests reproduced by a rate"), so with the defaults best_policy and the clip priority
+  # follow noise; several perturbed starts per clip make them follow a rate.
+  eval_episodes_per_clip: int = 1
+  eval_perturbed_start: bool = False
   max_wall_s: float = 0.0  # > 0: stop (checkpoint, export) after this many seconds of training
   # > 0: after each evaluation, sample the clips the policy fails more often, every clip at least
   # this relative weight (training/clip_priority.py); 0: uniform clip sampling.
@@ -165,6 +172,12 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
   if loop.clip_priority_floor and after_eval_fn is None:
     raise ValueError(f"config.loop.clip_priority_floor={loop.clip_priority_floor}: this trainer "
                      "has no clip-priority curriculum; set it to 0")
+  if (loop.eval_episodes_per_clip != 1 or loop.eval_perturbed_start) and eval_fn is None:
+    raise ValueError("config.loop.eval_episodes_per_clip / eval_perturbed_start: this trainer "
+                     "has no periodic evaluation; leave them at 1 / False")
+  if loop.eval_episodes_per_clip < 1:
+    raise ValueError(f"config.loop.eval_episodes_per_clip={loop.eval_episodes_per_clip}: must "
+                     "be >= 1")
   workdir = pathlib.Path(workdir)
   ckpt = ckpt_lib.Checkpointer(workdir / ckpt_lib.CHECKPOINT_DIR, loop.keep_checkpoints,
                                loop.async_checkpoints)
@@ -245,8 +258,7 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
         logger.write(step, step * per_iter, 0.0, {f"eval/{k}": v for k, v in scalars.items()},
                      console=False)
         logger.event(f"eval it {step}: " + " | ".join(f"{k} {v:.4g}" for k, v in scalars.items())
-                     + "".join(f" | {e['name']}: {e['length']} {','.join(e['ended_by'])}"
-                               for e in detail.get("episodes", ())))
+                     + episodes_line(detail.get("episodes", ())))
         _write_evals(workdir, evals)
         if best_export_fn is not None and (best is None or eval_score(evals[-1]) > eval_score(best)):
           best_export_fn(state, workdir / BEST_DIR)
@@ -268,6 +280,17 @@ def run(algo, config, workdir: str | os.PathLike, loop: LoopConfig, seed: int = 
       logger.close()
   return LoopResult(state=state, history=history, nan_events=nan_events,
                     resumed_from=resumed_from)
+
+
+def episodes_line(episodes) -> str:
+  """The console's account of an evaluation's episode records (``{name, success, length,
+  ended_by}``): each episode's length and what ended it when every clip has one, else per clip
+  the successes of its episodes (``name: 3/16``)."""
+  names = [e["name"] for e in episodes]
+  if len(set(names)) == len(names):
+    return "".join(f" | {e['name']}: {e['length']} {','.join(e['ended_by'])}" for e in episodes)
+  return "".join(f" | {n}: {sum(bool(e['success']) for e in episodes if e['name'] == n)}/"
+                 f"{names.count(n)}" for n in dict.fromkeys(names))
 
 
 def _append_history(workdir: pathlib.Path, row: dict) -> None:
