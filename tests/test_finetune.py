@@ -480,8 +480,8 @@ def _rollout(algo, state, key):
 
 
 def test_value_warmup_and_kl_adaptive_rate(toy_bundles):
-  """During the value warm-up only the critic moves (the policy's params are bit-identical);
-  after it the policy moves, and the KL-adaptive rule lowers the policy's rate when every
+  """During the value warm-up only the critic moves (the policy's params and its Adam state are
+  as initialised); after it the policy moves, and the KL-adaptive rule lowers the policy's rate when every
   minibatch's approx_kl exceeds twice a (here tiny) desired_kl; the critic keeps its own rate."""
   _, algo = _build(toy_bundles, value_warmup_iterations=1, lr_schedule="adaptive",
                    desired_kl=1e-12, critic_learning_rate=1e-3)
@@ -495,12 +495,41 @@ def test_value_warmup_and_kl_adaptive_rate(toy_bundles):
   assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(p1["critic"]),
                                             jax.tree.leaves(p0["critic"])))
   assert float(m1["learning_rate"]) == pytest.approx(algo.cfg.learning_rate)
+  # the warm-up leaves the policy's Adam as initialised (step count 0: the next step is Adam's
+  # first, not a late one with zero moments); the critic's has counted its steps
+  inner = s1.opt_state.inner_states
+  init = algo.optimizer.init(s1.params).inner_states
+  jax.tree.map(np.testing.assert_array_equal, inner["policy"], init["policy"])
+  counts = [int(x) for x in jax.tree.leaves(inner["critic"]) if np.ndim(x) == 0]
+  assert counts and min(counts) == algo.cfg.num_epochs * algo.cfg.num_minibatches, counts
   s2, m2 = step(s1, jax.random.PRNGKey(2))
   assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(s2.params["student"]),
                                             jax.tree.leaves(p1["student"])))
   steps = algo.cfg.num_epochs * algo.cfg.num_minibatches
   expect = max(algo.cfg.learning_rate / algo.cfg.lr_factor ** (steps - 1), algo.cfg.lr_min)
   assert float(m2["learning_rate"]) == pytest.approx(expect, rel=1e-4)
+
+
+@pytest.mark.parametrize("layout", finetune.ANCHOR_OPTIMIZERS)
+def test_hold_policy_state_keeps_the_policy_and_anchor_adams(layout):
+  """``hold_policy_state``: where warm, the policy's and the anchor's Adam states stay as they
+  were and the critic's advances; where not, every group advances (both optimiser layouts)."""
+  cfg = finetune.FinetuneConfig(anchor_optimizer=layout)
+  opt = finetune.make_optimizer(cfg)
+  params = {"student": {"w": jnp.ones(3)}, "log_std": jnp.zeros(2), "critic": {"w": jnp.ones(4)}}
+  g = jax.tree.map(jnp.ones_like, params)
+  old = opt.init(params)
+  _, new = opt.update({"rl": g, "anchor": g} if layout == "separate" else g, old, params)
+  rl = lambda st: st.rl if layout == "separate" else st  # noqa: E731
+  leaves = lambda t: [np.asarray(x) for x in jax.tree.leaves(t)]  # noqa: E731
+  same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b)))  # noqa
+  held = finetune.hold_policy_state(jnp.asarray(True), old, new)
+  assert same(rl(held).inner_states["policy"], rl(old).inner_states["policy"])
+  assert same(rl(held).inner_states["critic"], rl(new).inner_states["critic"])
+  assert not same(rl(new).inner_states["policy"], rl(old).inner_states["policy"])
+  if layout == "separate":
+    assert same(held.anchor, old.anchor) and not same(new.anchor, old.anchor)
+  assert same(finetune.hold_policy_state(jnp.asarray(False), old, new), new)
 
 
 def test_latent_exploration_scores_the_prior_latent(toy_bundles):
