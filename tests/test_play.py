@@ -293,16 +293,23 @@ def test_desktop_viewer_under_xvfb(expert_session, tmp_path):
   xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1024x700x24"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
-    for _ in range(50):
+    # Under the suite's load Xvfb may take seconds to open its socket.
+    for _ in range(300):
       if os.path.exists(f"/tmp/.X11-unix/X{n}"):
         break
       time.sleep(0.1)
+    else:
+      pytest.fail(f"Xvfb :{n} opened no socket in 30 s")
     shot = tmp_path / "desktop.png"
     env = {**os.environ, "DISPLAY": f":{n}", "MUJOCO_GL": "glfw"}
     r = subprocess.run([sys.executable, str(ROOT / "experiments" / "play.py"), "--bundle",
                         str(EXPERT), "--seconds", "3", "--screenshot", str(shot)],
                        env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    # A crash's own report (faulthandler's traceback) comes before its list of modules. Seen
+    # once (2026-12-07, fresh-clone suite): the viewer's process died of SIGSEGV; not reproduced
+    # in 6 runs alone or beside a training run; the message showed only the module list.
+    crash = r.stderr.find("Fatal Python error")
+    assert r.returncode == 0, r.stderr[crash:crash + 4000] if crash >= 0 else r.stderr[-2000:]
     assert "screenshot" in r.stdout, r.stdout
     from PIL import Image
     img = np.asarray(Image.open(shot).convert("RGB"))
