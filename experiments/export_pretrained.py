@@ -355,10 +355,10 @@ def _refresh_reproduction(dest, note: str) -> None:
   bundle_dir = dest / manifest["bundle"]
   config = ml_collections.ConfigDict(ckpt_lib.load_bundle(bundle_dir).config)
   clips = sources.load_clips(config)
-  names = [c.name for c in clips]
-  if names != [c["name"] for c in manifest["data"]["clips"]]:
-    raise ValueError(f"{path}: field 'data.clips' names {[c['name'] for c in manifest['data']['clips']]}, "
-                     f"the bundle's config loads {names}")
+  names, recorded = [c.name for c in clips], [c["name"] for c in manifest["data"]["clips"]]
+  if names != recorded:
+    raise ValueError(f"{path}: field 'data.clips' names {recorded}, the bundle's config loads "
+                     f"{names}")
   manifest["reproduction"] = rec = reproduction(bundle_dir, clips, note)
   path.write_text(json.dumps(manifest, indent=indent))
   print(f"export_pretrained: {path} reproduction: {rec['successes']}/{rec['num_episodes']} "
