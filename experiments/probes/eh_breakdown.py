@@ -11,9 +11,10 @@ position error (E_h, docs/results.md) into
 * ``root_fwd`` / ``root_left``: the root's signed offset in the reference root's heading frame
   (+forward: ahead of the reference; negative: lagging it);
 * ``obj_fwd``: the object's signed offset from its reference along the same heading;
-* per key body: its mean distance, both ways.
+* per key body: its mean distance to the reference.
 
-Reported over all active steps, and over the clip's time in quarters.
+Means over the steps of all first episodes (step-weighted, where ``evaluate.py`` averages
+per-episode means), and over the clip's time in quarters.
 
   PYTHONPATH=. python experiments/probes/eh_breakdown.py BUNDLE_DIR [BUNDLE_DIR ...]
       [--episodes_per_clip 16] [--seed 2] [--zero_action]
