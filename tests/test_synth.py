@@ -173,6 +173,10 @@ def test_config_data_overrides_reach_the_generator_and_unknown_fields_are_named(
   base = sources.load_clips(cfg())[0]
   longer = sources.load_clips(cfg(synth_rand={"stand_time": (1.5, 1.5)}))[0]
   assert longer.num_frames > base.num_frames
+  # as a bundle's config.json gives it back (lists): the same clip, not an unhashable config
+  listed = sources.load_clips(cfg(synth_rand={"stand_time": [1.5, 1.5]}))[0]
+  assert listed.num_frames == longer.num_frames
+  np.testing.assert_array_equal(np.asarray(listed.body_pos), np.asarray(longer.body_pos))
   for key, field in (("synth_rand", "no_such"), ("synth_hand", "palm_marginn"),
                      ("synth_ik", "iters")):
     with pytest.raises(ValueError, match=f"config.data.{key}.*{field}"):

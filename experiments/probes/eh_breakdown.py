@@ -13,11 +13,15 @@ position error (E_h, docs/results.md) into
 * ``obj_fwd``: the object's signed offset from its reference along the same heading;
 * per key body: its mean distance to the reference.
 
+Per clip: the same means and the third quarter's (the pushes' fastest phase) lags.
+
 Means over the steps of all first episodes (step-weighted, where ``evaluate.py`` averages
 per-episode means), and over the clip's time in quarters.
 
   PYTHONPATH=. python experiments/probes/eh_breakdown.py BUNDLE_DIR [BUNDLE_DIR ...]
-      [--episodes_per_clip 16] [--seed 2] [--zero_action]
+      [--episodes_per_clip 16] [--seed 2] [--zero_action] [--mass_scale F]
+
+``--mass_scale F`` multiplies each clip's object mass by F (is a lag force-limited?).
 """
 import argparse
 import pathlib
@@ -39,7 +43,8 @@ from interprior_jax.training.ppo import train as ppo  # noqa: E402
 QUARTERS = 4
 
 
-def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool) -> dict:
+def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool,
+              mass_scale: float = 1.0) -> dict:
   bundle = ck.load_bundle(pathlib.Path(bundle_dir))
   config = ml_collections.ConfigDict(bundle.config)
   config.env.perturb.mode = "off"
@@ -47,6 +52,7 @@ def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool) 
   config.env.max_episode_steps = np.iinfo(np.int32).max
   clips = sources.load_clips(config, None)
   env = registry.make_env(config, clips)
+  env.clip_density = env.clip_density * mass_scale
   k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
   reset, names, num_steps = ev.hoi_reset_states(env, clips, k_reset, episodes_per_clip, True)
   if zero_action:
@@ -98,6 +104,15 @@ def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool) 
   per = (np.asarray(m["body"]) * w[..., None]).sum((0, 1)) / tot
   out["per_body"] = dict(zip(body_names, [float(x) for x in per]))
   out["steps"] = int(w.sum())
+  names_arr = np.asarray(names)
+  out["per_clip"] = {}
+  for n in dict.fromkeys(names):
+    wc = w * (names_arr == n)[None, :]
+    wq = wc * (q == 2)
+    out["per_clip"][n] = dict(
+        e_h=float((np.asarray(m["e_h"]) * wc).sum() / max(wc.sum(), 1.0)),
+        q2_root_fwd=float((np.asarray(m["root_fwd"]) * wq).sum() / max(wq.sum(), 1.0)),
+        q2_obj_fwd=float((np.asarray(m["obj_fwd"]) * wq).sum() / max(wq.sum(), 1.0)))
   return out
 
 
@@ -107,15 +122,18 @@ def main():
   p.add_argument("--episodes_per_clip", type=int, default=16)
   p.add_argument("--seed", type=int, default=ev.REPRODUCTION_SEED)
   p.add_argument("--zero_action", action="store_true")
+  p.add_argument("--mass_scale", type=float, default=1.0)
   a = p.parse_args()
   runtime.enable_compilation_cache()
   for b in a.bundles:
-    r = breakdown(b, a.episodes_per_clip, a.seed, a.zero_action)
+    r = breakdown(b, a.episodes_per_clip, a.seed, a.zero_action, a.mass_scale)
     print(f"{b}: steps {r['steps']} | e_h {r['e_h']:.4f} | e_h_local {r['e_h_local']:.4f} | "
           f"root_xy {r['root_xy']:.4f} | root_z {r['root_z']:.4f} | root_fwd {r['root_fwd']:+.4f} | "
           f"root_left {r['root_left']:+.4f} | obj_fwd {r['obj_fwd']:+.4f}")
     for i, qd in enumerate(r["by_quarter"]):
       print(f"  quarter {i}: " + " | ".join(f"{k} {v:.4f}" for k, v in qd.items()))
+    for n, pc in r["per_clip"].items():
+      print(f"  {n}: " + " | ".join(f"{k} {v:+.4f}" for k, v in pc.items()))
     print("  per key body: " + ", ".join(f"{k} {v:.3f}" for k, v in r["per_body"].items()))
 
 

@@ -26,6 +26,9 @@ def _synthetic(config, arg: str):
   for key, field in (("synth_rand", "rand"), ("synth_hand", "hand"), ("synth_ik", "ik")):
     over = d.get(key, None)
     over = over.to_dict() if hasattr(over, "to_dict") else dict(over or {})
+    # a bundle's config.json stores the generator's tuples (ranges) as lists; the generator's
+    # configs are hashed (its kit cache), so they must be tuples again
+    over = {k: _tuples(v) for k, v in over.items()}
     if over:
       sub = getattr(gen_cfg, field)
       fields = {f.name for f in dataclasses.fields(sub)}
@@ -39,6 +42,13 @@ def _synthetic(config, arg: str):
     gen_cfg = dataclasses.replace(gen_cfg, objects=tuple((f, (obj,)) for f in families))
   return synth.generate_dataset(int(d.num_clips), humanoid=config.env.scene.humanoid,
                                 seed=int(config.seed), families=families, config=gen_cfg)
+
+
+def _tuples(value):
+  """``value`` with every list, at any depth, made a tuple (a JSON round trip's undoing)."""
+  if isinstance(value, (list, tuple)):
+    return tuple(_tuples(v) for v in value)
+  return value
 
 
 def _native(config, arg: str):
