@@ -34,8 +34,6 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from interprior_jax import geometry, runtime  # noqa: E402
-from interprior_jax.envs import registry  # noqa: E402
-from interprior_jax.motion import sources  # noqa: E402
 from interprior_jax.training import checkpoint as ck  # noqa: E402
 from interprior_jax.training import evaluation as ev  # noqa: E402
 from interprior_jax.training.ppo import train as ppo  # noqa: E402
@@ -46,12 +44,7 @@ QUARTERS = 4
 def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool,
               mass_scale: float = 1.0) -> dict:
   bundle = ck.load_bundle(pathlib.Path(bundle_dir))
-  config = ml_collections.ConfigDict(bundle.config)
-  config.env.perturb.mode = "off"
-  config.env.randomize.enabled = False
-  config.env.max_episode_steps = np.iinfo(np.int32).max
-  clips = sources.load_clips(config, None)
-  env = registry.make_env(config, clips)
+  clips, env = ev.hoi_eval_env(ml_collections.ConfigDict(bundle.config))
   env.clip_density = env.clip_density * mass_scale
   k_reset, k_run = jax.random.split(jax.random.PRNGKey(seed))
   reset, names, num_steps = ev.hoi_reset_states(env, clips, k_reset, episodes_per_clip, True)

@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from interprior_jax.envs import init_states, registry
-from interprior_jax.motion import sources
+from interprior_jax.envs import init_states
 from interprior_jax.training import checkpoint as ckpt_lib
 from interprior_jax.training import evaluation
 from interprior_jax.training.ppo import train as ppo
@@ -24,12 +23,7 @@ from interprior_jax.training.ppo import train as ppo
 
 def main(bundle_dir: str, degrees: str = "0,15,30,45,-30") -> None:
   bundle = ckpt_lib.load_bundle(bundle_dir)
-  config = ml_collections.ConfigDict(bundle.config)
-  config.env.perturb.mode = "off"
-  config.env.randomize.enabled = False
-  config.env.max_episode_steps = np.iinfo(np.int32).max
-  clips = sources.load_clips(config, None)
-  env = registry.make_env(config, clips)
+  clips, env = evaluation.hoi_eval_env(ml_collections.ConfigDict(bundle.config))
   act_fn = ppo.bundle_policy(bundle, deterministic=True)
   reset, names, num_steps = evaluation.hoi_reset_states(env, clips, jax.random.PRNGKey(0), 1)
 

@@ -196,6 +196,23 @@ def hoi_reset_states(env, clips: Sequence, key: jax.Array, episodes_per_clip: in
   return reset, [clips[int(i)].name for i in np.asarray(idx)], num_steps
 
 
+def hoi_eval_env(config, perturb: str = "off", randomize: bool = False,
+                 clips: Sequence | None = None, clips_source: str | None = None):
+  """``(clips, env)``: the HOI env an evaluation plays, from a bundle's ``config`` (a
+  ``ConfigDict``, changed in place): impulses ``perturb``, object randomization ``randomize``,
+  episodes ended by the clip's end only; ``clips`` (else ``clips_source``, else the run's
+  ``config.data``)."""
+  from interprior_jax.envs import registry
+  from interprior_jax.motion import sources
+
+  config.env.perturb.mode = perturb
+  config.env.randomize.enabled = bool(randomize)
+  config.env.max_episode_steps = np.iinfo(np.int32).max  # the clip end decides
+  if clips is None:
+    clips = sources.load_clips(config, clips_source)
+  return clips, registry.make_env(config, clips)
+
+
 def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptions(),
                     clips: Sequence | None = None) -> dict:
   """Evaluates an exported policy (``checkpoint.export_bundle``) on its env; returns the summary
@@ -210,7 +227,6 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
 
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.envs import registry
-  from interprior_jax.motion import sources
   from interprior_jax.training.ppo import train as ppo
 
   bundle = ckpt_lib.load_bundle(pathlib.Path(bundle_dir))
@@ -218,12 +234,7 @@ def evaluate_bundle(bundle_dir: str | os.PathLike, opts: EvalOptions = EvalOptio
   act_fn = ppo.bundle_policy(bundle, deterministic=not opts.stochastic)
   k_reset, k_run = jax.random.split(jax.random.PRNGKey(opts.seed))
   if config.env_kind == "hoi":
-    config.env.perturb.mode = opts.perturb
-    config.env.randomize.enabled = bool(opts.randomize)
-    config.env.max_episode_steps = np.iinfo(np.int32).max  # the clip end decides
-    if clips is None:
-      clips = sources.load_clips(config, opts.clips_source)
-    env = registry.make_env(config, clips)
+    clips, env = hoi_eval_env(config, opts.perturb, opts.randomize, clips, opts.clips_source)
     reset, names, num_steps = hoi_reset_states(env, clips, k_reset, opts.episodes_per_clip,
                                                opts.perturbed_start)
     metric_names = HOI_METRICS
