@@ -108,6 +108,11 @@ def scene_config(humanoid: str = "smpl", objects: tuple[str, ...] = ("box",),
       "arm_gain_scale": b.arm_gain_scale,
       "friction": tuple(b.friction),
       "floor_friction": tuple(scene_lib.SceneOptions().floor_friction),
+      # () keeps each object's library friction; (sliding, torsional, rolling) replaces it for
+      # every object.  MuJoCo takes the larger of two geoms' coefficients, so an object-floor
+      # contact below the humanoid's 1.0 needs both this and floor_friction lowered (the feet and
+      # hands keep the humanoid's 1.0 against either).
+      "object_friction": (),
       "skeleton": str(skeleton),
       "object_contact_exclude": tuple(scene_lib.SceneOptions().object_contact_exclude),
   })
@@ -123,8 +128,14 @@ def scene_options(c: ml_collections.ConfigDict) -> scene_lib.SceneOptions:
     physics = scene_lib.PhysicsOptions(**c.physics.to_dict())
   except TypeError as e:
     raise ValueError(f"config.scene.physics: {e}") from None
+  # Configs saved before object_friction existed mean the library's frictions.
+  friction = tuple(float(v) for v in c.get("object_friction", ()))
+  if friction and len(friction) != 3:
+    raise ValueError(f"config.scene.object_friction: expected () or 3 values (sliding, torsional, "
+                     f"rolling), got {friction}")
+  over = {"friction": friction} if friction else {}
   placements = tuple(
-      scene_lib.ObjectPlacement(name=name, pos=tuple(xy), yaw=float(yaw))
+      scene_lib.ObjectPlacement(name=name, pos=tuple(xy), yaw=float(yaw), overrides=dict(over))
       for name, xy, yaw in zip(c.objects, c.object_xy, c.object_yaw))
   # Configs saved before the skeleton key existed mean the default skeleton.
   skeleton = c.get("skeleton", humanoid_lib.DEFAULT_SKELETON)
