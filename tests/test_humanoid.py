@@ -362,3 +362,39 @@ def test_fitted_skeleton_from_config_stands(tmp_path):
   path.write_text('{"format": "interprior_jax.skeleton/1", "offsets": {"L_Knee": [0, 1]}}')
   with pytest.raises(ValueError, match=r"sk.json: field 'offsets'"):
     humanoid_lib.load_skeleton_json(path)
+
+
+def test_object_friction_sets_the_object_floor_contact_only():
+  """``config.scene.object_friction`` with ``floor_friction``: the resting box's floor contacts
+  take the lowered coefficient while the feet's floor contacts keep the humanoid's (MuJoCo's max
+  rule); () (and configs saved before the key) keep the library's; a wrong length is refused."""
+  from interprior_jax import config as config_lib
+
+  def frictions(obj_fr, floor_fr=None):
+    c = config_lib.scene_config(humanoid="smpl", objects=("box",), object_xy=((1.0, 0.0),))
+    if obj_fr is None:
+      del c["object_friction"]
+    else:
+      c.object_friction = obj_fr
+    if floor_fr is not None:
+      c.floor_friction = floor_fr
+    s = scene_lib.build_scene(config_lib.scene_options(c))
+    m, sp = s.model, s.spec
+    d = mujoco.MjData(m)
+    d.qpos[:] = sp.init_qpos
+    d.qpos[sp.root_qpos_adr + 2] -= 0.01  # the init pose floats 2 mm up: feet into the floor
+    mujoco.mj_forward(m, d)
+    obj, floor, out = set(sp.objects[0].geom_ids), sp.floor_geom_id, {}
+    for con in d.contact[:d.ncon]:
+      g = {con.geom1, con.geom2}
+      if floor in g:
+        out.setdefault("box" if g & obj else "humanoid", set()).add(round(float(con.friction[0]), 6))
+    return out
+
+  low = (0.5, 0.005, 0.0001)
+  assert frictions(low, low) == {"box": {0.5}, "humanoid": {1.0}}
+  assert frictions((), None) == frictions(None, None) == {"box": {1.0}, "humanoid": {1.0}}
+  # Without the floor's lowered too, the floor's 1.0 wins against the box's 0.5.
+  assert frictions(low, None)["box"] == {1.0}
+  with pytest.raises(ValueError, match="config.scene.object_friction"):
+    frictions((0.5, 0.005))
