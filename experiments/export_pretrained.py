@@ -156,7 +156,7 @@ def main(_):
                  "action_mode": config.env.action_mode,
                  "action_scale": float(config.env.action_scale), "impl": config.env.impl,
                  "actor_hidden": list(config.ppo.network.actor_hidden)},
-      "data": {"source": config.data.source, "seed": int(config.seed),
+      "data": {"source": config.data.source, "seed": sources.data_seed(config),
                "num_clips": len(clips), "object": config.data.get("object", ""),
                "clips": [{"name": c.name, "frames": int(c.num_frames)} for c in clips]},
       "training": {"command": FLAGS.command, "iterations": summary.get("iterations"),
@@ -184,6 +184,7 @@ def _export_student(run, dest, config, clips) -> None:
   import pathlib
 
   from interprior_jax import launch
+  from interprior_jax.motion import sources
   from interprior_jax.training import checkpoint as ckpt_lib
 
   measured = _goal_task_evals(dest / ckpt_lib.BUNDLE_DIR)
@@ -212,7 +213,7 @@ def _export_student(run, dest, config, clips) -> None:
                  "augment": config.augment.to_dict(),
                  **({"finetune_ablation": config.get("ablation"),
                      "finetune": config.finetune.to_dict()} if stage3 else {})},
-      "data": {"source": config.data.source, "seed": int(config.seed),
+      "data": {"source": config.data.source, "seed": sources.data_seed(config),
                "num_clips": len(clips),
                "clips": [{"name": c.name, "frames": int(c.num_frames)} for c in clips]},
       "training": {"command": FLAGS.command, "iterations": summary.get("iterations"),

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import ml_collections
 import numpy as np
 import pytest
 
@@ -181,6 +182,36 @@ def test_config_data_overrides_reach_the_generator_and_unknown_fields_are_named(
                      ("synth_ik", "iters")):
     with pytest.raises(ValueError, match=f"config.data.{key}.*{field}"):
       sources.load_clips(cfg(**{key: {field: 1}}))
+
+
+def test_a_student_distils_on_its_experts_clips_whatever_its_seed():
+  """The synthetic clips come from ``data.seed`` (else the config's seed, as every config saved
+  before it did). A student inheriting an expert's data gets the expert's generator seed pinned,
+  so ``--config.seed=1`` changes its training, not its clips (it regenerated seed-1 clips the
+  expert never saw before 2026-12-07: docs/results.md, "Stage 2 from the tight push expert")."""
+  from configs import distill as distill_configs
+  from interprior_jax.motion import sources
+  from interprior_jax.training.distill import train as distill_lib
+
+  data = {"source": "synthetic", "num_clips": 1, "families": ["walk"], "object": "box",
+          "max_clips": 0, "max_frames": 0}
+  expert = {"seed": 0, "env_kind": "hoi", "data": data,
+            "env": distill_configs.get_config("embedded").env.to_dict()}
+  expert["env"]["scene"]["humanoid"] = "smpl"
+  student = distill_configs.get_config("embedded")
+  student.seed = 1
+  resolved = distill_lib.resolve_config(student, expert)
+  assert resolved.seed == 1 and sources.data_seed(resolved) == 0
+  name = sources.load_clips(resolved)[0].name
+  assert name == sources.load_clips(ml_collections.ConfigDict(expert))[0].name
+  assert "seed0" in name
+  # without the pin (the old behaviour) the training seed would have made other clips
+  unpinned = ml_collections.ConfigDict(resolved.to_dict())
+  del unpinned.data["seed"]
+  assert "seed1" in sources.load_clips(unpinned)[0].name
+  # an explicit data.seed is the clips' seed and is kept by the pin
+  assert sources.pinned_data({"seed": 5, "data": {**data, "seed": 2}})["seed"] == 2
+  assert sources.pinned_data({"seed": 5, "data": data})["seed"] == 5
 
 
 MAX_BODY_PENETRATION = 0.01  # m: what a physically holdable grasp needs (docs/results.md)

@@ -41,7 +41,23 @@ def _synthetic(config, arg: str):
   if obj:
     gen_cfg = dataclasses.replace(gen_cfg, objects=tuple((f, (obj,)) for f in families))
   return synth.generate_dataset(int(d.num_clips), humanoid=config.env.scene.humanoid,
-                                seed=int(config.seed), families=families, config=gen_cfg)
+                                seed=data_seed(config), families=families, config=gen_cfg)
+
+
+def data_seed(config) -> int:
+  """The synthetic generator's seed: ``config.data.seed`` when set, else ``config.seed`` (every
+  config saved before ``data.seed`` existed generated its clips from its training seed)."""
+  seed = config["data"].get("seed", None)
+  return int(config["seed"] if seed is None else seed)
+
+
+def pinned_data(owner_config: dict) -> dict:
+  """``owner_config``'s data section (a bundle's config.json) with ``seed`` set to the seed its
+  clips were generated from. A run that inherits an expert's or a student's clips takes this
+  section, so that its own training seed does not regenerate other clips."""
+  data = dict(owner_config["data"])
+  data["seed"] = data_seed({"data": data, "seed": owner_config.get("seed", 0)})
+  return data
 
 
 def _tuples(value):

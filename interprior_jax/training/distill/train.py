@@ -41,6 +41,7 @@ from interprior_jax.networks import latent_policy as lp
 from interprior_jax.training import core
 from interprior_jax.envs import goal_env
 from interprior_jax.envs import init_states
+from interprior_jax.motion import sources
 from interprior_jax.training.distill import losses as L
 from interprior_jax.training import normalization
 from interprior_jax.training import rollout as rollout_lib
@@ -392,7 +393,8 @@ def resolve_config(config: ml_collections.ConfigDict, expert_config: dict | None
     for k in ("env_kind", "env", "data"):
       if k not in expert_config:
         raise ValueError(f"expert bundle config.json: missing field {k!r}")
-      v = expert_config[k]
+      # the expert's clips, whatever this run's seed (motion/sources.py:pinned_data)
+      v = sources.pinned_data(expert_config) if k == "data" else expert_config[k]
       c[k] = ml_collections.ConfigDict(v) if isinstance(v, dict) else v
     if c.env_kind == "hoi":
       # The student acts in config.student_action (method.md: absolute PD targets; a residual

@@ -45,6 +45,7 @@ from interprior_jax.envs import goal_env
 from interprior_jax.envs import inbetween_env
 from interprior_jax.networks import latent_policy as lp
 from interprior_jax.networks import mlp
+from interprior_jax.motion import sources
 from interprior_jax.training import core
 from interprior_jax.training.distill import train as distill
 from interprior_jax.training import gae as gae_lib
@@ -514,7 +515,8 @@ def resolve_config(config: ml_collections.ConfigDict, student_config: dict
   c = ml_collections.ConfigDict(config.to_dict())
   for k in INHERITED:
     if k in student_config:
-      v = student_config[k]
+      # the student's clips, whatever this run's seed (motion/sources.py:pinned_data)
+      v = sources.pinned_data(student_config) if k == "data" else student_config[k]
       c[k] = ml_collections.ConfigDict(v) if isinstance(v, dict) else v
     elif k in ("env_kind", "env", "distill", "goals"):
       raise ValueError(f"student bundle config.json: missing field {k!r}")
