@@ -54,7 +54,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                                        checkpoint_every=200, keep_checkpoints=5)
   c.data = ml_collections.ConfigDict({
       "source": "omomo",  # "synthetic" | "native:DIR" | "omomo[:DIR]"
-      "num_clips": 8,  # synthetic only
+      # synthetic only; generated from the key "seed" when present (a student's or finetune's
+      # inherited data pins it: motion/sources.py:pinned_data), else from config.seed
+      "num_clips": 8,
       "families": ("carry", "push"),  # synthetic only
       # synthetic only: SceneRandomConfig overrides of the generator (motion/synth/config.py)
       "synth_rand": {},
