@@ -2,10 +2,10 @@
 
   python experiments/compare_goal_tasks.py A.json B.json
 
-A / B: ``experiments/evaluate.py --task all`` outputs with the same ``--num_episodes`` and
-``--seed`` (e.g. a student and its Stage-3 finetune, both ``--latent_mean``). Prints, per task,
-the episodes only A reaches, only B reaches, both, neither, and the exact sign test's p over
-the discordant ones (:func:`interprior_jax.training.distill_eval.paired_comparison`).
+A / B: ``experiments/evaluate.py --task all`` (or ``--task NAME``: that task only) outputs with
+the same ``--num_episodes`` and ``--seed`` (e.g. a student and its Stage-3 finetune, both
+``--latent_mean``). Prints, per task both hold, the episodes only A reaches, only B reaches,
+both, neither, and the exact sign test's p over the discordant ones (:func:`interprior_jax.training.distill_eval.paired_comparison`).
 """
 
 import json
@@ -23,11 +23,13 @@ def main(argv):
   runs = []
   for path in argv[1:]:
     with open(path) as f:
-      r = json.load(f)
-    for task, v in r.get("tasks", {}).items():
-      if "episode_success" not in v:
-        raise SystemExit(f"{path}: tasks.{task} has no 'episode_success' (written by "
-                         "experiments/evaluate.py --task all since 2026-12-06)")
+      try:
+        r = distill_eval.as_task_results(json.load(f), path)
+      except ValueError as e:
+        raise SystemExit(str(e)) from None
+    if r.get("seed") is None:
+      raise SystemExit(f"{path}: field 'seed' missing (a --task NAME output written before "
+                       "2026-12-07): cannot tell whether its episodes are the other file's")
     if (runs and (r.get("seed"), r.get("num_episodes"))
         != (runs[0].get("seed"), runs[0].get("num_episodes"))):
       raise SystemExit(f"{path}: seed / num_episodes {r.get('seed')} / {r.get('num_episodes')} "

@@ -154,7 +154,7 @@ def main(_):
       print(f"-> {out}")
       return
     result = run(FLAGS.task)
-    result.update(meta)
+    result.update(seed=FLAGS.seed, **meta)  # num_episodes: run's; seed: to pair two outputs
     launch.write_json(out, result)
     summary = (f"ever_stood_rate={result['ever_stood_rate']} final_up={result['final_up']:.2f} "
                f"final_height={result['final_height']:.2f} final_feet={result['final_feet']:.2f}"

@@ -289,6 +289,39 @@ def test_paired_comparison_by_hand():
     distill_eval.paired_comparison(a, {"tasks": {"chain": {"episode_success": [True] * 7}}})
 
 
+def test_compare_goal_tasks_pairs_a_single_task_output_with_an_all_tasks_one(tmp_path):
+  """``evaluate.py --task NAME`` outputs (``per_episode``, uncounted episodes excepted) pair with
+  ``--task all`` ones on their common task; a file without ``seed`` or ``per_episode`` is refused
+  by name."""
+  import subprocess
+  import sys
+  from interprior_jax.training import distill_eval
+  single = {"task": "snapshot", "seed": 0, "num_episodes": 4, "per_episode": [
+      {"success": 1.0, "counted": 1.0}, {"success": 0.0, "counted": 1.0},
+      {"success": 1.0, "counted": 0.0}, {"success": 1.0, "counted": 1.0}]}
+  assert distill_eval.as_task_results(single)["tasks"] == {
+      "snapshot": {"episode_success": [True, False, None, True]}}
+  every = {"seed": 0, "num_episodes": 4, "tasks": {
+      "snapshot": {"episode_success": [False, True, True, False]},
+      "trajectory": {"episode_success": [True] * 4}}}
+  files = {}
+  for name, r in (("single", single), ("all", every), ("no_seed", {**single, "seed": None}),
+                  ("no_episodes", {"task": "snapshot", "seed": 0})):
+    files[name] = tmp_path / f"{name}.json"
+    files[name].write_text(json.dumps(r))
+  cli = [sys.executable, str(REPO / "experiments" / "compare_goal_tasks.py")]
+  p = subprocess.run(cli + [str(files["single"]), str(files["all"])], capture_output=True,
+                     text=True, cwd=REPO, timeout=120)
+  assert p.returncode == 0, p.stderr[-2000:]
+  rows = [l for l in p.stdout.splitlines() if l.startswith("| snapshot")]
+  # episode 2 uncounted: 3 counted; A only episode 0 and 3, B only episode 1
+  assert rows == ["| snapshot | 3 | 2 | 1 | 0 | 0 | 1 |"], p.stdout
+  for bad, field in (("no_seed", "'seed' missing"), ("no_episodes", "'per_episode' missing")):
+    p = subprocess.run(cli + [str(files[bad]), str(files["all"])], capture_output=True,
+                       text=True, cwd=REPO, timeout=120)
+    assert p.returncode != 0 and field in p.stderr and str(files[bad]) in p.stderr, p.stderr
+
+
 @pytest.mark.slow  # HOI env compile (tests/conftest.py); ~2 min
 def test_hoi_smoke_finetune_from_the_committed_student(tmp_path):
   """Stage 3 on the HOI env from pretrained/embedded_student (+ its expert), with the get-up

@@ -356,6 +356,29 @@ GETUP_STEPS = 150
 GETUP_HOLD_STEPS = 30
 
 
+def as_task_results(result: dict, source: str = "result") -> dict:
+  """An ``experiments/evaluate.py`` goal-task output in ``--task all``'s shape (``{"tasks": {name:
+  {..., "episode_success"}}, "seed", "num_episodes"}``), for :func:`paired_comparison`.  A
+  ``--task NAME`` output (``task`` and ``per_episode``) becomes a one-task result, its
+  ``episode_success`` taken from ``per_episode`` (None where an episode is not counted).
+  ValueError names ``source`` and the missing field; ``seed`` may be missing (single-task outputs
+  recorded it from 2026-12-07 on) and is then None."""
+  if "tasks" in result:
+    for task, v in result["tasks"].items():
+      if "episode_success" not in v:
+        raise ValueError(f"{source}: tasks.{task} has no 'episode_success' (written by "
+                         "experiments/evaluate.py --task all since 2026-12-06)")
+    return result
+  for key in ("task", "per_episode"):
+    if key not in result:
+      raise ValueError(f"{source}: field {key!r} missing (neither an evaluate.py --task all nor "
+                       "a --task NAME goal-task output)")
+  success = [bool(e["success"]) if e.get("counted", 1.0) else None
+             for e in result["per_episode"]]
+  return {"tasks": {result["task"]: {"episode_success": success}},
+          "seed": result.get("seed"), "num_episodes": result.get("num_episodes", len(success))}
+
+
 def paired_comparison(a: dict, b: dict) -> dict:
   """Two policies' goal-task results on the same seeded episodes, compared episode by episode.
 
