@@ -5,7 +5,8 @@
 A / B: ``experiments/evaluate.py --task all`` (or ``--task NAME``: that task only) outputs with
 the same ``--num_episodes`` and ``--seed`` (e.g. a student and its Stage-3 finetune, both
 ``--latent_mean``). Prints, per task both hold, the episodes only A reaches, only B reaches,
-both, neither, and the exact sign test's p over the discordant ones (:func:`interprior_jax.training.distill_eval.paired_comparison`).
+both, neither, and the exact sign test's p over the discordant ones
+(:func:`interprior_jax.training.distill_eval.paired_comparison`).
 """
 
 import json
