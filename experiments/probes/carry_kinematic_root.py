@@ -10,6 +10,7 @@ the start of the grasp to the clip's end.
       [torsion=T] [lead=1] [forearms=0] [finer=K] [palm_thick=H] [opt.<MjOption field>=V] [ik.<IKConfig field>=V]
       [scene.<scene config field>=V, e.g. scene.arm_gain_scale=3]
       [hand.<HandConfig field>=V] [rand.<SceneRandomConfig field>=V] [trace=1]
+      [adhesion=N] [adh_margin=M] [scene.floor_friction=a,b,c] [scene.object_friction=a,b,c]
 
 BUNDLE: an expert inference bundle; its config rebuilds the env and the clips (the embedded
 synthetic clips, whose generator the ik. / hand. / rand. overrides change; or real clips, e.g.
@@ -27,6 +28,13 @@ pushes the palm through the face).  Tuple values are comma lists (``ik.clear_bod
 ``trace=1``: every 3 frames of the first 40, the object's rotation from its reference, the wrists'
 offsets from their reference, the wrists' and elbows' signed distances to the object (simulation
 and reference pose), the humanoid-object normal forces by body and the worst-tracked hinges.
+``adhesion=N``: a MuJoCo adhesion actuator on each hand body (gain N newtons: an attraction
+along the normals of the hand's contacts with the object, a model of a grip the finger-less
+hands cannot make), on while the object is in contact in the reference and that hand's label is
+not -1; ``adh_margin=M``: the hands' geoms find contacts within M metres without enforcing them
+(margin = gap = M), so the adhesion reaches that far (probe only; MJX's JAX path has no body
+transmissions).  ``scene.*`` tuple fields take comma lists.  With ``trace=1`` and adhesion, every
+10 frames: the adhesion controls and forces and the hand-object contact counts.
 Plain MuJoCo C on the env's own model (the episode's object rows applied).  docs/results.md,
 "the carry".
 """
@@ -73,6 +81,14 @@ def _to_object(m, d, env) -> np.ndarray:
     out.append(min(mujoco.mj_geomDistance(m, d, int(a), int(b), 0.2, None)
                    for a in hg for b in og))
   return np.asarray(out)
+
+
+def _hand_object_contacts(m, d, env) -> list[int]:
+  """Number of contacts (those in the margin-gap zone included) between each hand and the object."""
+  ob = int(env.idx.obj_body_id)
+  pairs = [(m.geom_bodyid[d.contact[k].geom1], m.geom_bodyid[d.contact[k].geom2])
+           for k in range(d.ncon)]
+  return [sum(1 for p in pairs if int(h) in p and ob in p) for h in _hands_and_forearms(m, env)[:2]]
 
 
 def _trace(m, d, env, f, c, dref) -> None:
@@ -127,6 +143,8 @@ def main(bundle_dir: str, *overrides: str):
   forearms = True
   finer = 1
   palm_thick = None
+  adhesion = 0.0
+  adh_margin = 0.0
   for a in overrides:
     k, _, v = a.partition("=")
     if k == "mass":
@@ -148,7 +166,8 @@ def main(bundle_dir: str, *overrides: str):
       config.data[key] = {**cur, field: val}
     elif k.startswith("scene.") and k != "scene.physics":  # e.g. scene.arm_gain_scale=3
       cur = config.env.scene.get(k[6:], 1.0)  # a field newer than the bundle: float
-      config.env.scene[k[6:]] = type(cur)(v)
+      config.env.scene[k[6:]] = (tuple(float(x) for x in v.split(",")) if "," in v
+                                 else type(cur)(v))
     elif k.startswith("opt."):  # MjOption field on the probe's model copy, e.g. opt.noslip_iterations=10
       opts[k[4:]] = float(v)
     elif k == "torsion":  # condim 4 on the object's geoms, torsional friction v (m)
@@ -163,6 +182,10 @@ def main(bundle_dir: str, *overrides: str):
       lead = v == "1"
     elif k == "trace":
       trace = v == "1"
+    elif k == "adhesion":  # N: an adhesion actuator per hand (see the module docstring)
+      adhesion = float(v)
+    elif k == "adh_margin":  # m: how far from the object the adhesion reaches
+      adh_margin = float(v)
     elif k == "gain":
       gain = float(v)
     elif k == "hand_friction":
@@ -182,7 +205,23 @@ def main(bundle_dir: str, *overrides: str):
       continue
     f0 = max(int(holding[0]) - 5, 0)
     s = env.reset_to(jax.random.PRNGKey(0), jnp.int32(ci), jnp.float32(f0 / c.fps), False)
-    m = copy.copy(env.physics.model)
+    if adhesion > 0:
+      sp = env.scene.mjspec.copy()
+      hands = np.asarray(spec.body_ids)[np.asarray(spec.hand_idx).ravel()[:2]]
+      for h in hands:
+        name = mujoco.mj_id2name(env.physics.model, mujoco.mjtObj.mjOBJ_BODY, int(h))
+        sp.add_actuator(name=f"adhere_{name}", trntype=mujoco.mjtTrn.mjTRN_BODY, target=name,
+                        ctrllimited=1, ctrlrange=[0, 1], gainprm=[adhesion] + [0] * 9)
+      m = sp.compile()
+      for fld in ("actuator_gainprm", "actuator_biasprm"):
+        getattr(m, fld)[:env.physics.model.nu] = getattr(env.physics.model, fld)
+      adh_ids = np.arange(env.physics.model.nu, m.nu)
+      hg = np.flatnonzero(np.isin(m.geom_bodyid, hands))
+      m.geom_margin[hg] = adh_margin  # contacts found within the margin, not enforced (gap):
+      m.geom_gap[hg] = adh_margin     # the adhesion reaches that far before touching
+    else:
+      m = copy.copy(env.physics.model)
+      adh_ids = np.arange(0)
     for name, val in opts.items():
       setattr(m.opt, name, type(getattr(m.opt, name))(val))
     m.opt.timestep /= finer
@@ -220,6 +259,9 @@ def main(bundle_dir: str, *overrides: str):
       targets = np.asarray(env.targets_from_ref(jnp.zeros(env.action_size),
                                                 jnp.asarray(q_next, jnp.float32)))
       d.ctrl[act_ids] = targets
+      if len(adh_ids):
+        lab = np.asarray(c.body_contact[f + 1])[np.asarray(spec.hand_idx).ravel()[:2]]
+        d.ctrl[adh_ids] = ((lab >= 0) & (np.asarray(c.obj_contact[f + 1]) > 0)).astype(float)
       v = (c.root_pos[f + 1] - c.root_pos[f]) * c.fps
       for k in range(sub):
         w = (k + 1) / sub
@@ -229,6 +271,10 @@ def main(bundle_dir: str, *overrides: str):
         d.qvel[rv + 3:rv + 6] = 0.0
         mujoco.mj_step(m, d)
       err = d.qpos[oq:oq + 3] - c.obj_pos[f + 1]
+      if len(adh_ids) and trace and (f - f0) % 10 == 0:
+        print(f"    f{f + 1} adhesion ctrl {d.ctrl[adh_ids]} force "
+              f"{np.round(d.actuator_force[adh_ids])} hand-object contacts "
+              f"{_hand_object_contacts(m, d, env)}")
       if trace and f < f0 + 40 and (f - f0) % 3 == 0:
         _trace(m, d, env, f + 1, c, (mujoco.MjData(m), ci))
       rows.append((f + 1, err[2], np.linalg.norm(err[:2])))
