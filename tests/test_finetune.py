@@ -322,6 +322,46 @@ def test_compare_goal_tasks_pairs_a_single_task_output_with_an_all_tasks_one(tmp
     assert p.returncode != 0 and field in p.stderr and str(files[bad]) in p.stderr, p.stderr
 
 
+def test_rows_over_training_seeds_summarised_and_permutation_tested(tmp_path):
+  """``compare_goal_tasks.py --rows``: per row, one count per seed (uncounted episodes left
+  out), mean and sd; between rows the exact permutation test over seeds, hand-computed: 3 vs 3
+  seeds fully separated is the smallest p there is (2 of C(6, 3) = 20 splits), 1 vs 2 seeds
+  [0] vs [1, 2] splits 3 ways, two as uneven as observed (2/3)."""
+  import subprocess
+  import sys
+  from interprior_jax.training import distill_eval
+  assert distill_eval.seed_permutation_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.1)
+  assert distill_eval.seed_permutation_p([0], [1, 2]) == pytest.approx(2 / 3)
+  assert distill_eval.seed_permutation_p([2, 2], [2, 2]) == 1.0
+
+  def result(k, uncounted=False):  # k of 6 snapshot episodes reached
+    flags = [True] * k + [False] * (6 - k)
+    if uncounted:
+      flags[-1] = None
+    return {"seed": 0, "num_episodes": 6, "tasks": {"snapshot": {"episode_success": flags},
+                                                    "contact": {"episode_success": [True] * 6}}}
+  table = distill_eval.seed_rows({"a": [result(1), result(2), result(3, True)],
+                                  "b": [result(4), result(5), result(6)]})
+  a = table["snapshot"]["a"]
+  assert a["counts"] == [1, 2, 3] and a["counted"] == [6, 6, 5]
+  assert a["mean"] == pytest.approx(2.0) and a["sd"] == pytest.approx(1.0)
+  files = []
+  for i, k in enumerate((1, 2, 3, 4, 5, 6)):
+    files.append(tmp_path / f"r{i}.json")
+    files[-1].write_text(json.dumps(result(k)))
+  cli = [sys.executable, str(REPO / "experiments" / "compare_goal_tasks.py"), "--rows",
+         "a=" + ",".join(map(str, files[:3])), "b=" + ",".join(map(str, files[3:]))]
+  p = subprocess.run(cli, capture_output=True, text=True, cwd=REPO, timeout=120)
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "| a | 1 (6), 2 (6), 3 (6) | 2.0 | 1.0 |" in p.stdout, p.stdout
+  assert "| a | b | -3.0 | 0.1 |" in p.stdout, p.stdout
+  other = tmp_path / "other_episodes.json"
+  other.write_text(json.dumps({**result(1), "seed": 1}))
+  p = subprocess.run(cli[:-1] + ["b=" + str(other)], capture_output=True, text=True, cwd=REPO,
+                     timeout=120)
+  assert p.returncode != 0 and str(other) in p.stderr and "not the same episodes" in p.stderr
+
+
 @pytest.mark.slow  # HOI env compile (tests/conftest.py); ~2 min
 def test_hoi_smoke_finetune_from_the_committed_student(tmp_path):
   """Stage 3 on the HOI env from pretrained/embedded_student (+ its expert), with the get-up

@@ -36,6 +36,7 @@ key-body / object-point error vs the reference the goals come from; HOI env) and
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import pathlib
 
@@ -406,6 +407,51 @@ def paired_comparison(a: dict, b: dict) -> dict:
                  "both": sum(x and y for x, y in pairs),
                  "neither": sum(not x and not y for x, y in pairs), "p_sign": p}
   return out
+
+
+def seed_rows(rows: dict) -> dict:
+  """Ablation rows over training seeds: each row's goal-task successes, one count per seed.
+
+  ``rows``: ``{row name: [result, ...]}``, one :func:`as_task_results`-shaped result per training
+  seed of that row, all evaluated on the same episodes.  Returns ``{task: {row: {"counts": [..],
+  "counted": [..], "mean", "sd"}}}`` over the tasks every result holds: ``counts`` the reached
+  episodes of each seed (in the order given), ``counted`` the episodes each counts, ``mean`` /
+  ``sd`` over the seeds (sample standard deviation; 0.0 with one seed)."""
+  results = [r for rs in rows.values() for r in rs]
+  if not results:
+    raise ValueError("seed_rows: no results")
+  tasks = sorted(set.intersection(*(set(r["tasks"]) for r in results)))
+  out = {}
+  for task in tasks:
+    out[task] = {}
+    for name, rs in rows.items():
+      flags = [[x for x in r["tasks"][task]["episode_success"] if x is not None] for r in rs]
+      counts = [int(sum(f)) for f in flags]
+      mean = float(np.mean(counts))
+      sd = float(np.std(counts, ddof=1)) if len(counts) > 1 else 0.0
+      out[task][name] = {"counts": counts, "counted": [len(f) for f in flags], "mean": mean,
+                         "sd": sd}
+  return out
+
+
+def seed_permutation_p(a, b) -> float:
+  """Exact two-sided permutation test of two rows' per-seed scores ``a`` / ``b``: the share of
+  all ways of splitting the pooled scores into groups of ``len(a)`` and ``len(b)`` whose means
+  differ by at least as much as the observed split's.  With 3 seeds a row the smallest possible
+  p is 2 / C(6, 3) = 0.1: three seeds cannot separate two rows at the 5 % level, whatever the
+  scores."""
+  pooled = [float(x) for x in list(a) + list(b)]
+  na = len(a)
+  if na == 0 or len(b) == 0:
+    raise ValueError("seed_permutation_p: each row needs at least one score")
+  observed = abs(np.mean(a) - np.mean(b))
+  hits = total = 0
+  for group in itertools.combinations(range(len(pooled)), na):
+    ga = [pooled[i] for i in group]
+    gb = [pooled[i] for i in range(len(pooled)) if i not in group]
+    total += 1
+    hits += abs(np.mean(ga) - np.mean(gb)) >= observed - 1e-9
+  return hits / total
 
 
 def getup_config(config: ml_collections.ConfigDict, tilt_deg=None) -> ml_collections.ConfigDict:
