@@ -207,7 +207,7 @@ def main(bundle_dir: str, *overrides: str):
     s = env.reset_to(jax.random.PRNGKey(0), jnp.int32(ci), jnp.float32(f0 / c.fps), False)
     if adhesion > 0:
       sp = env.scene.mjspec.copy()
-      hands = np.asarray(spec.body_ids)[np.asarray(spec.hand_idx).ravel()[:2]]
+      hands = _hands_and_forearms(env.physics.model, env)[:2]
       for h in hands:
         name = mujoco.mj_id2name(env.physics.model, mujoco.mjtObj.mjOBJ_BODY, int(h))
         sp.add_actuator(name=f"adhere_{name}", trntype=mujoco.mjtTrn.mjTRN_BODY, target=name,
