@@ -24,6 +24,8 @@ all but ``random_init``, which starts off the reference), writes ``DIR/eval_goal
 (``_expert`` / ``_latent_mean`` suffixes as for one task) and prints one Table-1 row.
 ``--video N`` (one task) renders goal episode N (``-1``: the best) next to the JSON, with the
 reference frame of the goal being pursued as a ghost (it changes when a chain goal is reached).
+``--perturb random|fixed`` plays the same episodes under impulses (``distill_eval.task_config``;
+``_perturb_<mode>`` suffix): a robustness variant, never the Table-1 number.
 
 Stage 3's get-up skill (a finetune with ``finetune.getup_fraction > 0``; a plain student gives
 the baseline): ``--task getup [--latent_mean] [--video N]`` plays episodes from fallen starts
@@ -105,6 +107,7 @@ def main(_):
             + (f"_planner_{FLAGS.planner}" if FLAGS.planner else "")
             + (f"_tol{FLAGS.tolerance_scale:g}" if FLAGS.tolerance_scale != 1.0 else "")
             + (f"_tilt{'-'.join(FLAGS.getup_tilt)}" if FLAGS.getup_tilt else "")
+            + (f"_perturb_{FLAGS.perturb}" if FLAGS.perturb != "off" else "")
             + ".json")
     out = pathlib.Path(FLAGS.out) if FLAGS.out else workdir / name
     if FLAGS.zero_action:
@@ -113,6 +116,11 @@ def main(_):
       raise ValueError("--video: name one goal task (--task), not 'all'")
     if FLAGS.task == "getup" and (FLAGS.expert or FLAGS.tolerance_scale != 1.0 or FLAGS.planner):
       raise ValueError("--task getup: --expert, --tolerance_scale and --planner do not apply")
+    if FLAGS.task == "getup" and FLAGS.perturb != "off":
+      raise ValueError("--perturb: tracking and the Table-1 goal tasks, not --task getup")
+    if FLAGS.randomize or FLAGS.perturbed_start or FLAGS.clips:
+      raise ValueError(f"--randomize / --perturbed_start / --clips: tracking only, not "
+                       f"--task={FLAGS.task}")
     if FLAGS.getup_tilt is not None and (FLAGS.task != "getup" or len(FLAGS.getup_tilt) != 2):
       raise ValueError(f"--getup_tilt={FLAGS.getup_tilt}: two numbers LO,HI, with --task getup")
 
@@ -131,11 +139,13 @@ def main(_):
                                              expert_dir=FLAGS.expert,
                                              latent_mean=FLAGS.latent_mean,
                                              tolerance_scale=FLAGS.tolerance_scale,
-                                             planner=FLAGS.planner, **video)
+                                             planner=FLAGS.planner, perturb=FLAGS.perturb,
+                                             **video)
     meta = {"workdir": str(workdir), "acting": FLAGS.expert or "student", **launch.provenance()}
     if FLAGS.task == "all":
       tasks = [t for t in distill_eval.TASKS if not (FLAGS.expert and t == "random_init")]
       result = {"tasks": {}, "num_episodes": FLAGS.num_episodes, "seed": FLAGS.seed,
+                "perturb": FLAGS.perturb,
                 "latent": "prior mean" if FLAGS.latent_mean else "prior sample", **meta}
       for task in tasks:
         r = run(task)

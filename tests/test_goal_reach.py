@@ -189,6 +189,33 @@ def test_goal_task_episodes_start_at_distinct_frames_inside_the_clip(hoi_goal_en
   assert t.max() > 0.5 * (clip.duration - need)            # spread over the frames allowed
 
 
+def test_goal_task_impulses_only_when_asked(hoi_goal_env):
+  """``task_config(..., perturb)``: a Table-1 task plays without impulses whatever the bundle
+  trained with; ``"fixed"`` applies the tracking protocol's schedule (one pelvis and one object
+  impulse at step ``fixed_period_steps - 1``); an unknown mode is refused."""
+  import ml_collections
+  env, _, clip = hoi_goal_env
+  task = distill_eval.TASKS["snapshot"]
+  env_cfg = env.cfg.to_dict()
+  env_cfg["perturb"].update(mode="random", fixed_period_steps=3)  # as an impulse-trained bundle
+  base = ml_collections.ConfigDict({"env_kind": "hoi", "env": env_cfg,
+                                    "goals": dataclasses.asdict(goal_env.GoalConfig())})
+  assert distill_eval.task_config(base, task).env.perturb.mode == "off"
+  with pytest.raises(ValueError, match="perturb='sideways'"):
+    distill_eval.task_config(base, task, "sideways")
+  for mode, hits in (("off", [0, 0, 0, 0]), ("fixed", [0, 0, 1, 0])):
+    env2 = make_env(distill_eval.task_config(base, task, mode).env, [clip])
+    s = jax.jit(env2.reset)(jax.random.PRNGKey(1))
+    step = jax.jit(env2.step)
+    seen = []
+    for _ in range(4):
+      s = step(s, jnp.zeros(env2.action_size))
+      seen.append(int(s.metrics["impulse"]))
+    assert seen == hits, (mode, seen)
+    f = np.asarray(s.info["impulse"]) if mode == "off" else None
+    assert f is None or not f.any()
+
+
 def test_next_goal_rule():
   """Hand-computed cases of :meth:`GoalEnv.next_goal` (ahead, horizon, left)."""
   nxt = goal_env.GoalEnv.next_goal

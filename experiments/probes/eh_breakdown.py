@@ -7,11 +7,12 @@ position error (E_h, docs/results.md) into
 * ``root_xy``: the horizontal distance of the root from the reference root;
 * ``e_h_local``: E_h with the root's horizontal offset removed from every key body (the pose
   and height error about the root);
-* ``root_z``: the root's height error;
+* ``root_z`` / ``root_dz``: the root's height error, absolute / signed (+: above the reference);
 * ``root_fwd`` / ``root_left``: the root's signed offset in the reference root's heading frame
   (+forward: ahead of the reference; negative: lagging it);
 * ``obj_fwd``: the object's signed offset from its reference along the same heading;
-* per key body: its mean distance to the reference.
+* per key body: its mean distance to the reference, and its signed height error and signed
+  forward error about the root (reference heading frame).
 
 Per clip: the same means and the third quarter's (the pushes' fastest phase) lags.
 
@@ -66,9 +67,12 @@ def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool,
     return dict(e_h=jnp.mean(jnp.linalg.norm(d, axis=-1)),
                 e_h_local=jnp.mean(jnp.linalg.norm(local, axis=-1)),
                 root_xy=jnp.linalg.norm(off), root_z=jnp.abs(sim.root_pos[2] - ref.root_pos[2]),
+                root_dz=sim.root_pos[2] - ref.root_pos[2],
                 root_fwd=off_h[0], root_left=off_h[1],
                 obj_fwd=geometry.quat_rotate_inv(h, sim.obj_pos - ref.obj_pos)[0],
                 body=jnp.linalg.norm(d, axis=-1),
+                body_dz=d[:, 2],
+                body_fwd=jax.vmap(lambda v: geometry.quat_rotate_inv(h, v)[0])(local),
                 phase=ns.info["time"] / durations[ns.info["clip"]])
 
   def body(carry, _):
@@ -85,7 +89,7 @@ def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool,
   m, w = jax.device_get(m), np.asarray(alive)
   tot = max(w.sum(), 1.0)
   out = {k: float((np.asarray(m[k]) * w).sum() / tot)
-         for k in ("e_h", "e_h_local", "root_xy", "root_z", "root_fwd", "root_left",
+         for k in ("e_h", "e_h_local", "root_xy", "root_z", "root_dz", "root_fwd", "root_left",
                    "obj_fwd")}
   q = np.minimum((np.asarray(m["phase"]) * QUARTERS).astype(int), QUARTERS - 1)
   out["by_quarter"] = [
@@ -96,6 +100,9 @@ def breakdown(bundle_dir, episodes_per_clip: int, seed: int, zero_action: bool,
   body_names = [env.spec.body_names[int(i)] for i in np.asarray(kb)]
   per = (np.asarray(m["body"]) * w[..., None]).sum((0, 1)) / tot
   out["per_body"] = dict(zip(body_names, [float(x) for x in per]))
+  for k in ("body_dz", "body_fwd"):
+    sgn = (np.asarray(m[k]) * w[..., None]).sum((0, 1)) / tot
+    out[k] = dict(zip(body_names, [float(x) for x in sgn]))
   out["steps"] = int(w.sum())
   names_arr = np.asarray(names)
   out["per_clip"] = {}
@@ -121,13 +128,17 @@ def main():
   for b in a.bundles:
     r = breakdown(b, a.episodes_per_clip, a.seed, a.zero_action, a.mass_scale)
     print(f"{b}: steps {r['steps']} | e_h {r['e_h']:.4f} | e_h_local {r['e_h_local']:.4f} | "
-          f"root_xy {r['root_xy']:.4f} | root_z {r['root_z']:.4f} | root_fwd {r['root_fwd']:+.4f} | "
+          f"root_xy {r['root_xy']:.4f} | root_z {r['root_z']:.4f} | root_dz {r['root_dz']:+.4f} | root_fwd {r['root_fwd']:+.4f} | "
           f"root_left {r['root_left']:+.4f} | obj_fwd {r['obj_fwd']:+.4f}")
     for i, qd in enumerate(r["by_quarter"]):
       print(f"  quarter {i}: " + " | ".join(f"{k} {v:.4f}" for k, v in qd.items()))
     for n, pc in r["per_clip"].items():
       print(f"  {n}: " + " | ".join(f"{k} {v:+.4f}" for k, v in pc.items()))
     print("  per key body: " + ", ".join(f"{k} {v:.3f}" for k, v in r["per_body"].items()))
+    print("  per key body, signed height error: "
+          + ", ".join(f"{k} {v:+.3f}" for k, v in r["body_dz"].items()))
+    print("  per key body, signed forward error about the root: "
+          + ", ".join(f"{k} {v:+.3f}" for k, v in r["body_fwd"].items()))
 
 
 if __name__ == "__main__":

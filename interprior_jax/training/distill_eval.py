@@ -93,8 +93,21 @@ def trajectory_limits(config: ml_collections.ConfigDict) -> dict[str, float]:
   raise ValueError(f"env_kind={config.env_kind!r}: no trajectory limits defined")
 
 
-def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collections.ConfigDict:
-  """Env / goal config of the bundle's run adapted to ``task`` (no impulses / randomisation)."""
+def task_config(config: ml_collections.ConfigDict, task: GoalTask,
+                perturb: str = "off") -> ml_collections.ConfigDict:
+  """Env / goal config of the bundle's run adapted to ``task``: no object randomisation, and no
+  impulses unless ``perturb`` names a mode of ``envs/perturbations.py`` (HOI env only):
+  ``"random"``, the bundle's random impulses (``env.perturb``: rate and magnitude ranges as it
+  was configured; a robustness variant of a task, never its Table-1 number), or ``"fixed"``, the
+  tracking protocol's schedule (one pelvis / object impulse every ``fixed_period_steps``, the
+  first at step ``fixed_period_steps - 1``: tasks shorter than that see none)."""
+  from interprior_jax.training import evaluation
+
+  if perturb not in evaluation.PERTURB_MODES:
+    raise ValueError(f"perturb={perturb!r}; valid: {evaluation.PERTURB_MODES}")
+  if perturb != "off" and config.env_kind != "hoi":
+    raise ValueError(f"perturb={perturb!r}: impulses exist in the HOI env only, not "
+                     f"env_kind={config.env_kind!r}")
   c = ml_collections.ConfigDict(config.to_dict())
   fam = TASK_FAMILIES.get(c.env_kind, {})
   c.goals.snapshot_families = (fam.get(task.snapshot_family, task.snapshot_family),)
@@ -106,7 +119,7 @@ def task_config(config: ml_collections.ConfigDict, task: GoalTask) -> ml_collect
   c.goals.advance_on_reach = task.chain_length > 1
   if c.env_kind == "hoi":
     e = c.env
-    e.perturb.mode = "off"
+    e.perturb.mode = perturb
     e.randomize.enabled = False
     e.termination.enabled = ("fall",)
     e.max_episode_steps = task.horizon * task.chain_length + 2
@@ -229,7 +242,7 @@ def best_goal_episode(per: dict) -> int:
 
 def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
                        expert_dir=None, latent_mean: bool = False,
-                       tolerance_scale: float = 1.0, planner: str = ""):
+                       tolerance_scale: float = 1.0, planner: str = "", perturb: str = "off"):
   """The batch of episodes :func:`evaluate_goal_task` plays (same arguments): ``(task, genv,
   act, reset, metric_names, limits)``, with the task's goal env, the acting function ``act(obs:
   StudentObs [N]) -> action [N, A]`` (through ``planner``, :mod:`interprior_jax.control.planner`,
@@ -247,7 +260,7 @@ def goal_task_episodes(bundle_dir, task_name: str, num_episodes: int, seed: int 
   if "goals" not in bundle.config:
     raise ValueError(f"{bundle_dir}/config.json: field 'goals' missing (not a Stage-2 bundle; "
                      "goal tasks need a distilled policy)")
-  config = task_config(ml_collections.ConfigDict(bundle.config), task)
+  config = task_config(ml_collections.ConfigDict(bundle.config), task, perturb)
   params, act_eps, z = distill.latent_inference_policy(bundle)
   base = registry.make_env(config)
   gcfg = distill.goal_config_from(config.goals, z)
@@ -288,7 +301,8 @@ def goal_actor(config, base, student, expert_dir=None, latent_scale: float = 1.0
 def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int = 0,
                        expert_dir=None, latent_mean: bool = False,
                        video_episode: int | None = None, video_path=None,
-                       tolerance_scale: float = 1.0, planner: str = "") -> dict:
+                       tolerance_scale: float = 1.0, planner: str = "",
+                       perturb: str = "off") -> dict:
   """Evaluates the exported student in ``bundle_dir`` on ``task_name`` (:data:`TASKS`).
 
   ``expert_dir``: play the same episodes with the expert bundle there acting instead, on the full
@@ -301,12 +315,13 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   policy on the band it was trained on; recorded as ``tolerance``).
   ``planner``: the student acts through that goal planner (:mod:`interprior_jax.control.planner`,
   e.g. "root": pelvis waypoints towards the snapshot goal; recorded as ``planner``)
+  ``perturb``: impulses during the episodes (:func:`task_config`; recorded as ``perturb``).
   ``video_episode``: render that episode (``-1``: :func:`best_goal_episode`) to ``video_path``
   (MP4) with the goal's reference frame as a translucent ghost (result key ``video``), and its
   :func:`record_goal_episode` arrays beside it (``.npz``: to re-render or analyse)."""
   task, genv, act, reset, metric_names, limits = goal_task_episodes(
       bundle_dir, task_name, num_episodes, seed, expert_dir, latent_mean, tolerance_scale,
-      planner)
+      planner, perturb)
   if task.token != "trajectory":
     limits = {}
   per = jax.device_get(jax.jit(lambda s: run_task(genv, act, s, task, metric_names, limits))(
@@ -316,7 +331,7 @@ def evaluate_goal_task(bundle_dir, task_name: str, num_episodes: int, seed: int 
   counted = per["trivial"] == 0 if task.random_init else np.ones(num_episodes, bool)
   result = {"task": task_name, "definition": dataclasses.asdict(task),
             "latent": "prior mean" if latent_mean else "prior sample", "planner": planner,
-            "num_episodes": int(num_episodes), "num_trivial": int(num_episodes - counted.sum()),
+            "perturb": perturb, "num_episodes": int(num_episodes), "num_trivial": int(num_episodes - counted.sum()),
             "success_rate": float(np.mean(per["success"][counted])) if counted.any() else None,
             "failure_rate": float(np.mean(per["terminated"])),
             "mean_goals_reached": float(np.mean(per["goals_reached"])),
