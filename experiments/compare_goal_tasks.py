@@ -43,6 +43,10 @@ def _load(path, first=None):
                             != (first[1].get("seed"), first[1].get("num_episodes"))):
     raise SystemExit(f"{path}: seed / num_episodes {r.get('seed')} / {r.get('num_episodes')} "
                      f"differ from {first[0]}'s: not the same episodes")
+  # impulses (evaluate.py --perturb; files written before it have none) change the episodes too
+  if first is not None and r.get("perturb", "off") != first[1].get("perturb", "off"):
+    raise SystemExit(f"{path}: perturb {r.get('perturb', 'off')!r} differs from {first[0]}'s "
+                     f"{first[1].get('perturb', 'off')!r}: not the same episodes")
   return r
 
 

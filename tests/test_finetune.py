@@ -291,8 +291,8 @@ def test_paired_comparison_by_hand():
 
 def test_compare_goal_tasks_pairs_a_single_task_output_with_an_all_tasks_one(tmp_path):
   """``evaluate.py --task NAME`` outputs (``per_episode``, uncounted episodes excepted) pair with
-  ``--task all`` ones on their common task; a file without ``seed`` or ``per_episode`` is refused
-  by name."""
+  ``--task all`` ones on their common task; a file without ``seed`` or ``per_episode``, or
+  played under other impulses, is refused by name."""
   import subprocess
   import sys
   from interprior_jax.training import distill_eval
@@ -306,7 +306,8 @@ def test_compare_goal_tasks_pairs_a_single_task_output_with_an_all_tasks_one(tmp
       "trajectory": {"episode_success": [True] * 4}}}
   files = {}
   for name, r in (("single", single), ("all", every), ("no_seed", {**single, "seed": None}),
-                  ("no_episodes", {"task": "snapshot", "seed": 0})):
+                  ("no_episodes", {"task": "snapshot", "seed": 0}),
+                  ("pushed", {**single, "perturb": "random"})):
     files[name] = tmp_path / f"{name}.json"
     files[name].write_text(json.dumps(r))
   cli = [sys.executable, str(REPO / "experiments" / "compare_goal_tasks.py")]
@@ -316,7 +317,9 @@ def test_compare_goal_tasks_pairs_a_single_task_output_with_an_all_tasks_one(tmp
   rows = [l for l in p.stdout.splitlines() if l.startswith("| snapshot")]
   # episode 2 uncounted: 3 counted; A only episode 0 and 3, B only episode 1
   assert rows == ["| snapshot | 3 | 2 | 1 | 0 | 0 | 1 |"], p.stdout
-  for bad, field in (("no_seed", "'seed' missing"), ("no_episodes", "'per_episode' missing")):
+  # the same seeded episodes under impulses (evaluate.py --perturb) are other episodes
+  for bad, field in (("no_seed", "'seed' missing"), ("no_episodes", "'per_episode' missing"),
+                     ("pushed", "'random': not the same episodes")):
     p = subprocess.run(cli + [str(files[bad]), str(files["all"])], capture_output=True,
                        text=True, cwd=REPO, timeout=120)
     assert p.returncode != 0 and field in p.stderr and str(files[bad]) in p.stderr, p.stderr

@@ -392,7 +392,8 @@ def as_task_results(result: dict, source: str = "result") -> dict:
   success = [bool(e["success"]) if e.get("counted", 1.0) else None
              for e in result["per_episode"]]
   return {"tasks": {result["task"]: {"episode_success": success}},
-          "seed": result.get("seed"), "num_episodes": result.get("num_episodes", len(success))}
+          "seed": result.get("seed"), "num_episodes": result.get("num_episodes", len(success)),
+          "perturb": result.get("perturb", "off")}
 
 
 def paired_comparison(a: dict, b: dict) -> dict:
