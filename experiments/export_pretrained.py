@@ -60,6 +60,10 @@ from absl import flags  # noqa: E402
 flags.DEFINE_string("workdir", None, "Training workdir (policy/, train_summary.json, ...); "
                     "not used with --refresh_evals.")
 flags.DEFINE_string("name", None, "Bundle name: pretrained/<name>.", required=True)
+flags.DEFINE_enum("bundle", "policy", ["policy", "best_policy"], "Which of the run's bundles to "
+                  "export (into pretrained/<name>/policy either way): its last one, or the one "
+                  "its periodic evaluations chose (the iterations, env steps and wall time "
+                  "recorded are then best.json's).")
 flags.DEFINE_string("command", "", "The exact training command (recorded in the manifest).")
 flags.DEFINE_float("max_mb", 10.0, "Largest allowed bundle size.")
 flags.DEFINE_integer("episodes_per_clip", 1, "Evaluation episodes per clip and protocol.")
@@ -91,6 +95,21 @@ FLAGS = flags.FLAGS
 COPIED = ("learning_curve.png", "evals.json", "history.jsonl")
 
 
+def run_summary(run, bundle: str) -> dict:
+  """The run's ``train_summary.json`` (its last process: commit, date, device, iterations,
+  wall_s); for ``bundle="best_policy"``, its iterations and wall time are ``best.json``'s."""
+  import json
+
+  from interprior_jax.training import loop as loop_lib
+
+  path = run / "train_summary.json"
+  summary = json.loads(path.read_text()) if path.exists() else {}
+  if bundle == "best_policy":
+    best = json.loads((run / loop_lib.BEST_FILE).read_text())
+    summary.update(iterations=int(best["step"]), wall_s=float(best["wall_s"]))
+  return summary
+
+
 def _size_mb(path) -> float:
   return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2 ** 20
 
@@ -104,6 +123,7 @@ def main(_):
   from interprior_jax.training import checkpoint as ckpt_lib
   from interprior_jax.motion import sources
   from interprior_jax.training import evaluation
+  from interprior_jax.training import loop as loop_lib
 
   import ml_collections
 
@@ -117,12 +137,13 @@ def main(_):
   if not FLAGS.workdir:
     raise app.UsageError("--workdir is required (except with --refresh_evals)")
   run = pathlib.Path(FLAGS.workdir)
-  bundle = ckpt_lib.load_bundle(run / ckpt_lib.BUNDLE_DIR)  # validates it
+  src = run / (ckpt_lib.BUNDLE_DIR if FLAGS.bundle == "policy" else loop_lib.BEST_DIR)
+  bundle = ckpt_lib.load_bundle(src)  # validates it
   config = ml_collections.ConfigDict(bundle.config)
   if dest.exists():
     shutil.rmtree(dest)
   dest.mkdir(parents=True)
-  shutil.copytree(run / ckpt_lib.BUNDLE_DIR, dest / ckpt_lib.BUNDLE_DIR)
+  shutil.copytree(src, dest / ckpt_lib.BUNDLE_DIR)
   for name in COPIED:
     if (run / name).exists():
       shutil.copy(run / name, dest / name)
@@ -144,8 +165,7 @@ def main(_):
     r = evaluation.evaluate_bundle(dest / ckpt_lib.BUNDLE_DIR, opts, clips=clips)
     evals[name] = {k: r[k] for k in ("success_rate", "mean_length", "e_h", "e_o",
                                      "num_episodes", "per_clip")}
-  summary = json.loads((run / "train_summary.json").read_text()) if (
-      run / "train_summary.json").exists() else {}
+  summary = run_summary(run, FLAGS.bundle)
   size = _size_mb(dest)
   if size > FLAGS.max_mb:
     raise ValueError(f"{dest}: {size:.1f} MB exceeds --max_mb={FLAGS.max_mb}")
@@ -188,8 +208,7 @@ def _export_student(run, dest, config, clips) -> None:
   from interprior_jax.training import checkpoint as ckpt_lib
 
   measured = _goal_task_evals(dest / ckpt_lib.BUNDLE_DIR)
-  summary = json.loads((run / "train_summary.json").read_text()) if (
-      run / "train_summary.json").exists() else {}
+  summary = run_summary(run, FLAGS.bundle)
   expert_manifest = pathlib.Path(FLAGS.expert) / "manifest.json"
   expert = {"bundle": FLAGS.expert}
   if expert_manifest.exists():

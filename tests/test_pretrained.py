@@ -3,6 +3,7 @@ their configs, a short evaluation reproduces the manifest's numbers, and the exp
 than zero residual action on the same clips (so a policy of zeros cannot pass); a Stage-2 student
 reproduces its manifest's CI snapshot check (a figure a trivial policy cannot reach)."""
 
+import functools
 import json
 import pathlib
 
@@ -284,16 +285,23 @@ def test_refresh_evals_refuses_a_manifest_it_would_misread(tmp_path):
     assert json.loads((dest / "manifest.json").read_text()) == manifest  # untouched
 
 
-def test_refresh_replaces_only_the_re_measured_tasks():
-  """``--refresh_evals --tasks trajectory`` (a rule change of one task) replaces that task's
-  numbers in every goal-task block and the CI check, keeps the other tasks' numbers, and records
-  what it replaced (old success rates, tasks, earlier provenance, why)."""
+@functools.lru_cache(maxsize=None)
+def export_module():
+  """experiments/export_pretrained.py as a module, loaded once (it defines absl flags)."""
   import importlib.util
 
   spec = importlib.util.spec_from_file_location(
       "export_pretrained", ROOT / "experiments" / "export_pretrained.py")
   ep = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(ep)
+  return ep
+
+
+def test_refresh_replaces_only_the_re_measured_tasks():
+  """``--refresh_evals --tasks trajectory`` (a rule change of one task) replaces that task's
+  numbers in every goal-task block and the CI check, keeps the other tasks' numbers, and records
+  what it replaced (old success rates, tasks, earlier provenance, why)."""
+  ep = export_module()
   old = {"kind": "stage2_student", "eval_provenance": {"commit": "old"},
          "ci_check": {"task": "snapshot", "success_rate": 0.2},
          "eval": {"snapshot": {"success_rate": 0.1}, "trajectory": {"success_rate": 0.0}},
@@ -315,3 +323,19 @@ def test_refresh_replaces_only_the_re_measured_tasks():
   assert last["success_rate"]["eval"] == {"trajectory": 0.0}
   assert last["provenance"] == {"commit": "old"} and last["replaced_because"] == "rule"
   assert old["eval"]["trajectory"] == {"success_rate": 0.0}  # the input is not modified
+
+
+def test_export_of_a_best_policy_records_its_own_iterations(tmp_path):
+  """``export_pretrained.py --bundle best_policy`` records the iterations and wall time at which
+  the run's periodic evaluations chose that bundle (``best.json``), not the run's last ones;
+  commit, date and device stay the run's."""
+  ep = export_module()
+  (tmp_path / "train_summary.json").write_text(json.dumps(
+      {"iterations": 470, "wall_s": 1500.0, "commit": "abc", "device": "cpu"}))
+  (tmp_path / "best.json").write_text(json.dumps(
+      {"step": 50, "env_steps": 409600, "wall_s": 195.0, "success_rate": 0.6}))
+  last = ep.run_summary(tmp_path, "policy")
+  best = ep.run_summary(tmp_path, "best_policy")
+  assert (last["iterations"], last["wall_s"]) == (470, 1500.0)
+  assert (best["iterations"], best["wall_s"]) == (50, 195.0)
+  assert (best["commit"], best["device"]) == ("abc", "cpu")
