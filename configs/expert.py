@@ -56,6 +56,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "source": "omomo",  # "synthetic" | "native:DIR" | "omomo[:DIR]"
       # synthetic only; generated from the key "seed" when present (a student's or finetune's
       # inherited data pins it: motion/sources.py:pinned_data), else from config.seed
+      # (None); --config.data.seed=N keeps a run's clips while --config.seed varies its training
+      "seed": ml_collections.config_dict.placeholder(int),
       "num_clips": 8,
       "families": ("carry", "push"),  # synthetic only
       # synthetic only: SceneRandomConfig overrides of the generator (motion/synth/config.py)

@@ -254,3 +254,22 @@ def test_side_grasp_keeps_the_whole_body_outside_the_object(clips):
   for c in carry:
     q = synth.quality_report(c, CFG)
     assert q["body_penetration_max"] < MAX_BODY_PENETRATION, (c.name, q["body_penetration_max"])
+
+
+def test_an_expert_run_can_vary_its_training_seed_and_keep_its_clips():
+  """``configs/expert.py`` has ``data.seed`` (None: the clips come from ``config.seed``, as
+  before), so ``--config.seed=1 --config.data.seed=0`` trains another seed on the same clips,
+  and the pin a student takes from such an expert is the data seed, not the training seed."""
+  import json
+
+  from configs import expert as expert_configs
+  from interprior_jax.motion import sources
+
+  config = expert_configs.get_config("embedded_push")
+  config.seed = 1
+  assert config.data.seed is None and sources.data_seed(config) == 1
+  config.data.seed = 0
+  assert sources.data_seed(config) == 0
+  assert sources.pinned_data(config.to_dict())["seed"] == 0
+  # a bundle's config.json holds the placeholder as null
+  assert sources.data_seed(json.loads(json.dumps({"seed": 3, "data": {"seed": None}}))) == 3
