@@ -39,7 +39,8 @@ change):
   python experiments/export_pretrained.py --name locomotion_student \
       --expert pretrained/locomotion_expert --refresh_evals "goal rule fixed in c3d93f4"
 
-Copies ``RUN/policy`` (the inference bundle), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
+Copies ``RUN/policy`` (the inference bundle; ``--bundle best_policy``: ``RUN/best_policy``, the one
+the periodic evaluations chose, with ``best.json``'s iteration count and wall time), ``RUN/learning_curve.png``, ``RUN/evals.json`` and
 ``RUN/history.jsonl``, rebuilds the whole run's TensorBoard events from those logs into ``tb/``
 (:func:`curves.write_tensorboard`), evaluates the bundle on its own clips from their first frames with
 perturbations off, with the fixed-impulse protocol and from perturbed first frames (the Table-2
