@@ -36,16 +36,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   })
   c.video = ml_collections.ConfigDict({"enabled": True, "width": 320, "height": 240})
   # Stage "pretrained": the committed embedded-default expert (pretrained/<expert>:
-  # embedded_push_expert, trained on the first 4 synthetic push clips of seed 0, which the stage
-  # regenerates from the bundle's config; 4/4 from their first frames, docs/results.md)
-  # evaluated on its own clips from their first frames, and one episode rendered with the
-  # reference as a ghost -> DIR/pretrained/.  No training wait.
+  # embedded_push_expert_pushed, trained on the first 4 synthetic push clips of seed 0, which the
+  # stage regenerates from the bundle's config, and then under pelvis pushes; 4/4 from their
+  # first frames, 93 % of perturbed starts near them, 66-75 % under the fixed-impulse protocol;
+  # docs/results.md; since 2026-12-07, before: embedded_push_expert, 4/4 but 5/64 under the
+  # protocol) evaluated on its own clips from their first frames, and one episode rendered with
+  # the reference as a ghost -> DIR/pretrained/.  No training wait.
   # Stage "pretrained_student": the committed Stage-2 student on the snapshot goal task (prior
   # mean) and one dataset snapshot goal rendered with its target markers -> DIR/pretrained_student/.
-  # The student is embedded_push_student, distilled from that expert on its clips (since
-  # 2026-12-06; before, embedded_student, distilled from the carry/push expert that does 2/4).
+  # The student is embedded_push_student, distilled from embedded_push_expert on the same clips
+  # (since 2026-12-06; before, embedded_student, distilled from the carry/push expert that does
+  # 2/4).
   c.pretrained = ml_collections.ConfigDict({
-      "enabled": True, "expert": "embedded_push_expert", "video_episode": -1, "perturb": "off",
+      "enabled": True, "expert": "embedded_push_expert_pushed", "video_episode": -1, "perturb": "off",
       "student": "embedded_push_student", "student_episodes": 16,
       # clip of the rendered goal episode (the "n" key's snapshot goal 1.5 s after the clip's
       # start, prior mean): chosen after trying all four, clip 2 is the one whose goal the

@@ -268,6 +268,19 @@ def test_state_dependent_log_std_head():
   assert float(ls.min()) >= lo and float(ls.max()) <= hi
 
 
+def test_curve_labels_the_evaluation_protocol(tmp_path):
+  """The learning curve names what the periodic evaluations measured (from the workdir's
+  config.json), not "from frame 0" for perturbed starts under impulses."""
+  from interprior_jax.training import curves
+  assert curves.eval_label(tmp_path) == "eval from frame 0"  # no config: the loop's defaults
+  (tmp_path / "config.json").write_text(json.dumps({"loop": {
+      "eval_perturbed_start": True, "eval_episodes_per_clip": 16, "eval_perturb": "fixed"}}))
+  assert curves.eval_label(tmp_path) == "eval: 16 perturbed starts per clip, fixed impulses"
+  (tmp_path / "config.json").write_text(json.dumps({"loop": {
+      "eval_perturbed_start": False, "eval_episodes_per_clip": 1, "eval_perturb": "off"}}))
+  assert curves.eval_label(tmp_path) == "eval from frame 0"
+
+
 def test_history_curve_and_wall_time_limit(toy, tmp_path):
   """history.jsonl gets one row per logged iteration, loop.max_wall_s stops (with a checkpoint)
   after the first iteration past the limit, and the learning-curve PNG is drawn from the rows."""

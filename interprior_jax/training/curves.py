@@ -3,8 +3,8 @@ TensorBoard events rebuilt from the logs.
 
 Reads ``history.jsonl`` (one line per logged iteration, :func:`loop.read_history`) and
 ``evals.json`` (periodic evaluations, :func:`loop.read_evals`); draws episode return, episode
-length and success (training episodes, and the periodic evaluation from each clip's first frame
-when present) against environment steps.  :func:`write_tensorboard` replays the same two logs into
+length and success (training episodes, and the periodic evaluations when present, labelled with
+what they measured: :func:`eval_label`) against environment steps.  :func:`write_tensorboard` replays the same two logs into
 one event file: a run resumed across processes or workdirs (whose ``history.jsonl`` was carried
 along) gets one continuous TensorBoard curve.
 
@@ -17,6 +17,7 @@ ablation's rows, or a run beside its control.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import sys
@@ -46,6 +47,21 @@ FINETUNE_PANELS = ((("ib_reached",), "share of steps reaching a goal"),
 GETUP_PANELS = ((("getup_gu_height", "getup_gu_up", "getup_gu_feet"),
                  "get-up envs: trunk height / upright / feet under"),
                 (("getup_gu_standing",), "get-up envs: share of steps standing"))
+
+
+def eval_label(workdir: str | os.PathLike) -> str:
+  """What the periodic evaluations of a workdir measured, from its ``config.json`` (the
+  trainer's ``loop.eval_perturbed_start`` / ``eval_episodes_per_clip`` / ``eval_perturb``):
+  ``"eval from frame 0"``, or e.g. ``"eval: 16 perturbed starts per clip, fixed impulses"``.
+  A workdir without those settings (or without a config) evaluated from each clip's first
+  frame without impulses, the loop's defaults."""
+  path = pathlib.Path(workdir) / "config.json"
+  loop = json.loads(path.read_text()).get("loop", {}) if path.exists() else {}
+  n = int(loop.get("eval_episodes_per_clip", 1))
+  label = (f"eval: {n} perturbed start{'s' if n != 1 else ''} per clip"
+           if loop.get("eval_perturbed_start", False) else "eval from frame 0")
+  perturb = str(loop.get("eval_perturb", "off"))
+  return label if perturb == "off" else f"{label}, {perturb} impulses"
 
 
 def plot_workdir(workdir: str | os.PathLike, out: str | os.PathLike | None = None,
@@ -87,7 +103,7 @@ def plot_runs(runs, out: str | os.PathLike, title: str | None = None,
     hist = loop_lib.read_history(workdir)
     if not hist:
       raise ValueError(f"{workdir / 'history.jsonl'}: no logged iterations to plot")
-    logs[label] = (hist, loop_lib.read_evals(workdir))
+    logs[label] = (hist, loop_lib.read_evals(workdir), eval_label(workdir))
   first = next(iter(logs.values()))[0][-1]
   if panels is None:
     panels = (DISTILL_PANELS if "loss_action_prior" in first else
@@ -98,7 +114,7 @@ def plot_runs(runs, out: str | os.PathLike, title: str | None = None,
   axes = list(axes) if len(panels) > 1 else [axes]
   where = {panel[0][0]: ax for ax, panel in zip(axes, panels)}
   colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-  for r, (label, (hist, evals)) in enumerate(logs.items()):
+  for r, (label, (hist, evals, eval_name)) in enumerate(logs.items()):
     x = [h["env_steps"] for h in hist]
     for ax, (keys, *_) in zip(axes, panels):
       for k, key in enumerate(keys):
@@ -112,7 +128,7 @@ def plot_runs(runs, out: str | os.PathLike, title: str | None = None,
     if evals and "episode_length" in where and "success_rate" in where:
       ex = [e["env_steps"] for e in evals]
       color = {"color": colors[r % len(colors)]} if label else {}
-      name = f"{label}: eval from frame 0" if label else "eval from frame 0"
+      name = f"{label}: {eval_name}" if label else eval_name
       where["episode_length"].plot(ex, [e["mean_length"] for e in evals], "o-", ms=3, lw=1.0,
                                    label=name, **color)
       where["success_rate"].plot(ex, [e["success_rate"] for e in evals], "o-", ms=3, lw=1.0,
@@ -121,7 +137,7 @@ def plot_runs(runs, out: str | os.PathLike, title: str | None = None,
     if scale == ["log"]:
       ax.set_yscale("log")
     if len(keys) > 1 or len(logs) > 1 or (ax is where.get("success_rate") and
-                                          any(ev for _, ev in logs.values())):
+                                          any(ev for _, ev, _ in logs.values())):
       ax.legend(fontsize=7)
     ax.set_title(name)
     ax.set_xlabel("env steps")
