@@ -38,7 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Stage "pretrained": the committed embedded-default expert (pretrained/<expert>:
   # embedded_push_expert_pushed, trained on the first 4 synthetic push clips of seed 0, which the
   # stage regenerates from the bundle's config, and then under pelvis pushes; 4/4 from their
-  # first frames, 93 % of perturbed starts near them, 66-75 % under the fixed-impulse protocol;
+  # first frames, 91-93 % of perturbed starts near them, 64 % under the fixed-impulse protocol;
   # docs/results.md; since 2026-12-07, before: embedded_push_expert, 4/4 but 5/64 under the
   # protocol) evaluated on its own clips from their first frames, and one episode rendered with
   # the reference as a ghost -> DIR/pretrained/.  No training wait.
