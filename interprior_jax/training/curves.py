@@ -54,13 +54,15 @@ def eval_label(workdir: str | os.PathLike) -> str:
   trainer's ``loop.eval_perturbed_start`` / ``eval_episodes_per_clip`` / ``eval_perturb``):
   ``"eval from frame 0"``, or e.g. ``"eval: 16 perturbed starts per clip, fixed impulses"``.
   A workdir without those settings (or without a config) evaluated from each clip's first
-  frame without impulses, the loop's defaults."""
+  frame without impulses (:class:`loop.LoopConfig`'s defaults)."""
   path = pathlib.Path(workdir) / "config.json"
-  loop = json.loads(path.read_text()).get("loop", {}) if path.exists() else {}
-  n = int(loop.get("eval_episodes_per_clip", 1))
+  saved = json.loads(path.read_text()).get("loop", {}) if path.exists() else {}
+  default = loop_lib.LoopConfig()
+  n = int(saved.get("eval_episodes_per_clip", default.eval_episodes_per_clip))
   label = (f"eval: {n} perturbed start{'s' if n != 1 else ''} per clip"
-           if loop.get("eval_perturbed_start", False) else "eval from frame 0")
-  perturb = str(loop.get("eval_perturb", "off"))
+           if saved.get("eval_perturbed_start", default.eval_perturbed_start)
+           else "eval from frame 0")
+  perturb = str(saved.get("eval_perturb", default.eval_perturb))
   return label if perturb == "off" else f"{label}, {perturb} impulses"
 
 
