@@ -57,7 +57,7 @@ def eval_label(workdir: str | os.PathLike) -> str:
   frame without impulses (:class:`loop.LoopConfig`'s defaults)."""
   path = pathlib.Path(workdir) / "config.json"
   saved = json.loads(path.read_text()).get("loop", {}) if path.exists() else {}
-  default = loop_lib.LoopConfig()
+  default = loop_lib.LoopConfig(num_iterations=0)  # only its evaluation defaults are read
   n = int(saved.get("eval_episodes_per_clip", default.eval_episodes_per_clip))
   label = (f"eval: {n} perturbed start{'s' if n != 1 else ''} per clip"
            if saved.get("eval_perturbed_start", default.eval_perturbed_start)
