@@ -141,6 +141,44 @@ def test_warm_start_takes_params_and_normaliser_only(toy, tmp_path):
     loop_lib.warm_start(other_state, str(bundle_dir))
 
 
+def test_averaged_bundle_is_the_mean_of_the_saved_actors(toy, tmp_path):
+  """``checkpoint.average_actor_bundle`` (``experiments/average_policy.py``): the actor is the
+  leaf-wise mean of the chosen checkpoints' actors, the normaliser the last one's; a missing step
+  is named."""
+  import sys
+  sys.path.insert(0, str(REPO / "experiments"))
+  from average_policy import select_steps
+
+  config, algo = toy
+  c3 = with_loop(config, num_iterations=3, checkpoint_every=1, keep_checkpoints=5,
+                 async_checkpoints=False)
+  run = tmp_path / "run"
+  expert.train(c3, run, algo, logger=_quiet())
+  ck = ckpt_lib.Checkpointer(run / ckpt_lib.CHECKPOINT_DIR, async_save=False)
+  saved = ck.all_steps()
+  two, three = ck.read_leaves(2), ck.read_leaves(3)
+  ck.close()
+  assert select_steps(saved, last=2) == [2, 3] and select_steps(saved, first_step=1) == [1, 2, 3]
+  with pytest.raises(ValueError):
+    select_steps(saved, last=2, first_step=1)
+  out = ckpt_lib.average_actor_bundle(run, [2, 3], tmp_path / "avg")
+  avg = ckpt_lib.load_bundle(out)
+  assert avg.config["averaged_steps"] == [2, 3] and avg.config["trained_iterations"] == 3
+  moved = 0
+  for path, leaf in jax.tree_util.tree_flatten_with_path(avg.actor_params)[0]:
+    key = ckpt_lib.ACTOR_PREFIX + jax.tree_util.keystr(path)
+    np.testing.assert_allclose(np.asarray(leaf), (two[key] + three[key]) / 2, rtol=1e-6, atol=1e-7)
+    moved += int(not np.array_equal(two[key], three[key]))
+  assert moved > 0  # the two iterates differ, so the mean is neither of them
+  for path, leaf in jax.tree_util.tree_flatten_with_path(avg.normalizer)[0]:
+    np.testing.assert_array_equal(
+        np.asarray(leaf), three[ckpt_lib.NORMALIZER_PREFIX + jax.tree_util.keystr(path)])
+  act = ppo.bundle_policy(avg)(np.zeros((2, algo.env.observation_size), np.float32))
+  assert np.all(np.isfinite(np.asarray(act)))
+  with pytest.raises(FileNotFoundError, match="no checkpoint at steps \\[7\\]"):
+    ckpt_lib.average_actor_bundle(run, [3, 7], tmp_path / "bad")
+
+
 def test_nan_guard_restores_last_good_checkpoint(toy, tmp_path):
   config, algo = toy
   c = with_loop(config, num_iterations=3, checkpoint_every=1, async_checkpoints=False)

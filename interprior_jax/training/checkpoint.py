@@ -264,3 +264,67 @@ def load_bundle(directory: str | os.PathLike) -> InferenceBundle:
                                     m2=to_jnp(n["m2"]))
   return InferenceBundle(actor_params=to_jnp(payload["actor"]), normalizer=norm,
                          config=json.loads(cfile.read_text()))
+
+
+# ------------------------------------------------------------------------------ weight averaging
+ACTOR_PREFIX = ".params['actor']"
+NORMALIZER_PREFIX = ".normalizer"
+
+
+def average_actor_bundle(run_dir: str | os.PathLike, steps, out: str | os.PathLike,
+                         template: str | os.PathLike | None = None) -> pathlib.Path:
+  """Writes an inference bundle whose actor is the uniform average of the actor params saved at
+  ``steps`` in ``run_dir/checkpoints`` (weight averaging of a PPO expert's iterates, "SWA"), with
+  the observation normaliser of the last of those steps (late in a run it moves little).
+
+  ``template``: a bundle of the same run (default ``run_dir/policy``, else ``run_dir/best_policy``)
+  giving the tree structure and the config; the written ``config.json`` adds
+  ``trained_iterations`` (the last step) and ``averaged_steps``.  Errors name the run and the
+  missing step or leaf.  Returns the bundle's directory.
+  """
+  run_dir = pathlib.Path(run_dir)
+  steps = sorted({int(s) for s in steps})
+  if not steps:
+    raise ValueError(f"{run_dir}: no checkpoint steps to average")
+  if template is None:
+    template = next((run_dir / d for d in (BUNDLE_DIR, "best_policy")
+                     if (run_dir / d / BUNDLE_PARAMS).is_file()), None)
+    if template is None:
+      raise FileNotFoundError(f"{run_dir}: neither {BUNDLE_DIR}/ nor best_policy/ holds a bundle "
+                              "to take the structure and config from; pass template")
+  bundle = load_bundle(template)
+  ckpt = Checkpointer(run_dir / CHECKPOINT_DIR, max_to_keep=1_000_000, async_save=False)
+  try:
+    missing = sorted(set(steps) - set(ckpt.all_steps()))
+    if missing:
+      raise FileNotFoundError(f"{run_dir / CHECKPOINT_DIR}: no checkpoint at steps {missing} "
+                              f"(saved: {ckpt.all_steps()})")
+    total, last = None, None
+    for s in steps:
+      last = ckpt.read_leaves(s)
+      actor = [np.asarray(last[_path(ACTOR_PREFIX, p, run_dir, s, last)], np.float64)
+               for p in _paths(bundle.actor_params)]
+      total = actor if total is None else [a + b for a, b in zip(total, actor)]
+  finally:
+    ckpt.close()
+  mean = [(t / len(steps)).astype(np.asarray(x).dtype)
+          for t, x in zip(total, jax.tree_util.tree_leaves(bundle.actor_params))]
+  norm = [last[_path(NORMALIZER_PREFIX, p, run_dir, steps[-1], last)]
+          for p in _paths(bundle.normalizer)]
+  unflat = lambda like, leaves: jax.tree_util.tree_unflatten(  # noqa: E731
+      jax.tree_util.tree_structure(like), leaves)
+  config = {**bundle.config, "trained_iterations": steps[-1], "averaged_steps": steps}
+  return export_bundle(out, unflat(bundle.actor_params, mean), unflat(bundle.normalizer, norm),
+                       config)
+
+
+def _paths(tree) -> list[str]:
+  return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _path(prefix: str, path: str, run_dir, step, leaves: dict) -> str:
+  full = prefix + path
+  if full not in leaves:
+    raise ValueError(f"{run_dir}/{CHECKPOINT_DIR}/{step}: no leaf {full} (is this a PPO expert's "
+                     "run with the template bundle's networks?)")
+  return full
