@@ -61,10 +61,12 @@ from absl import flags  # noqa: E402
 flags.DEFINE_string("workdir", None, "Training workdir (policy/, train_summary.json, ...); "
                     "not used with --refresh_evals.")
 flags.DEFINE_string("name", None, "Bundle name: pretrained/<name>.", required=True)
-flags.DEFINE_enum("bundle", "policy", ["policy", "best_policy"], "Which of the run's bundles to "
-                  "export (into pretrained/<name>/policy either way): its last one, or the one "
-                  "its periodic evaluations chose (the iterations, env steps and wall time "
-                  "recorded are then best.json's).")
+flags.DEFINE_enum("bundle", "policy", ["policy", "best_policy", "averaged_policy"],
+                  "Which of the run's bundles to export (into pretrained/<name>/policy either "
+                  "way): its last one, the one its periodic evaluations chose (the iterations, "
+                  "env steps and wall time recorded are then best.json's), or the weight average "
+                  "of its iterates written by experiments/average_policy.py (the iterations "
+                  "recorded are the last averaged step's; the averaged steps are recorded).")
 flags.DEFINE_string("command", "", "The exact training command (recorded in the manifest).")
 flags.DEFINE_float("max_mb", 10.0, "Largest allowed bundle size.")
 flags.DEFINE_integer("episodes_per_clip", 1, "Evaluation episodes per clip and protocol.")
@@ -108,6 +110,9 @@ def run_summary(run, bundle: str) -> dict:
   if bundle == "best_policy":
     best = json.loads((run / loop_lib.BEST_FILE).read_text())
     summary.update(iterations=int(best["step"]), wall_s=float(best["wall_s"]))
+  if bundle == "averaged_policy":
+    cfg = json.loads((run / bundle / "config.json").read_text())
+    summary.update(iterations=int(cfg["trained_iterations"]), averaged_steps=cfg["averaged_steps"])
   return summary
 
 
@@ -138,7 +143,8 @@ def main(_):
   if not FLAGS.workdir:
     raise app.UsageError("--workdir is required (except with --refresh_evals)")
   run = pathlib.Path(FLAGS.workdir)
-  src = run / (ckpt_lib.BUNDLE_DIR if FLAGS.bundle == "policy" else loop_lib.BEST_DIR)
+  src = run / {"policy": ckpt_lib.BUNDLE_DIR, "best_policy": loop_lib.BEST_DIR}.get(
+      FLAGS.bundle, FLAGS.bundle)
   bundle = ckpt_lib.load_bundle(src)  # validates it
   config = ml_collections.ConfigDict(bundle.config)
   if dest.exists():
@@ -187,7 +193,9 @@ def main(_):
                    "wall_s": (FLAGS.train_wall_s if FLAGS.train_wall_s is not None
                               else summary.get("wall_s")),
                    "notes": FLAGS.train_notes, "commit": summary.get("commit"),
-                   "date": summary.get("date"), "device": summary.get("device")},
+                   "date": summary.get("date"), "device": summary.get("device"),
+                   **({"averaged_steps": summary["averaged_steps"]}
+                      if "averaged_steps" in summary else {})},
       "eval": evals, "eval_provenance": launch.provenance(),
       "reproduction": reproduction(dest / ckpt_lib.BUNDLE_DIR, clips, "measured at export"),
       "size_mb": round(size, 3),

@@ -339,3 +339,10 @@ def test_export_of_a_best_policy_records_its_own_iterations(tmp_path):
   assert (last["iterations"], last["wall_s"]) == (470, 1500.0)
   assert (best["iterations"], best["wall_s"]) == (50, 195.0)
   assert (best["commit"], best["device"]) == ("abc", "cpu")
+  # --bundle averaged_policy (experiments/average_policy.py): the last averaged step and the steps
+  (tmp_path / "averaged_policy").mkdir()
+  (tmp_path / "averaged_policy" / "config.json").write_text(json.dumps(
+      {"trained_iterations": 400, "averaged_steps": [310, 400]}))
+  avg = ep.run_summary(tmp_path, "averaged_policy")
+  assert avg["iterations"] == 400 and avg["averaged_steps"] == [310, 400]
+  assert avg["wall_s"] == 1500.0
