@@ -29,22 +29,6 @@ flags.DEFINE_string("out", None, "Bundle directory (default: WORKDIR/averaged_po
 FLAGS = flags.FLAGS
 
 
-def select_steps(saved, last: int = 0, first_step=None, last_step=None) -> list[int]:
-  """The saved steps to average: within ``last`` iterations of the newest (or of ``last_step``),
-  or in ``[first_step, last_step]``.  ValueError when the choice is ambiguous or empty."""
-  saved = sorted(int(s) for s in saved)
-  if not saved:
-    raise ValueError("no checkpoints saved")
-  if bool(last) == (first_step is not None):
-    raise ValueError("give either --last N or --first_step (with an optional --last_step)")
-  hi = saved[-1] if last_step is None else int(last_step)
-  lo = hi - int(last) if last else int(first_step)
-  chosen = [s for s in saved if lo <= s <= hi and (not last or s > lo)]
-  if not chosen:
-    raise ValueError(f"no checkpoint in the range ({lo}, {hi}]; saved: {saved}")
-  return chosen
-
-
 def main(_):
   from interprior_jax.training import checkpoint as ckpt_lib
 
@@ -53,7 +37,7 @@ def main(_):
                                async_save=False)
   saved = ckpt.all_steps()
   ckpt.close()
-  steps = select_steps(saved, FLAGS.last, FLAGS.first_step, FLAGS.last_step)
+  steps = ckpt_lib.select_average_steps(saved, FLAGS.last, FLAGS.first_step, FLAGS.last_step)
   out = ckpt_lib.average_actor_bundle(run, steps, FLAGS.out or run / "averaged_policy")
   print(f"averaged {len(steps)} checkpoints ({steps[0]}..{steps[-1]}) -> {out}")
 

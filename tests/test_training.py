@@ -145,10 +145,6 @@ def test_averaged_bundle_is_the_mean_of_the_saved_actors(toy, tmp_path):
   """``checkpoint.average_actor_bundle`` (``experiments/average_policy.py``): the actor is the
   leaf-wise mean of the chosen checkpoints' actors, the normaliser the last one's; a missing step
   is named."""
-  import sys
-  sys.path.insert(0, str(REPO / "experiments"))
-  from average_policy import select_steps
-
   config, algo = toy
   c3 = with_loop(config, num_iterations=3, checkpoint_every=1, keep_checkpoints=5,
                  async_checkpoints=False)
@@ -158,9 +154,9 @@ def test_averaged_bundle_is_the_mean_of_the_saved_actors(toy, tmp_path):
   saved = ck.all_steps()
   two, three = ck.read_leaves(2), ck.read_leaves(3)
   ck.close()
-  assert select_steps(saved, last=2) == [2, 3] and select_steps(saved, first_step=1) == [1, 2, 3]
+  assert ckpt_lib.select_average_steps(saved, last=2) == [2, 3] and ckpt_lib.select_average_steps(saved, first_step=1) == [1, 2, 3]
   with pytest.raises(ValueError):
-    select_steps(saved, last=2, first_step=1)
+    ckpt_lib.select_average_steps(saved, last=2, first_step=1)
   out = ckpt_lib.average_actor_bundle(run, [2, 3], tmp_path / "avg")
   avg = ckpt_lib.load_bundle(out)
   assert avg.config["averaged_steps"] == [2, 3] and avg.config["trained_iterations"] == 3

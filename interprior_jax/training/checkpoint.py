@@ -318,6 +318,23 @@ def average_actor_bundle(run_dir: str | os.PathLike, steps, out: str | os.PathLi
                        config)
 
 
+def select_average_steps(saved, last: int = 0, first_step=None, last_step=None) -> list[int]:
+  """The saved steps ``experiments/average_policy.py`` averages: those within ``last``
+  iterations of the newest (or of ``last_step``), or those in ``[first_step, last_step]``.
+  ValueError when the choice is ambiguous or empty."""
+  saved = sorted(int(s) for s in saved)
+  if not saved:
+    raise ValueError("no checkpoints saved")
+  if bool(last) == (first_step is not None):
+    raise ValueError("give either --last N or --first_step (with an optional --last_step)")
+  hi = saved[-1] if last_step is None else int(last_step)
+  lo = hi - int(last) if last else int(first_step)
+  chosen = [s for s in saved if lo <= s <= hi and (not last or s > lo)]
+  if not chosen:
+    raise ValueError(f"no checkpoint in the range ({lo}, {hi}]; saved: {saved}")
+  return chosen
+
+
 def _paths(tree) -> list[str]:
   return [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
